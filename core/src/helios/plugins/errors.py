@@ -1,0 +1,73 @@
+"""The exceptions of the plug-in system; all derive from :class:`PluginError`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from helios.plugins.verdicts import Verdict
+
+
+class PluginError(Exception):
+    """Base class of every error raised by the plug-in system."""
+
+
+@dataclass(frozen=True)
+class ManifestIssue:
+    """One problem in a manifest: a stable code, the dotted key, its line and a message."""
+
+    code: str
+    key: str
+    message: str
+    line: int | None = None
+
+    def render(self, path: str) -> str:
+        where = f"{path}:{self.line}" if self.line else path
+        key = f" [{self.key}]" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ManifestError(PluginError, ValueError):
+    """A ``helios-plugin.toml`` is unreadable or invalid; ``issues`` lists every problem."""
+
+    def __init__(self, path: str, issues: Sequence[ManifestIssue]) -> None:
+        self.path = path
+        self.issues = tuple(issues)
+        lines = [f"invalid plug-in manifest {path} ({len(self.issues)} problem(s)):"]
+        lines += ["  " + issue.render(path) for issue in self.issues]
+        super().__init__("\n".join(lines))
+
+
+class PluginSelectionError(PluginError):
+    """Plug-ins asked for by id did not pass their checks; none of them was imported.
+
+    ``verdicts`` holds the failing verdicts. The subclass tells which kind failed first.
+    """
+
+    def __init__(self, verdicts: Sequence[Verdict]) -> None:
+        self.verdicts = tuple(verdicts)
+        head = (
+            "plug-in check failed"
+            if len(self.verdicts) == 1
+            else (f"{len(self.verdicts)} plug-in checks failed")
+        )
+        body = "\n".join(f"  - {v.render()}" for v in self.verdicts)
+        super().__init__(f"{head}; nothing was imported:\n{body}")
+
+
+class PluginNotApplicableError(PluginSelectionError):
+    """A selected plug-in is disabled or its device is absent on this machine."""
+
+
+class PluginIncompatibleError(PluginSelectionError):
+    """A selected plug-in is invalid, incompatible with this environment or conflicting."""
+
+
+class PluginBrokenError(PluginSelectionError):
+    """A selected plug-in failed to import or its class failed verification."""
+
+
+class PluginNotInstalledError(PluginError, ImportError):
+    """No installed distribution provides the plug-in asked for."""

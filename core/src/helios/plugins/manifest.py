@@ -1,0 +1,392 @@
+"""Manifest format v1 (``helios-plugin.toml``): parsing and validation.
+
+The specification is ``manifests/README.md``. Validation is hand-written (tomllib/tomli and
+packaging only) so that every problem names the file, the key and the line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import keyword
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
+from helios.plugins.errors import ManifestError, ManifestIssue
+from helios.plugins.plugin import UniquePluginOverrides
+from helios.plugins.toml_source import TOMLSyntaxError, key_lines, parse_toml
+
+__all__ = [
+    "ACCELERATORS",
+    "CORE_DISTRIBUTION",
+    "MANIFEST_FILENAME",
+    "SUPPORTED_MANIFEST_VERSION",
+    "DeviceRequirement",
+    "Manifest",
+    "load_manifest",
+    "parse_manifest",
+]
+
+MANIFEST_FILENAME = "helios-plugin.toml"
+SUPPORTED_MANIFEST_VERSION = 1
+CORE_DISTRIBUTION = "helios-trainer"
+ACCELERATORS = ("any", "cpu", "cuda")
+
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TOP_KEYS = ("manifest-version", "id", "class", "summary", "requires", "overrides", "device")
+_REQUIRES_KEYS = ("helios", "python", "packages")
+_DEVICE_KEYS = ("accelerator", "cuda", "compute-capability", "min-devices")
+_CUDA_ONLY_KEYS = ("cuda", "compute-capability", "min-devices")
+
+
+@dataclass(frozen=True)
+class DeviceRequirement:
+    """What the plug-in needs from the machine; ``accelerator="any"`` needs nothing."""
+
+    accelerator: str = "any"
+    cuda: SpecifierSet | None = None
+    compute_capability: SpecifierSet | None = None
+    min_devices: int = 1
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest. Name and version come from the distribution, not from here."""
+
+    manifest_version: int
+    id: str
+    class_path: str
+    requires_helios: SpecifierSet
+    summary: str = ""
+    requires_python: SpecifierSet | None = None
+    packages: tuple[Requirement, ...] = ()
+    overrides: UniquePluginOverrides = field(default_factory=UniquePluginOverrides)
+    device: DeviceRequirement = field(default_factory=DeviceRequirement)
+    path: str = "<string>"
+
+    @property
+    def module(self) -> str:
+        return self.class_path.partition(":")[0]
+
+    @property
+    def class_name(self) -> str:
+        return self.class_path.rpartition(":")[2].rpartition(".")[2]
+
+    @property
+    def package(self) -> str:
+        """The top-level import package the class lives in."""
+        return self.module.partition(".")[0]
+
+
+def _toml_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return "a date/time"
+    return type(value).__name__  # pragma: no cover - tomllib yields nothing else
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Checker:
+    """Collects issues while reading one parsed document."""
+
+    def __init__(self, data: dict[str, Any], lines: dict[str, int]) -> None:
+        self.data = data
+        self.lines = lines
+        self.issues: list[ManifestIssue] = []
+
+    def add(self, code: str, key: str, message: str) -> None:
+        line = None
+        parts = key.split(".")
+        while parts and line is None:
+            line = self.lines.get(".".join(parts))
+            parts.pop()
+        self.issues.append(ManifestIssue(code, key, message, line))
+
+    def table(self, key: str, value: object, allowed: tuple[str, ...]) -> dict[str, Any]:
+        """Return ``value`` as a table, reporting unknown keys; a non-table is reported."""
+        if not isinstance(value, dict):
+            self.add("wrong-type", key, f"expected a table, found {_toml_type(value)}")
+            return {}
+        for name in value:
+            if name not in allowed:
+                full = f"{key}.{name}" if key else name
+                self.add(
+                    "unknown-key",
+                    full,
+                    f"unknown key {name!r}; allowed here: {', '.join(allowed)} "
+                    "(check the spelling, or upgrade helios-trainer if the key is newer)",
+                )
+        return value
+
+    def typed(self, table: dict[str, Any], prefix: str, name: str, kind: type) -> Any:
+        """Return ``table[name]`` if it has TOML type ``kind``; report otherwise; None if absent."""
+        if name not in table:
+            return None
+        value = table[name]
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            expected = _toml_type(kind())
+            self.add(
+                "wrong-type",
+                f"{prefix}{name}",
+                f"expected {expected}, found {_toml_type(value)} {_show(value)}",
+            )
+            return None
+        return value
+
+    def specifier(self, key: str, text: str | None, example: str) -> SpecifierSet | None:
+        if text is None:
+            return None
+        try:
+            spec = SpecifierSet(text)
+        except InvalidSpecifier as exc:
+            self.add(
+                "bad-specifier",
+                key,
+                f"expected a PEP 440 version specifier such as {example!r}, "
+                f"found {_show(text)} ({exc})",
+            )
+            return None
+        if not str(spec):
+            self.add("bad-specifier", key, f"must not be empty; write a range such as {example!r}")
+            return None
+        return spec
+
+
+def _check_class(chk: _Checker, value: str, package: str | None) -> None:
+    module, sep, qualname = value.partition(":")
+    parts = module.split(".") + qualname.split(".")
+    if not sep or not all(_IDENTIFIER.match(p) and not keyword.iskeyword(p) for p in parts):
+        chk.add(
+            "bad-class",
+            "class",
+            f"expected 'package.module:ClassName' made of Python identifiers, found {_show(value)}",
+        )
+        return
+    if package is not None and module.partition(".")[0] != package:
+        chk.add(
+            "class-outside-package",
+            "class",
+            f"the class must live in the plug-in's own top-level package {package!r} "
+            f"(the folder holding this manifest), found module {module!r}; move the class "
+            f"into {package}/ or the manifest next to {module.partition('.')[0]}/__init__.py",
+        )
+
+
+def _check_packages(chk: _Checker, value: list[Any]) -> tuple[Requirement, ...]:
+    result: list[Requirement] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(value):
+        key = f"requires.packages[{index}]"
+        if not isinstance(item, str):
+            chk.add("wrong-type", key, f"expected a string, found {_toml_type(item)}")
+            continue
+        try:
+            req = Requirement(item)
+        except InvalidRequirement as exc:
+            chk.add(
+                "bad-requirement",
+                key,
+                f"expected a PEP 508 requirement such as 'optuna>=4.0', found {_show(item)} ({exc})",
+            )
+            continue
+        name = canonicalize_name(req.name)
+        if name == CORE_DISTRIBUTION:
+            chk.add(
+                "core-in-packages",
+                key,
+                "helios-trainer must not be listed here; state its range in requires.helios",
+            )
+        elif name in seen:
+            chk.add(
+                "duplicate-package",
+                key,
+                f"{req.name!r} is already required by requires.packages[{seen[name]}]; "
+                "merge the two into one requirement",
+            )
+        else:
+            seen[name] = index
+            result.append(req)
+    return tuple(result)
+
+
+def _check_device(chk: _Checker, raw: object) -> DeviceRequirement:
+    table = chk.table("device", raw, _DEVICE_KEYS)
+    accelerator = chk.typed(table, "device.", "accelerator", str)
+    if accelerator is not None and accelerator not in ACCELERATORS:
+        chk.add(
+            "bad-value",
+            "device.accelerator",
+            f"expected one of {', '.join(repr(a) for a in ACCELERATORS)}, found {_show(accelerator)}",
+        )
+        accelerator = None
+    accelerator = accelerator or "any"
+    cuda = chk.specifier("device.cuda", chk.typed(table, "device.", "cuda", str), ">=12.1")
+    cc = chk.specifier(
+        "device.compute-capability",
+        chk.typed(table, "device.", "compute-capability", str),
+        ">=8.0",
+    )
+    min_devices = chk.typed(table, "device.", "min-devices", int)
+    if min_devices is not None and min_devices < 1:
+        chk.add("bad-value", "device.min-devices", f"expected an integer >= 1, found {min_devices}")
+        min_devices = None
+    if accelerator != "cuda":
+        for name in _CUDA_ONLY_KEYS:
+            if name in table:
+                chk.add(
+                    "needs-cuda-accelerator",
+                    f"device.{name}",
+                    f'only meaningful with accelerator = "cuda", found accelerator = '
+                    f'"{accelerator}"; set accelerator = "cuda" or drop this key',
+                )
+    return DeviceRequirement(accelerator, cuda, cc, min_devices or 1)
+
+
+def _check_overrides(chk: _Checker, raw: object) -> UniquePluginOverrides:
+    table = chk.table("overrides", raw, UniquePluginOverrides.names())
+    flags = {
+        name: chk.typed(table, "overrides.", name, bool) for name in UniquePluginOverrides.names()
+    }
+    return UniquePluginOverrides(**{k: bool(v) for k, v in flags.items()})
+
+
+def _required(chk: _Checker, table: dict[str, Any], prefix: str, name: str, kind: type) -> Any:
+    if name not in table:
+        chk.add("missing-key", f"{prefix}{name}", f"required key {name!r} is missing")
+        return None
+    return chk.typed(table, prefix, name, kind)
+
+
+def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest | None:
+    data = chk.table("", chk.data, _TOP_KEYS)
+    version = _required(chk, data, "", "manifest-version", int)
+    if version is not None and version > SUPPORTED_MANIFEST_VERSION:
+        chk.add(
+            "version-too-new",
+            "manifest-version",
+            f"this helios-trainer understands manifest-version up to "
+            f"{SUPPORTED_MANIFEST_VERSION}, found {version}; upgrade helios-trainer "
+            "(pip install -U helios-trainer)",
+        )
+        return None  # the rest may follow rules this core does not know
+    if version is not None and version < 1:
+        chk.add("bad-value", "manifest-version", f"expected 1, found {version}")
+    plugin_id = _required(chk, data, "", "id", str)
+    if plugin_id is not None and not ID_PATTERN.match(plugin_id):
+        chk.add(
+            "bad-id",
+            "id",
+            "expected a lowercase identifier (a letter, then letters, digits or '_', at most "
+            f"64 characters) such as 'my_plugin', found {_show(plugin_id)}",
+        )
+    class_path = _required(chk, data, "", "class", str)
+    if class_path is not None:
+        _check_class(chk, class_path, package)
+    summary = chk.typed(data, "", "summary", str) or ""
+    if "\n" in summary:
+        chk.add("bad-value", "summary", "expected a single line of text")
+    requires = chk.table("requires", data["requires"], _REQUIRES_KEYS) if "requires" in data else {}
+    if "requires" not in data:
+        chk.add("missing-key", "requires", "required table [requires] with key 'helios' is missing")
+    elif "helios" not in requires:
+        chk.add("missing-key", "requires.helios", "required key 'helios' is missing")
+    helios = chk.specifier(
+        "requires.helios", chk.typed(requires, "requires.", "helios", str), ">=0.1,<0.2"
+    )
+    python = chk.specifier(
+        "requires.python", chk.typed(requires, "requires.", "python", str), ">=3.10"
+    )
+    raw_packages = chk.typed(requires, "requires.", "packages", list)
+    packages = _check_packages(chk, raw_packages) if raw_packages is not None else ()
+    overrides = _check_overrides(chk, data.get("overrides", {}))
+    device = _check_device(chk, data.get("device", {}))
+    if chk.issues or helios is None:
+        return None
+    return Manifest(
+        manifest_version=version,
+        id=plugin_id,
+        class_path=class_path,
+        requires_helios=helios,
+        summary=summary,
+        requires_python=python,
+        packages=packages,
+        overrides=overrides,
+        device=device,
+        path=path,
+    )
+
+
+def parse_manifest(text: str, path: str = "<string>", package: str | None = None) -> Manifest:
+    """Validate manifest ``text``; ``package`` is the top-level package the class must be in.
+
+    :raises ManifestError: listing every problem with its key and line.
+    """
+    try:
+        data = parse_toml(text)
+    except TOMLSyntaxError as exc:
+        raise ManifestError(
+            path, [ManifestIssue("toml-syntax", "", f"not valid TOML: {exc}", exc.line)]
+        ) from None
+    chk = _Checker(data, key_lines(text))
+    manifest = _check_document(chk, package, path)
+    if manifest is None:
+        raise ManifestError(path, chk.issues)
+    return manifest
+
+
+def load_manifest(
+    path: Path, package: str | None = None, read: Callable[[Path], bytes] | None = None
+) -> Manifest:
+    """Read and validate the manifest file at ``path``.
+
+    ``package`` defaults to the name of the folder holding the file when that folder is a
+    Python package (it has an ``__init__.py``).
+    """
+    if package is None and (path.parent / "__init__.py").is_file():
+        package = path.parent.name
+    try:
+        raw = (read or Path.read_bytes)(path)
+    except OSError as exc:
+        raise ManifestError(
+            str(path),
+            [ManifestIssue("unreadable", "", f"cannot read the file: {exc.strerror or exc}")],
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            str(path),
+            [
+                ManifestIssue(
+                    "toml-syntax",
+                    "",
+                    f"not UTF-8 text (byte {exc.start}); TOML files must be UTF-8",
+                )
+            ],
+        ) from None
+    return parse_manifest(text, str(path), package)

@@ -1,0 +1,225 @@
+"""The documented plug-in API: :class:`Plugin`, its unique overrides, the registry.
+
+This module imports no torch at import time, so the manifest checks can use it; torch types
+appear in annotations only.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from helios.plugins.registry import PluginRegistry
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "GUARDED_HOOKS",
+    "PLUGIN_REGISTRY",
+    "Plugin",
+    "UniquePluginOverrides",
+    "create_plugin",
+]
+
+
+@dataclass
+class UniquePluginOverrides:
+    """Flags for the actions that at most one plug-in of a trainer may perform.
+
+    Two plug-ins processing the same batch, or both deciding when training stops, would
+    give undefined behaviour; the loader and the trainer refuse such a pair.
+    """
+
+    training_batch: bool = False
+    validation_batch: bool = False
+    testing_batch: bool = False
+    should_training_stop: bool = False
+
+    def claimed(self) -> frozenset[str]:
+        """The names of the flags that are set."""
+        return frozenset(f.name for f in dataclasses.fields(self) if getattr(self, f.name))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every flag name, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+
+#: The hook each unique override guards: a class that defines the hook must claim the flag.
+GUARDED_HOOKS: dict[str, str] = {
+    "training_batch": "process_training_batch",
+    "validation_batch": "process_validation_batch",
+    "testing_batch": "process_testing_batch",
+    "should_training_stop": "should_training_stop",
+}
+
+
+class Plugin(abc.ABC):
+    """Base class of plug-ins that extend the Helios trainer.
+
+    A plug-in's hooks run *before* the model's. A plug-in claims its unique overrides in the
+    class attribute ``declared_overrides``; each instance gets its own copy as
+    :attr:`unique_overrides`. A plug-in shipped as a distribution also sets ``plugin_id`` on
+    the class so the loader can verify it against its manifest without instantiating it.
+
+    :param plug_id: the name under which the trainer registers the plug-in; defaults to the
+        class attribute ``plugin_id``.
+    """
+
+    plugin_id: str
+    declared_overrides: ClassVar[UniquePluginOverrides] = UniquePluginOverrides()
+
+    def __init__(self, plug_id: str | None = None) -> None:
+        if plug_id is None:
+            plug_id = getattr(type(self), "plugin_id", None)
+            if plug_id is None:
+                raise TypeError(
+                    f"{type(self).__name__}() needs a plug-in id: pass it as "
+                    f"{type(self).__name__}(plug_id=...) or set the class attribute plugin_id"
+                )
+        if not isinstance(plug_id, str) or not plug_id:
+            raise TypeError(f"plug_id must be a non-empty string, found {plug_id!r}")
+        self.plugin_id = plug_id
+        self._overrides = dataclasses.replace(type(self).declared_overrides)
+        self._is_distributed = False
+        self._map_loc: str | dict[str, str] = ""
+        self._device: torch.device | None = None
+        self._rank = 0
+        self._trainer: Any = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} plugin_id={self.plugin_id!r}>"
+
+    @property
+    def unique_overrides(self) -> UniquePluginOverrides:
+        """The set of unique overrides the plug-in uses."""
+        return self._overrides
+
+    @property
+    def is_distributed(self) -> bool:
+        """Whether distributed training is being used."""
+        return self._is_distributed
+
+    @is_distributed.setter
+    def is_distributed(self, value: bool) -> None:
+        self._is_distributed = value
+
+    @property
+    def map_loc(self) -> str | dict[str, str]:
+        """The location to map loaded weights from a checkpoint or pre-trained file."""
+        return self._map_loc
+
+    @map_loc.setter
+    def map_loc(self, value: str | dict[str, str]) -> None:
+        self._map_loc = value
+
+    @property
+    def device(self) -> torch.device:
+        """The device on which the plug-in is running (set by the trainer before setup)."""
+        if self._device is None:
+            raise RuntimeError(self._unattached("device"))
+        return self._device
+
+    @device.setter
+    def device(self, value: torch.device) -> None:
+        self._device = value
+
+    @property
+    def rank(self) -> int:
+        """The local rank (device id) that the plug-in is running on."""
+        return self._rank
+
+    @rank.setter
+    def rank(self, value: int) -> None:
+        self._rank = value
+
+    @property
+    def trainer(self) -> Any:
+        """The trainer this plug-in is attached to (set by the trainer before setup)."""
+        if self._trainer is None:
+            raise RuntimeError(self._unattached("trainer"))
+        return self._trainer
+
+    @trainer.setter
+    def trainer(self, value: Any) -> None:
+        self._trainer = value
+
+    def _unattached(self, what: str) -> str:
+        return (
+            f"plug-in {self.plugin_id!r} has no {what} yet: the trainer assigns it when the "
+            "plug-in is registered, before setup(); register the plug-in with a Trainer first"
+        )
+
+    def configure_trainer(self, trainer: Any) -> None:  # noqa: B027 - optional hook
+        """Configure the trainer before training or testing (e.g. register exceptions)."""
+
+    def configure_model(self, model: Any) -> None:  # noqa: B027 - optional hook
+        """Configure the model before training or testing (e.g. change its save name)."""
+
+    @abc.abstractmethod
+    def setup(self) -> None:
+        """Construct all required state for the plug-in."""
+
+    def on_training_start(self) -> None:  # noqa: B027 - optional hook
+        """Perform any necessary actions when training starts."""
+
+    def process_training_batch(self, batch: Any, state: Any) -> Any:
+        """Process the training batch before the model's ``train_step``."""
+        return batch
+
+    def on_training_end(self) -> None:  # noqa: B027 - optional hook
+        """Perform any necessary actions when training ends."""
+
+    def on_validation_start(self, validation_cycle: int) -> None:  # noqa: B027 - optional hook
+        """Perform any necessary actions when validation starts."""
+
+    def process_validation_batch(self, batch: Any, step: int) -> Any:
+        """Process the validation batch before the model's ``valid_step``."""
+        return batch
+
+    def on_validation_end(self, validation_cycle: int) -> None:  # noqa: B027 - optional hook
+        """Perform any necessary actions when validation ends."""
+
+    def should_training_stop(self) -> bool:
+        """Return True to stop training; False lets it continue."""
+        return False
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore the plug-in's state from a checkpoint."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The plug-in's state to save in checkpoints."""
+        return {}
+
+    def on_testing_start(self) -> None:  # noqa: B027 - optional hook
+        """Perform any actions when testing starts."""
+
+    def process_testing_batch(self, batch: Any, step: int) -> Any:
+        """Process the testing batch before the model's ``test_step``."""
+        return batch
+
+    def on_testing_end(self) -> None:  # noqa: B027 - optional hook
+        """Perform any necessary actions when testing ends."""
+
+
+def overridden_hooks(cls: type[Plugin]) -> frozenset[str]:
+    """The override flags whose guarded hook ``cls`` (or a base below Plugin) redefines."""
+    return frozenset(
+        flag
+        for flag, hook in GUARDED_HOOKS.items()
+        if getattr(cls, hook, None) is not getattr(Plugin, hook)
+    )
+
+
+#: The global registry of plug-in classes, looked up by class name. Installed plug-ins
+#: (``helios-cuda``'s ``CUDAPlugin``, ``helios-optuna``'s ``OptunaPlugin``) are resolved on
+#: first lookup through the manifest-checked loader.
+PLUGIN_REGISTRY: PluginRegistry = PluginRegistry(Plugin)
+
+
+def create_plugin(type_name: str, *args: Any, **kwargs: Any) -> Plugin:
+    """Create the plug-in registered (or installed) under the class name ``type_name``."""
+    return PLUGIN_REGISTRY.get(type_name)(*args, **kwargs)
