@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import keyword
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ class _Checker:
 
     def add(self, code: str, key: str, message: str) -> None:
         line = None
-        parts = key.split(".")
+        parts = re.sub(r"\[\d+\]", "", key).split(".")  # packages[2] is on packages' line
         while parts and line is None:
             line = self.lines.get(".".join(parts))
             parts.pop()
@@ -180,7 +181,7 @@ class _Checker:
 def _check_class(chk: _Checker, value: str, package: str | None) -> None:
     module, sep, qualname = value.partition(":")
     parts = module.split(".") + qualname.split(".")
-    if not sep or not all(_IDENTIFIER.match(p) and not keyword.iskeyword(p) for p in parts):
+    if not sep or not all(_IDENTIFIER.fullmatch(p) and not keyword.iskeyword(p) for p in parts):
         chk.add(
             "bad-class",
             "class",
@@ -255,7 +256,8 @@ def _check_device(chk: _Checker, raw: object) -> DeviceRequirement:
     if min_devices is not None and min_devices < 1:
         chk.add("bad-value", "device.min-devices", f"expected an integer >= 1, found {min_devices}")
         min_devices = None
-    if accelerator != "cuda":
+    # An invalid accelerator is already reported; do not blame the cuda-only keys on it.
+    if accelerator != "cuda" and table.get("accelerator", "any") in ACCELERATORS:
         for name in _CUDA_ONLY_KEYS:
             if name in table:
                 chk.add(
@@ -283,8 +285,7 @@ def _required(chk: _Checker, table: dict[str, Any], prefix: str, name: str, kind
 
 
 def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest | None:
-    data = chk.table("", chk.data, _TOP_KEYS)
-    version = _required(chk, data, "", "manifest-version", int)
+    version = _required(chk, chk.data, "", "manifest-version", int)
     if version is not None and version > SUPPORTED_MANIFEST_VERSION:
         chk.add(
             "version-too-new",
@@ -294,10 +295,11 @@ def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest |
             "(pip install -U helios-trainer)",
         )
         return None  # the rest may follow rules this core does not know
+    data = chk.table("", chk.data, _TOP_KEYS)
     if version is not None and version < 1:
         chk.add("bad-value", "manifest-version", f"expected 1, found {version}")
     plugin_id = _required(chk, data, "", "id", str)
-    if plugin_id is not None and not ID_PATTERN.match(plugin_id):
+    if plugin_id is not None and not ID_PATTERN.fullmatch(plugin_id):
         chk.add(
             "bad-id",
             "id",
@@ -313,7 +315,7 @@ def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest |
     requires = chk.table("requires", data["requires"], _REQUIRES_KEYS) if "requires" in data else {}
     if "requires" not in data:
         chk.add("missing-key", "requires", "required table [requires] with key 'helios' is missing")
-    elif "helios" not in requires:
+    elif isinstance(data["requires"], dict) and "helios" not in requires:
         chk.add("missing-key", "requires.helios", "required key 'helios' is missing")
     helios = chk.specifier(
         "requires.helios", chk.typed(requires, "requires.", "helios", str), ">=0.1,<0.2"
@@ -367,8 +369,9 @@ def load_manifest(
     ``package`` defaults to the name of the folder holding the file when that folder is a
     Python package (it has an ``__init__.py``).
     """
-    if package is None and (path.parent / "__init__.py").is_file():
-        package = path.parent.name
+    folder = Path(os.path.abspath(path)).parent  # "x.toml" alone has parent "." (name "")
+    if package is None and (folder / "__init__.py").is_file():
+        package = folder.name
     try:
         raw = (read or Path.read_bytes)(path)
     except OSError as exc:

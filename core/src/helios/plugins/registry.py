@@ -43,6 +43,10 @@ class PluginRegistry:
         self._classes[name] = cls
         return cls
 
+    def unregister(self, name: str) -> None:
+        """Forget the class registered under ``name`` (a no-op if there is none)."""
+        self._classes.pop(name, None)
+
     def get(self, name: str) -> type[Plugin]:
         """The class registered under ``name``, else the installed plug-in of that class name.
 

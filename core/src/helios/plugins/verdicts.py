@@ -29,6 +29,7 @@ class Reason(str, enum.Enum):
     DEVICE_NO_GPU = "device-no-gpu"
     DEVICE_CUDA_VERSION = "device-cuda-version"
     DEVICE_COMPUTE_CAPABILITY = "device-compute-capability"
+    NOT_INSTALLED = "not-installed"
     MANIFEST_MISSING = "manifest-missing"
     MANIFEST_INVALID = "manifest-invalid"
     ENTRY_POINT_MISMATCH = "entry-point-mismatch"

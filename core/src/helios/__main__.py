@@ -1,0 +1,7 @@
+"""``python -m helios`` runs the ``helios`` command."""
+
+import sys
+
+from helios.cli import main
+
+sys.exit(main())

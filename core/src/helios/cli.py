@@ -1,0 +1,140 @@
+"""The ``helios`` command (also ``python -m helios``).
+
+``helios plugins list | check [IDS...] | validate PATH...``. Only the torch-free floor is
+imported here: listing and checking never import torch or any plug-in (``check --import``
+does, on purpose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def _version() -> str:
+    import helios
+
+    return str(helios.__version__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="helios", description="Helios: a PyTorch training core with checked plug-ins."
+    )
+    parser.add_argument("--version", action="version", version=f"helios-trainer {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    plugins = commands.add_parser("plugins", help="list, check and validate plug-ins")
+    actions = plugins.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def selection(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true", help="print the full report as JSON")
+        sub.add_argument(
+            "--only",
+            metavar="IDS",
+            help="comma-separated ids; all others are not selected (like HELIOS_PLUGINS_ONLY)",
+        )
+        sub.add_argument(
+            "--disable",
+            metavar="IDS",
+            default="",
+            help="comma-separated ids to disable (added to HELIOS_PLUGINS_DISABLE)",
+        )
+        sub.add_argument(
+            "--strict",
+            action="store_true",
+            help="warnings and broken or incompatible "
+            "installed plug-ins fail the command (like HELIOS_PLUGINS_STRICT=1)",
+        )
+
+    listing = actions.add_parser("list", help="report every installed plug-in (never imports one)")
+    selection(listing)
+    check = actions.add_parser(
+        "check", help="check plug-ins before use; exit 1 if one of them fails"
+    )
+    check.add_argument("ids", nargs="*", metavar="ID", help="plug-in ids (default: all installed)")
+    check.add_argument(
+        "--import",
+        dest="load",
+        action="store_true",
+        help="also import the plug-ins that pass and verify their classes",
+    )
+    selection(check)
+    validate = actions.add_parser(
+        "validate", help="validate manifest files or plug-in source trees (no import)"
+    )
+    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    validate.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+def _report(args: argparse.Namespace, ids: Sequence[str] | None) -> int:
+    from helios.plugins.loader import build_report
+    from helios.plugins.probe import probe_device
+    from helios.plugins.settings import Settings, parse_ids
+    from helios.plugins.verdicts import Kind
+
+    settings = Settings.from_env().merged(
+        only=parse_ids(args.only) if args.only else None,
+        disable=parse_ids(args.disable),
+        strict=args.strict,
+    )
+    report = build_report(
+        ids, settings=settings, device=probe_device(), load=getattr(args, "load", False)
+    )
+    _emit(args, report.to_json(), report.render())
+    if ids:  # asked for by name: every one of them must be usable
+        failed = report.failures()
+    elif args.action == "check" or settings.strict:
+        failed = report.failures(Kind.INCOMPATIBLE, Kind.BROKEN)
+    else:
+        failed = []
+    if settings.strict and report.warnings:
+        return EXIT_FAILED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from helios.plugins.static import validate_path
+
+    results = [validate_path(path) for path in args.paths]
+    lines = []
+    for result in results:
+        if result.ok:
+            assert result.manifest is not None
+            lines.append(
+                f"ok: {result.path} (plug-in {result.manifest.id!r}, class "
+                f"{result.manifest.class_path})"
+            )
+        else:
+            lines.append(f"invalid: {result.path}")
+            lines += ["  " + p.render() for p in result.problems]
+    _emit(args, [r.to_json() for r in results], "\n".join(lines))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from helios.plugins.errors import PluginError
+
+    try:
+        if args.action == "validate":
+            return _validate(args)
+        ids = args.ids if args.action == "check" and args.ids else None
+        return _report(args, ids)
+    except (PluginError, ValueError) as exc:
+        print(f"helios: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED

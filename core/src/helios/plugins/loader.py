@@ -1,0 +1,358 @@
+"""The load pipeline: discover → manifest → checks → (only then) import → verify → register.
+
+:func:`build_report` decides about every plug-in (or a selection) and never raises for a
+plug-in's sake; :func:`load_plugins` loads a selection and raises a
+:class:`~helios.plugins.errors.PluginError` subclass before importing any of them if one fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from helios.plugins import checks
+from helios.plugins.discovery import Candidate, discover
+from helios.plugins.errors import (
+    ManifestError,
+    PluginBrokenError,
+    PluginError,
+    PluginIncompatibleError,
+    PluginNotApplicableError,
+    PluginNotInstalledError,
+    PluginSelectionError,
+)
+from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME, Manifest, load_manifest
+from helios.plugins.plugin import PLUGIN_REGISTRY, Plugin
+from helios.plugins.probe import DeviceInfo, probe_device
+from helios.plugins.report import LoadReport
+from helios.plugins.settings import DISABLE_ENV, ONLY_ENV, Settings
+from helios.plugins.verdicts import Kind, Reason, Verdict
+from helios.plugins.verify import import_class, verify_class
+
+__all__ = ["KNOWN_PLUGINS", "build_report", "load_class", "load_plugins"]
+
+#: This project's own plug-ins: id -> (distribution, class name), for install hints.
+KNOWN_PLUGINS: dict[str, tuple[str, str]] = {
+    "cuda": ("helios-cuda", "CUDAPlugin"),
+    "optuna": ("helios-optuna", "OptunaPlugin"),
+}
+
+_LOADED: dict[tuple[str, str], type[Plugin]] = {}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    candidate: Candidate
+    manifest: Manifest | None
+    verdict: Verdict
+
+    @property
+    def id(self) -> str:
+        return self.verdict.id
+
+
+def _verdict(
+    candidate: Candidate, manifest: Manifest | None, failure: checks.Failure | None
+) -> Verdict:
+    return Verdict(
+        id=manifest.id if manifest else candidate.entry_name,
+        distribution=candidate.distribution,
+        version=candidate.version,
+        reason=failure.reason if failure else Reason.READY,
+        message=failure.message if failure else "",
+        required=failure.required if failure else "",
+        found=failure.found if failure else "",
+        fix=failure.fix if failure else "",
+        manifest=str(candidate.manifest_path) if candidate.manifest_path else None,
+        summary=manifest.summary if manifest else "",
+        overrides=tuple(sorted(manifest.overrides.claimed())) if manifest else (),
+    )
+
+
+def _read_manifest(candidate: Candidate) -> Manifest | checks.Failure:
+    path = candidate.manifest_path
+    if path is None:
+        where = (
+            ", ".join(map(str, candidate.package_dirs))
+            or f"no importable package {candidate.package!r}"
+        )
+        return checks.Failure(
+            Reason.MANIFEST_MISSING,
+            f"no {MANIFEST_FILENAME} next to the __init__.py of {candidate.package!r} ({where})",
+            required=f"{candidate.package}/{MANIFEST_FILENAME}",
+            found="nothing",
+            fix=f"ship {MANIFEST_FILENAME} inside the package, or reinstall: "
+            f"pip install --force-reinstall {candidate.distribution}",
+        )
+    try:
+        return load_manifest(path, package=candidate.package)
+    except ManifestError as exc:
+        return checks.Failure(
+            Reason.MANIFEST_INVALID,
+            str(exc),
+            required="a valid manifest (see manifests/README.md)",
+            found=f"{len(exc.issues)} problem(s)",
+            fix=f"helios plugins validate {path}",
+        )
+
+
+def _enabled(plugin_id: str, settings: Settings) -> checks.Failure | None:
+    if plugin_id in settings.disable:
+        return checks.Failure(
+            Reason.DISABLED,
+            f"disabled by {DISABLE_ENV} or --disable",
+            required="not disabled",
+            found=f"disabled: {', '.join(sorted(settings.disable))}",
+            fix=f"remove {plugin_id!r} from {DISABLE_ENV} / --disable",
+        )
+    if settings.only is not None and plugin_id not in settings.only:
+        return checks.Failure(
+            Reason.NOT_SELECTED,
+            f"not among the plug-ins selected by {ONLY_ENV} or --only",
+            required=f"listed in {ONLY_ENV}",
+            found=f"only: {', '.join(sorted(settings.only))}",
+            fix=f"add {plugin_id!r} to {ONLY_ENV} / --only",
+        )
+    return None
+
+
+def _precheck(
+    candidate: Candidate, settings: Settings, core: str | None, device: Callable[[], DeviceInfo]
+) -> _Entry:
+    """Every check that needs only the manifest and metadata, in pipeline order."""
+    manifest = _read_manifest(candidate)
+    if isinstance(manifest, checks.Failure):
+        return _Entry(candidate, None, _verdict(candidate, None, manifest))
+    failure = (
+        checks.check_consistency(candidate, manifest)
+        or _enabled(manifest.id, settings)
+        or checks.check_core(manifest, core, candidate)
+        or checks.check_python(manifest)
+        or checks.check_packages(manifest)
+        or (
+            checks.check_device(manifest, device())
+            if manifest.device.accelerator == "cuda"
+            else None
+        )
+    )
+    return _Entry(candidate, manifest, _verdict(candidate, manifest, failure))
+
+
+def _with(entry: _Entry, failure: checks.Failure) -> _Entry:
+    verdict = replace(
+        entry.verdict,
+        reason=failure.reason,
+        message=failure.message,
+        required=failure.required,
+        found=failure.found,
+        fix=failure.fix,
+    )
+    return replace(entry, verdict=verdict)
+
+
+def _mark_duplicates(entries: list[_Entry]) -> list[_Entry]:
+    by_id: dict[str, list[str]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.id, []).append(entry.candidate.distribution)
+    out = []
+    for entry in entries:
+        others = [d for d in by_id[entry.id] if d != entry.candidate.distribution]
+        if others:
+            entry = _with(
+                entry,
+                checks.Failure(
+                    Reason.DUPLICATE_ID,
+                    f"the plug-in id {entry.id!r} is also provided by {', '.join(others)}",
+                    required="one distribution per plug-in id",
+                    found=", ".join(by_id[entry.id]),
+                    fix=f"uninstall all but one: pip uninstall {' '.join(others)}",
+                ),
+            )
+        out.append(entry)
+    return out
+
+
+def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
+    ready = [(e.id, e.manifest) for e in entries if e.verdict.ok and e.manifest is not None]
+    clashes = checks.find_conflicts(ready)
+    out = []
+    for entry in entries:
+        pairs = clashes.get(entry.id)
+        if pairs:
+            text = "; ".join(f"{other!r} also claims {flag}" for other, flag in pairs)
+            others = sorted({other for other, _ in pairs})
+            entry = _with(
+                entry,
+                checks.Failure(
+                    Reason.CONFLICT,
+                    f"unique override conflict: {entry.id!r} and {text}",
+                    required="each unique override claimed by one plug-in",
+                    found=text,
+                    fix=f"select only one of {', '.join([entry.id, *others])} "
+                    f"(e.g. {DISABLE_ENV}={others[0]})",
+                ),
+            )
+        out.append(entry)
+    return out
+
+
+def _not_installed(plugin_id: str, installed: Iterable[str]) -> Verdict:
+    dist = KNOWN_PLUGINS.get(plugin_id, (f"a distribution providing {plugin_id!r}", ""))[0]
+    known = plugin_id in KNOWN_PLUGINS
+    return Verdict(
+        id=plugin_id,
+        distribution=dist if known else "",
+        version="",
+        reason=Reason.NOT_INSTALLED,
+        message=f"no installed distribution provides the plug-in {plugin_id!r} "
+        f"(installed: {', '.join(sorted(installed)) or 'none'})",
+        required=f"plug-in {plugin_id!r}",
+        found="not installed",
+        fix=f"pip install {dist}" if known else f"install {dist}",
+    )
+
+
+def _evaluate(
+    ids: Sequence[str] | None,
+    settings: Settings,
+    device: DeviceInfo | None,
+    refresh: bool,
+) -> tuple[list[_Entry], list[Verdict], list[str], DeviceInfo | None]:
+    probed: list[DeviceInfo] = [device] if device is not None else []
+
+    def get_device() -> DeviceInfo:
+        if not probed:
+            probed.append(probe_device())
+        return probed[0]
+
+    core = checks.installed_version(CORE_DISTRIBUTION)
+    entries = [_precheck(c, settings, core, get_device) for c in discover(refresh)]
+    entries = _mark_duplicates(entries)
+    installed = {e.id for e in entries}
+    missing: list[Verdict] = []
+    if ids is not None:
+        wanted = list(dict.fromkeys(ids))
+        missing = [_not_installed(i, installed) for i in wanted if i not in installed]
+        entries = [e for e in entries if e.id in wanted]
+    entries = _mark_conflicts(entries)
+    warnings = [
+        f"{name} names {plugin_id!r}, which no installed plug-in provides"
+        for name, named in ((ONLY_ENV, settings.only or ()), (DISABLE_ENV, settings.disable))
+        for plugin_id in sorted(named)
+        if plugin_id not in installed
+    ]
+    return entries, missing, warnings, probed[0] if probed else None
+
+
+def _load(entry: _Entry) -> type[Plugin] | Verdict:
+    """Import and verify one plug-in whose checks passed, and register its class."""
+    assert entry.manifest is not None
+    key = (entry.candidate.distribution, entry.id)
+    if key in _LOADED:
+        return _LOADED[key]
+    cls = import_class(entry.manifest, entry.candidate.distribution)
+    failure = cls if isinstance(cls, checks.Failure) else verify_class(cls, entry.manifest)
+    if failure is not None:
+        return _with(entry, failure).verdict
+    assert isinstance(cls, type) and issubclass(cls, Plugin)
+    PLUGIN_REGISTRY.register(cls)
+    _LOADED[key] = cls
+    return cls
+
+
+def build_report(
+    ids: Sequence[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    device: DeviceInfo | None = None,
+    refresh: bool = False,
+    load: bool = False,
+) -> LoadReport:
+    """Decide about every installed plug-in (or the ``ids`` given) and return the report.
+
+    Nothing is imported unless ``load`` is true; then the plug-ins that passed every check are
+    imported, verified and registered. ``device`` replaces the machine probe (tests, what-ifs).
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    entries, missing, warnings, probed = _evaluate(ids, settings, device, refresh)
+    verdicts = []
+    for entry in entries:
+        verdict = entry.verdict
+        if load and verdict.ok:
+            outcome = _load(entry)
+            verdict = (
+                outcome if isinstance(outcome, Verdict) else replace(verdict, reason=Reason.LOADED)
+            )
+        verdicts.append(verdict)
+    return LoadReport(
+        verdicts=tuple([*verdicts, *missing]),
+        core_version=checks.installed_version(CORE_DISTRIBUTION),
+        device=probed,
+        warnings=tuple(warnings),
+    )
+
+
+def _raise_for(failures: Sequence[Verdict]) -> None:
+    if all(v.reason is Reason.NOT_INSTALLED for v in failures):
+        raise PluginNotInstalledError("\n".join(f"{v.message}. Fix: {v.fix}" for v in failures))
+    error: type[PluginSelectionError] = {
+        Kind.NOT_APPLICABLE: PluginNotApplicableError,
+        Kind.INCOMPATIBLE: PluginIncompatibleError,
+        Kind.BROKEN: PluginBrokenError,
+    }[failures[0].kind]
+    raise error(failures)
+
+
+def load_plugins(
+    ids: Sequence[str],
+    *,
+    settings: Settings | None = None,
+    device: DeviceInfo | None = None,
+) -> dict[str, type[Plugin]]:
+    """Check the plug-ins ``ids`` together, then import, verify and register them.
+
+    :returns: plug-in id -> class, in the order asked.
+    :raises PluginNotInstalledError: an id no installed distribution provides.
+    :raises PluginSelectionError: (a subclass per kind) a check failed; nothing was imported.
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    entries, missing, _, _ = _evaluate(ids, settings, device, refresh=False)
+    failures = [*(e.verdict for e in entries if not e.verdict.ok), *missing]
+    if failures:
+        _raise_for(failures)
+    loaded: dict[str, type[Plugin]] = {}
+    broken: list[Verdict] = []
+    for entry in entries:
+        outcome = _load(entry)
+        if isinstance(outcome, Verdict):
+            broken.append(outcome)
+        else:
+            loaded[entry.id] = outcome
+    if broken:
+        raise PluginBrokenError(broken)
+    return {plugin_id: loaded[plugin_id] for plugin_id in dict.fromkeys(ids)}
+
+
+def load_class(name: str, registered: Sequence[str] = ()) -> type[Plugin]:
+    """Resolve an installed plug-in by class name through the checked pipeline."""
+    matches = [c for c in discover() if c.class_name == name]
+    if len(matches) > 1:
+        dists = ", ".join(f"{c.distribution} ({c.entry_name})" for c in matches)
+        raise PluginError(
+            f"the plug-in class name {name!r} is provided by several distributions: {dists}; "
+            "select the plug-in by id instead (helios.plugins.loader.load_plugins([...]))"
+        )
+    if matches:
+        return load_plugins([matches[0].entry_name])[matches[0].entry_name]
+    known = {cls: dist for dist, cls in KNOWN_PLUGINS.values()}
+    if name in known:
+        raise PluginNotInstalledError(
+            f"the plug-in class {name!r} comes with the distribution {known[name]}, which is "
+            f"not installed. Fix: pip install {known[name]}"
+        )
+    raise PluginNotInstalledError(
+        f"no plug-in class named {name!r} is registered or installed "
+        f"(registered: {', '.join(registered) or 'none'}; installed: "
+        f"{', '.join(c.class_name for c in discover()) or 'none'}). Fix: register it with "
+        "@PLUGIN_REGISTRY, or pip-install the distribution that provides it"
+    )

@@ -1,0 +1,520 @@
+"""What device this machine offers, found without importing torch or creating a CUDA context.
+
+The probe is part of the torch-free floor: the plug-in compatibility checks call it before any
+plug-in (or torch) is imported. It reads torch's version from installed metadata and the CUDA
+version torch was built with from ``torch/version.py`` (parsed with :mod:`ast`, never executed).
+GPUs come from NVML through :mod:`ctypes`; NVML never calls ``cuInit``, so a process that probes
+can still fork safely. Set ``HELIOS_FAKE_DEVICE`` to a JSON object to pretend to be another
+machine (see :func:`fake_device`).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import ctypes
+import importlib.metadata
+import importlib.util
+import itertools
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FAKE_ENV", "GPU", "DeviceInfo", "probe_device"]
+
+FAKE_ENV = "HELIOS_FAKE_DEVICE"
+VISIBLE_ENV = "CUDA_VISIBLE_DEVICES"
+FAKE_SOURCE = f"fake ({FAKE_ENV})"
+FAKE_EXAMPLE = (
+    '{"torch_cuda": "12.1", "gpus": ["8.0", "8.6"], "driver": "550.54.15", '
+    '"driver_cuda": "12.4", "torch_version": "2.5.1+cu121"}'
+)
+
+
+@dataclass(frozen=True)
+class GPU:
+    """One visible GPU; ``index`` is its CUDA ordinal after ``CUDA_VISIBLE_DEVICES``."""
+
+    index: int
+    name: str
+    compute_capability: str  # "8.0"
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The torch build and the NVIDIA devices this process can use."""
+
+    torch_version: str | None
+    torch_cuda: str | None
+    driver: str | None
+    driver_cuda: str | None
+    gpus: tuple[GPU, ...]
+    source: str  # "nvml", "none" or FAKE_SOURCE
+    note: str = ""  # why no GPU was found
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field, GPUs as a list of objects."""
+        return {
+            "torch_version": self.torch_version,
+            "torch_cuda": self.torch_cuda,
+            "driver": self.driver,
+            "driver_cuda": self.driver_cuda,
+            "gpus": [
+                {"index": g.index, "name": g.name, "compute_capability": g.compute_capability}
+                for g in self.gpus
+            ],
+            "source": self.source,
+            "note": self.note,
+        }
+
+    def describe(self) -> str:
+        """One line for humans: the torch build, the driver, the GPUs or why there are none."""
+        parts = [_describe_torch(self.torch_version, self.torch_cuda)]
+        if self.driver is not None:
+            cuda = f" (CUDA {self.driver_cuda})" if self.driver_cuda else ""
+            parts.append(f"NVIDIA driver {self.driver}{cuda}")
+        if self.gpus:
+            parts.append(_describe_gpus(self.gpus))
+        else:
+            parts.append(f"no GPU ({self.note})" if self.note else "no GPU")
+        text = "; ".join(parts)
+        return f"{text} [{self.source}]" if self.source == FAKE_SOURCE else text
+
+
+def _describe_gpus(gpus: Sequence[GPU]) -> str:
+    groups = itertools.groupby(gpus, key=lambda g: (g.name, g.compute_capability))
+    described = []
+    for (name, capability), members in groups:
+        count = len(list(members))
+        described.append(
+            f"{count} x {name} ({capability})" if count > 1 else f"{name} ({capability})"
+        )
+    return ", ".join(described)
+
+
+def _describe_torch(version: str | None, cuda: str | None) -> str:
+    if version is None and cuda is None:
+        return "torch not installed"
+    build = f"CUDA {cuda}" if cuda else "CPU build"
+    return f"torch {version or '(not installed)'} ({build})"
+
+
+# --------------------------------------------------------------------------- the entry point
+
+_cached: DeviceInfo | None = None
+
+
+def probe_device(refresh: bool = False) -> DeviceInfo:
+    """Probe once per process (``refresh=True`` probes again); never raises, except for an
+    invalid ``HELIOS_FAKE_DEVICE`` (:class:`ValueError`)."""
+    global _cached
+    if _cached is None or refresh:
+        _cached = _probe(os.environ)
+    return _cached
+
+
+def _probe(environ: Mapping[str, str]) -> DeviceInfo:
+    visible = environ.get(VISIBLE_ENV)
+    fake = environ.get(FAKE_ENV, "")
+    if fake.strip():
+        return fake_device(fake, visible)
+    try:
+        lib = load_nvml()
+    except OSError as exc:
+        report = DriverReport(note=str(exc))
+    else:
+        report = probe_nvml(lib, visible)
+    return report.device_info(installed_torch_version(), installed_torch_cuda())
+
+
+@dataclass(frozen=True)
+class DriverReport:
+    """The driver half of a :class:`DeviceInfo`, as NVML (or the fake) reports it."""
+
+    driver: str | None = None
+    driver_cuda: str | None = None
+    gpus: tuple[GPU, ...] = ()
+    source: str = "none"
+    note: str = ""
+
+    def device_info(self, torch_version: str | None, torch_cuda: str | None) -> DeviceInfo:
+        """Join this report with the torch half."""
+        return DeviceInfo(
+            torch_version=torch_version,
+            torch_cuda=torch_cuda,
+            driver=self.driver,
+            driver_cuda=self.driver_cuda,
+            gpus=self.gpus,
+            source=self.source,
+            note=self.note,
+        )
+
+
+# --------------------------------------------------------------------------- torch, unimported
+
+
+def installed_torch_version() -> str | None:
+    """The installed torch distribution's version, or None without torch."""
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def installed_torch_cuda() -> str | None:
+    """The CUDA version the installed torch was built with; None for a CPU build or no torch."""
+    path = torch_version_file()
+    return None if path is None else read_torch_cuda(path)
+
+
+def torch_version_file() -> Path | None:
+    """``torch/version.py`` of the installed torch, found without importing anything."""
+    try:
+        dist = importlib.metadata.distribution("torch")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    else:
+        located = Path(str(dist.locate_file("torch/version.py")))
+        if located.is_file():
+            return located
+    try:
+        spec = importlib.util.find_spec("torch")  # top level: runs finders, executes nothing
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "version.py"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_torch_cuda(path: Path) -> str | None:
+    """The module-level ``cuda = ...`` string in a torch ``version.py``; None if absent."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    found: str | None = None
+    for node in tree.body:
+        value = _assigned_value(node, "cuda")
+        if value is not None:
+            found = _string_constant(value)
+    return found
+
+
+def _assigned_value(node: ast.stmt, name: str) -> ast.expr | None:
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        targets = [node.target]
+    else:
+        return None
+    named = any(isinstance(t, ast.Name) and t.id == name for t in targets)
+    return node.value if named else None
+
+
+def _string_constant(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value:
+        return node.value
+    return None
+
+
+# --------------------------------------------------------------------------- NVML
+
+_NAME_BUFFER = 96  # NVML_DEVICE_NAME_V2_BUFFER_SIZE
+_UUID_BUFFER = 96  # NVML_DEVICE_UUID_V2_BUFFER_SIZE
+_DRIVER_BUFFER = 80  # NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE
+
+_INT_P = ctypes.POINTER(ctypes.c_int)
+_UINT_P = ctypes.POINTER(ctypes.c_uint)
+_HANDLE_P = ctypes.POINTER(ctypes.c_void_p)
+# Declared argument types let the calls below pass c_int/c_uint/c_void_p objects where NVML wants
+# pointers (ctypes adds the byref), so a pure-Python fake library can simply set ``.value``.
+_SIGNATURES: dict[str, list[Any]] = {
+    "nvmlInit_v2": [],
+    "nvmlShutdown": [],
+    "nvmlSystemGetDriverVersion": [ctypes.c_char_p, ctypes.c_uint],
+    "nvmlSystemGetCudaDriverVersion_v2": [_INT_P],
+    "nvmlDeviceGetCount_v2": [_UINT_P],
+    "nvmlDeviceGetHandleByIndex_v2": [ctypes.c_uint, _HANDLE_P],
+    "nvmlDeviceGetName": [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint],
+    "nvmlDeviceGetCudaComputeCapability": [ctypes.c_void_p, _INT_P, _INT_P],
+    "nvmlDeviceGetUUID": [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint],
+    "nvmlErrorString": [ctypes.c_int],
+}
+
+
+class NVMLError(Exception):
+    """An NVML call returned an error code; the message names the call and the error."""
+
+
+def nvml_library_names(platform: str = sys.platform) -> tuple[str, ...]:
+    """Where NVML lives on ``platform``, most likely first; empty where there is none."""
+    if platform == "win32":
+        program_files = os.environ.get("PROGRAMFILES", r"C:\Program Files")
+        return ("nvml.dll", rf"{program_files}\NVIDIA Corporation\NVSMI\nvml.dll")
+    if platform.startswith("linux"):
+        return ("libnvidia-ml.so.1",)
+    return ()
+
+
+def load_nvml(names: Sequence[str] | None = None) -> Any:
+    """Load the NVML library and declare its signatures; :class:`OSError` says what failed."""
+    names = nvml_library_names() if names is None else tuple(names)
+    if not names:
+        raise OSError(f"NVML is not available on {sys.platform}: no NVIDIA driver")
+    errors: list[str] = []
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as exc:
+            errors.append(str(exc))
+            continue
+        _declare(lib, name)
+        return lib
+    if all(_is_missing_file(error) for error in errors):
+        raise OSError(f"{names[0]} not found: no NVIDIA driver")
+    raise OSError(f"{names[0]} could not be loaded: {errors[-1]}")
+
+
+def _is_missing_file(error: str) -> bool:
+    return any(s in error for s in ("No such file", "not found", "Could not find"))
+
+
+def _declare(lib: Any, name: str) -> None:
+    for function, argtypes in _SIGNATURES.items():
+        try:
+            getattr(lib, function).argtypes = argtypes
+        except AttributeError:
+            raise OSError(f"{name} lacks {function}: the NVIDIA driver is too old") from None
+    lib.nvmlErrorString.restype = ctypes.c_char_p
+
+
+def probe_nvml(lib: Any, visible: str | None) -> DriverReport:
+    """Ask a loaded NVML ``lib`` for the driver and the GPUs ``visible`` (CUDA_VISIBLE_DEVICES)
+    selects. Every failure becomes the report's ``note``; this never raises."""
+    try:
+        _call(lib, "nvmlInit_v2")
+    except Exception as exc:  # the probe must never raise
+        return DriverReport(note=_failure(exc))
+    try:
+        return _inspect(lib, visible)
+    except Exception as exc:
+        return DriverReport(note=_failure(exc))
+    finally:
+        with contextlib.suppress(Exception):
+            lib.nvmlShutdown()
+
+
+def _inspect(lib: Any, visible: str | None) -> DriverReport:
+    driver = _read_string(lib, "nvmlSystemGetDriverVersion", _DRIVER_BUFFER)
+    version = ctypes.c_int()
+    _call(lib, "nvmlSystemGetCudaDriverVersion_v2", version)
+    driver_cuda = cuda_version_string(version.value)
+    try:
+        devices = _devices(lib)
+    except Exception as exc:
+        return DriverReport(driver, driver_cuda, (), "nvml", _failure(exc))
+    gpus, note = _visible_gpus(devices, visible)
+    return DriverReport(driver, driver_cuda, gpus, "nvml", note)
+
+
+@dataclass(frozen=True)
+class _Device:
+    name: str
+    compute_capability: str
+    uuid: str
+
+
+def _devices(lib: Any) -> list[_Device]:
+    count = ctypes.c_uint()
+    _call(lib, "nvmlDeviceGetCount_v2", count)
+    return [_device(lib, index) for index in range(count.value)]
+
+
+def _device(lib: Any, index: int) -> _Device:
+    handle = ctypes.c_void_p()
+    _call(lib, "nvmlDeviceGetHandleByIndex_v2", index, handle)
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    _call(lib, "nvmlDeviceGetCudaComputeCapability", handle, major, minor)
+    return _Device(
+        name=_read_string(lib, "nvmlDeviceGetName", _NAME_BUFFER, handle),
+        compute_capability=f"{major.value}.{minor.value}",
+        uuid=_read_string(lib, "nvmlDeviceGetUUID", _UUID_BUFFER, handle),
+    )
+
+
+def _read_string(lib: Any, function: str, size: int, *args: Any) -> str:
+    buffer = ctypes.create_string_buffer(size)
+    _call(lib, function, *args, buffer, size)
+    return buffer.value.decode("utf-8", "replace")
+
+
+def _call(lib: Any, function: str, *args: Any) -> None:
+    code = int(getattr(lib, function)(*args))
+    if code != 0:
+        raise NVMLError(f"{function} failed: {_error_text(lib, code)}")
+
+
+def _error_text(lib: Any, code: int) -> str:
+    try:
+        text = lib.nvmlErrorString(code)
+    except Exception:
+        text = None
+    if isinstance(text, bytes) and text:
+        return f"{text.decode('utf-8', 'replace')} (NVML error {code})"
+    return f"NVML error {code}"
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, NVMLError):
+        return str(exc)
+    if isinstance(exc, AttributeError):
+        return f"NVML lacks a function: {exc}"
+    return f"NVML query failed: {type(exc).__name__}: {exc}"
+
+
+def cuda_version_string(version: int) -> str:
+    """NVML's integer CUDA version as "major.minor": 12040 -> "12.4"."""
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+# --------------------------------------------------------------------------- CUDA_VISIBLE_DEVICES
+
+_ORDINAL = re.compile(r"\+?(\d+)")  # CUDA reads an ordinal like strtoul: "1gpu" is 1
+
+
+def select_visible(uuids: Sequence[str], visible: str | None) -> list[int]:
+    """Indices (into ``uuids``, NVML order) of the devices CUDA exposes, in CUDA's order.
+
+    ``visible`` is CUDA_VISIBLE_DEVICES: None shows all, "" none; otherwise a comma list of
+    ordinals or "GPU-" UUID prefixes, read up to the first invalid entry. Naming one device
+    twice hides every device, as CUDA does. MIG UUIDs are not resolved (they end the list).
+    """
+    if visible is None:
+        return list(range(len(uuids)))
+    chosen: list[int] = []
+    for entry in visible.split(","):
+        index = _resolve(entry.strip(), uuids)
+        if index is None:
+            break
+        if index in chosen:
+            return []
+        chosen.append(index)
+    return chosen
+
+
+def _resolve(entry: str, uuids: Sequence[str]) -> int | None:
+    if entry[:4].upper() == "GPU-":
+        matches = [i for i, uuid in enumerate(uuids) if uuid.lower().startswith(entry.lower())]
+        return matches[0] if len(matches) == 1 else None
+    ordinal = _ORDINAL.match(entry)
+    if ordinal is None:
+        return None
+    index = int(ordinal.group(1))
+    return index if index < len(uuids) else None
+
+
+def _visible_gpus(devices: Sequence[_Device], visible: str | None) -> tuple[tuple[GPU, ...], str]:
+    chosen = select_visible([d.uuid for d in devices], visible)
+    gpus = tuple(
+        GPU(ordinal, devices[i].name, devices[i].compute_capability)
+        for ordinal, i in enumerate(chosen)
+    )
+    if gpus:
+        return gpus, ""
+    if not devices:
+        return gpus, "the NVIDIA driver reports no GPU"
+    plural = "s" if len(devices) > 1 else ""
+    return gpus, f"{VISIBLE_ENV}={visible!r} hides the machine's {len(devices)} GPU{plural}"
+
+
+# --------------------------------------------------------------------------- HELIOS_FAKE_DEVICE
+
+_FAKE_STRINGS = ("torch_version", "torch_cuda", "driver", "driver_cuda")
+_FAKE_KEYS = (*_FAKE_STRINGS, "gpus")
+_VERSION = re.compile(r"\d+(\.\d+)+")
+_CAPABILITY = re.compile(r"\d+\.\d+")
+
+
+def fake_device(text: str, visible: str | None) -> DeviceInfo:
+    """The machine described by a HELIOS_FAKE_DEVICE value (``visible`` still applies).
+
+    Keys (all optional): torch_version, torch_cuda, driver, driver_cuda (strings or null) and
+    gpus (compute capabilities such as "8.0"). A missing torch_version is read from the real
+    installation; the other keys default to null / no GPU. Raises :class:`ValueError`.
+    """
+    values = _parse_fake(text)
+    devices = [
+        _Device("Fake GPU", capability, f"GPU-00000000-0000-0000-0000-{index:012d}")
+        for index, capability in enumerate(values.get("gpus", []))
+    ]
+    gpus, note = _visible_gpus(devices, visible)
+    if not devices:
+        note = f"{FAKE_ENV} lists no GPU"
+    report = DriverReport(values.get("driver"), values.get("driver_cuda"), gpus, FAKE_SOURCE, note)
+    torch_version = (
+        values["torch_version"] if "torch_version" in values else installed_torch_version()
+    )
+    return report.device_info(torch_version, values.get("torch_cuda"))
+
+
+def _parse_fake(text: str) -> dict[str, Any]:
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        found = f"{text!r}, which is not JSON ({exc.msg} at char {exc.pos})"
+        raise _fake_error("a JSON object", found) from None
+    if not isinstance(values, dict):
+        raise _fake_error("a JSON object", _json_kind(values))
+    for key in values:
+        if key not in _FAKE_KEYS:
+            raise _fake_error(f"only the keys {', '.join(_FAKE_KEYS)}", f"the key {key!r}")
+    for key in _FAKE_STRINGS:
+        _check_fake_string(key, values.get(key))
+    _check_fake_gpus(values.get("gpus", []))
+    return values
+
+
+def _check_fake_string(key: str, value: object) -> None:
+    if value is None:
+        return
+    versioned = key in ("torch_cuda", "driver_cuda")
+    if versioned and not (isinstance(value, str) and _VERSION.fullmatch(value)):
+        raise _fake_error(f'"{key}" to be a version such as "12.1" or null', _json_kind(value))
+    if not isinstance(value, str) or not value:
+        raise _fake_error(f'"{key}" to be a non-empty string or null', _json_kind(value))
+
+
+def _check_fake_gpus(value: object) -> None:
+    expected = '"gpus" to be a list of compute capabilities such as ["8.0", "8.6"]'
+    if not isinstance(value, list):
+        raise _fake_error(expected, _json_kind(value))
+    for item in value:
+        if not (isinstance(item, str) and _CAPABILITY.fullmatch(item)):
+            raise _fake_error(expected, f"an entry {_json_kind(item)}")
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        kind = "boolean"
+    elif isinstance(value, (int, float)):
+        kind = "number"
+    elif isinstance(value, str):
+        kind = "string"
+    else:
+        kind = "array" if isinstance(value, list) else "object"
+    return f"{kind} {json.dumps(value)}"
+
+
+def _fake_error(expected: str, found: str) -> ValueError:
+    return ValueError(
+        f"{FAKE_ENV}: expected {expected}, found {found}. A good value: {FAKE_ENV}='{FAKE_EXAMPLE}'"
+    )

@@ -1,0 +1,84 @@
+"""The load report: every verdict of one loader run, rendered as a table or as JSON."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+from helios.plugins.probe import DeviceInfo
+from helios.plugins.verdicts import Kind, Verdict
+
+__all__ = ["LoadReport"]
+
+_STATUS = {
+    Kind.OK: "ok",
+    Kind.NOT_APPLICABLE: "not applicable",
+    Kind.INCOMPATIBLE: "incompatible",
+    Kind.BROKEN: "broken",
+}
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What the loader decided about each plug-in, and the environment it judged against."""
+
+    verdicts: tuple[Verdict, ...]
+    core_version: str | None
+    device: DeviceInfo | None = None
+    warnings: tuple[str, ...] = ()
+    python: str = field(default_factory=platform.python_version)
+
+    def __getitem__(self, plugin_id: str) -> Verdict:
+        for verdict in self.verdicts:
+            if verdict.id == plugin_id:
+                return verdict
+        raise KeyError(f"no plug-in {plugin_id!r} in this report; it has: {self.ids()}")
+
+    def ids(self) -> list[str]:
+        return [v.id for v in self.verdicts]
+
+    def failures(self, *kinds: Kind) -> list[Verdict]:
+        """Verdicts that are not OK, optionally only of the given kinds."""
+        wanted = kinds or (Kind.NOT_APPLICABLE, Kind.INCOMPATIBLE, Kind.BROKEN)
+        return [v for v in self.verdicts if v.kind in wanted]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "core": {"distribution": "helios-trainer", "version": self.core_version},
+            "python": self.python,
+            "device": self.device.to_json() if self.device else None,
+            "plugins": [v.to_json() for v in self.verdicts],
+            "warnings": list(self.warnings),
+        }
+
+    def render(self) -> str:
+        """A table a person can read, then one line per plug-in that is not OK."""
+        head = f"helios-trainer {self.core_version or '(not installed)'} · Python {self.python}"
+        lines = [head]
+        if self.device is not None:
+            lines.append(f"device: {self.device.describe()}")
+        if not self.verdicts:
+            lines.append("no plug-ins installed (none declares a 'helios.plugins' entry point)")
+        else:
+            rows = [("ID", "DISTRIBUTION", "STATUS", "REASON")]
+            rows += [
+                (v.id, f"{v.distribution} {v.version}".strip(), _STATUS[v.kind], v.reason.value)
+                for v in self.verdicts
+            ]
+            widths = [max(len(row[i]) for row in rows) for i in range(3)]
+            lines.append("")
+            lines += [
+                "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
+                + "  "
+                + row[3]
+                for row in rows
+            ]
+            details = [v for v in self.verdicts if not v.ok]
+            if details:
+                lines.append("")
+                lines += [
+                    f"{v.id}: {v.message}" + (f"\n  fix: {v.fix}" if v.fix else "") for v in details
+                ]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)

@@ -1,0 +1,303 @@
+"""``helios plugins validate``: check a manifest file or a plug-in source tree, without import.
+
+For a tree, the manifest is validated, then compared with the project's ``pyproject.toml``
+(entry point, helios-trainer range) and with the plug-in class read through ``ast``: its
+``plugin_id``, its ``declared_overrides`` and the guarded hooks its class body defines.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from helios.plugins.errors import ManifestError
+from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME, Manifest, load_manifest
+from helios.plugins.plugin import GUARDED_HOOKS, UniquePluginOverrides
+from helios.plugins.toml_source import TOMLSyntaxError, parse_toml
+
+__all__ = ["Problem", "Validation", "validate_path"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: the file and line, a stable code, the key or symbol, and the message."""
+
+    path: str
+    code: str
+    message: str
+    key: str = ""
+    line: int | None = None
+
+    def render(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        key = f" [{self.key}]" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+@dataclass
+class Validation:
+    """The outcome for one path given to ``helios plugins validate``."""
+
+    path: str
+    manifest: Manifest | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "id": self.manifest.id if self.manifest else None,
+            "class": self.manifest.class_path if self.manifest else None,
+            "problems": [p.__dict__ for p in self.problems],
+        }
+
+
+def validate_path(path: Path) -> Validation:
+    """Validate a manifest file, a package folder holding one, or a plug-in project tree."""
+    result = Validation(str(path))
+    if path.is_dir():
+        found = _find_manifest(path)
+        if found is None:
+            result.problems.append(
+                Problem(
+                    str(path),
+                    "manifest-missing",
+                    f"no {MANIFEST_FILENAME} in this folder, in src/*/ or in */; a plug-in "
+                    "ships it next to the __init__.py of its top-level package",
+                )
+            )
+            return result
+        manifest_path = found
+    elif path.is_file() or not path.exists():
+        manifest_path = path
+    try:
+        result.manifest = load_manifest(manifest_path)
+    except ManifestError as exc:
+        result.problems += [
+            Problem(exc.path, i.code, i.message, key=i.key, line=i.line) for i in exc.issues
+        ]
+        return result
+    if path.is_dir():
+        result.problems += _check_project(path, manifest_path, result.manifest)
+        result.problems += _check_class(manifest_path.parent.parent, result.manifest)
+    return result
+
+
+def _find_manifest(root: Path) -> Path | None:
+    for pattern in (MANIFEST_FILENAME, f"src/*/{MANIFEST_FILENAME}", f"*/{MANIFEST_FILENAME}"):
+        hits = sorted(root.glob(pattern))
+        if hits:
+            return hits[0]
+    return None
+
+
+def _check_project(root: Path, manifest_path: Path, manifest: Manifest) -> list[Problem]:
+    """The project's entry point and core dependency agree with the manifest."""
+    pyproject = next(
+        (p / "pyproject.toml" for p in (root, *root.parents) if (p / "pyproject.toml").is_file()),
+        None,
+    )
+    if pyproject is None or pyproject.parent not in (root, *manifest_path.parents):
+        return []
+    where = str(pyproject)
+    try:
+        project = parse_toml(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except (TOMLSyntaxError, OSError, UnicodeDecodeError) as exc:
+        return [Problem(where, "pyproject-unreadable", f"cannot read pyproject.toml: {exc}")]
+    problems = []
+    entries = project.get("entry-points", {}).get("helios.plugins", {})
+    want = {manifest.id: manifest.class_path}
+    if {k: str(v).replace(" ", "") for k, v in entries.items()} != want:
+        problems.append(
+            Problem(
+                where,
+                "entry-point-mismatch",
+                f'[project.entry-points."helios.plugins"] must be exactly '
+                f'{manifest.id} = "{manifest.class_path}" (the manifest\'s id and class), '
+                f"found {entries or 'nothing'}",
+                key='project.entry-points."helios.plugins"',
+            )
+        )
+    ranges = []
+    for line in project.get("dependencies", []):
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) == CORE_DISTRIBUTION:
+            ranges.append(req.specifier)
+    if ranges != [manifest.requires_helios]:
+        found = ", ".join(f"{CORE_DISTRIBUTION}{r}" for r in ranges) or "no dependency on it"
+        problems.append(
+            Problem(
+                where,
+                "requires-dist-mismatch",
+                f"[project].dependencies must require {CORE_DISTRIBUTION}"
+                f"{manifest.requires_helios} (the manifest's requires.helios), found {found}",
+                key="project.dependencies",
+            )
+        )
+    return problems
+
+
+def _module_file(src: Path, module: str) -> Path | None:
+    base = src.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find_class(tree: ast.Module, qualname: str) -> ast.ClassDef | None:
+    body: list[ast.stmt] = tree.body
+    found: ast.ClassDef | None = None
+    for part in qualname.split("."):
+        found = next((n for n in body if isinstance(n, ast.ClassDef) and n.name == part), None)
+        if found is None:
+            return None
+        body = found.body
+    return found
+
+
+def _assigned(cls: ast.ClassDef, name: str) -> ast.expr | None:
+    for node in cls.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return node.value
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if node.target.id == name:
+                return node.value
+    return None
+
+
+def _declared_flags(value: ast.expr | None) -> frozenset[str] | None:
+    """Flags set to True in a literal ``UniquePluginOverrides(...)`` call; None if unreadable."""
+    if value is None:
+        return frozenset()
+    if not isinstance(value, ast.Call) or value.args:
+        return None
+    flags = set()
+    for keyword in value.keywords:
+        if not isinstance(keyword.value, ast.Constant) or not isinstance(keyword.value.value, bool):
+            return None
+        if keyword.value.value and keyword.arg in UniquePluginOverrides.names():
+            flags.add(keyword.arg)
+    return frozenset(flags)
+
+
+def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
+    """Compare the class body (read with ``ast``) with the manifest's id and overrides."""
+    module, _, qualname = manifest.class_path.partition(":")
+    file = _module_file(src, module)
+    if file is None:
+        return [
+            Problem(
+                manifest.path,
+                "class-not-found",
+                f"module {module!r} not found under {src}",
+                key="class",
+            )
+        ]
+    where = str(file)
+    try:
+        tree = ast.parse(file.read_bytes(), filename=where)
+    except SyntaxError as exc:
+        return [Problem(where, "syntax-error", f"cannot parse: {exc.msg}", line=exc.lineno)]
+    cls = _find_class(tree, qualname)
+    if cls is None:
+        return [
+            Problem(
+                where,
+                "class-not-found",
+                f"no class {qualname!r} defined at module level",
+                key="class",
+            )
+        ]
+    problems = []
+    plugin_id = _assigned(cls, "plugin_id")
+    found_id = plugin_id.value if isinstance(plugin_id, ast.Constant) else None
+    if found_id != manifest.id:
+        problems.append(
+            Problem(
+                where,
+                "id-mismatch",
+                f"{qualname}.plugin_id must be {manifest.id!r} (the manifest's id), found "
+                f"{found_id!r}; set plugin_id = {manifest.id!r} in the class body",
+                key="plugin_id",
+                line=cls.lineno,
+            )
+        )
+    claimed = manifest.overrides.claimed()
+    declared = _declared_flags(_assigned(cls, "declared_overrides"))
+    if declared is None:
+        problems.append(
+            Problem(
+                where,
+                "overrides-unreadable",
+                f"{qualname}.declared_overrides must be a literal "
+                "UniquePluginOverrides(flag=True, ...) so it can be checked without import",
+                key="declared_overrides",
+                line=cls.lineno,
+            )
+        )
+    elif declared != claimed:
+        problems.append(
+            Problem(
+                where,
+                "overrides-mismatch",
+                f"{qualname}.declared_overrides claims "
+                f"{_show(declared)} but the manifest's [overrides] claims {_show(claimed)}",
+                key="declared_overrides",
+                line=cls.lineno,
+            )
+        )
+    defined = {
+        n.name: n.lineno for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    for flag, hook in GUARDED_HOOKS.items():
+        if hook in defined and flag not in claimed:
+            problems.append(
+                Problem(
+                    where,
+                    "hook-unclaimed",
+                    f"{qualname} defines {hook} but the manifest does "
+                    f"not claim {flag}; add {flag} = true under [overrides]",
+                    key=hook,
+                    line=defined[hook],
+                )
+            )
+    if _bases_are_plugin(cls):
+        for flag in sorted(claimed):
+            hook = GUARDED_HOOKS[flag]
+            if hook not in defined:
+                problems.append(
+                    Problem(
+                        where,
+                        "hook-missing",
+                        f"the manifest claims {flag} but {qualname} does "
+                        f"not define {hook}; implement it or drop the claim",
+                        key=hook,
+                        line=cls.lineno,
+                    )
+                )
+    return problems
+
+
+def _bases_are_plugin(cls: ast.ClassDef) -> bool:
+    """Whether every base is ``Plugin`` itself (so inherited hooks cannot hide anywhere)."""
+    names = [ast.unparse(b).rpartition(".")[2] for b in cls.bases]
+    return all(n in ("Plugin", "ABC") for n in names)
+
+
+def _show(flags: frozenset[str]) -> str:
+    return ", ".join(sorted(flags)) or "none"

@@ -1,0 +1,8 @@
+"""Make ``tests/support`` importable as ``support`` for every test tree."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -1,0 +1,310 @@
+"""The load pipeline against real fixture distributions on a temporary site path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helios.plugins import (
+    PLUGIN_REGISTRY,
+    PluginBrokenError,
+    PluginIncompatibleError,
+    PluginNotApplicableError,
+    PluginNotInstalledError,
+    create_plugin,
+)
+from helios.plugins.loader import build_report, load_plugins
+from helios.plugins.probe import GPU, DeviceInfo
+from helios.plugins.settings import Settings
+from helios.plugins.verdicts import Kind, Reason
+from support.plugin_env import PluginEnv
+
+NO_GPU = DeviceInfo(
+    torch_version="2.13.0+cpu", torch_cuda=None, driver=None, driver_cuda=None, gpus=(),
+    source="fake (test)", note="libnvidia-ml.so.1 not found: no NVIDIA driver",
+)
+FAKE_GPU_MACHINE = DeviceInfo(
+    torch_version="2.5.1+cu121", torch_cuda="12.1", driver="550.54.15", driver_cuda="12.4",
+    gpus=(GPU(0, "Fake A100", "8.0"), GPU(1, "Fake T4", "7.5")), source="fake (test)",
+)
+CUDA_DEVICE = 'accelerator = "cuda"\ncuda = ">=12.1"\ncompute-capability = ">=8.0"'
+NONE = Settings()
+
+
+def marker_init(path: Path) -> str:
+    """An __init__ that leaves a marker file behind and then raises: proof of import."""
+    return f"open({str(path)!r}, 'w').close()\nraise RuntimeError('imported!')\n"
+
+
+def test_plugin_whose_init_raises_is_listed_checked_and_rejected_without_import(
+    plugin_env: PluginEnv, tmp_path: Path
+) -> None:
+    marker = tmp_path / "imported.marker"
+    plugin_env.add("helios-trap", "trap", init_source=marker_init(marker), core_range=">=0.2")
+    plugin_env.activate()
+
+    report = build_report(settings=NONE)
+    verdict = report["trap"]
+    assert verdict.reason is Reason.INCOMPATIBLE_CORE
+    assert verdict.distribution == "helios-trap"
+    with pytest.raises(PluginIncompatibleError, match="requires helios-trainer>=0.2"):
+        load_plugins(["trap"], settings=NONE)
+    assert not marker.exists()
+
+
+def test_ready_plugin_loads_verifies_and_registers(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-good", "good", class_name="GoodPlugin", overrides=("training_batch",))
+    plugin_env.activate()
+
+    report = build_report(settings=NONE)
+    assert report["good"].reason is Reason.READY
+    assert report["good"].overrides == ("training_batch",)
+    classes = load_plugins(["good"], settings=NONE)
+    cls = classes["good"]
+    assert cls.__name__ == "GoodPlugin"
+    assert PLUGIN_REGISTRY.get("GoodPlugin") is cls
+    plugin = create_plugin("GoodPlugin")
+    assert plugin.plugin_id == "good"
+    assert plugin.unique_overrides.training_batch is True
+    assert build_report(settings=NONE, load=True)["good"].reason is Reason.LOADED
+
+
+def test_registry_resolves_an_installed_class_lazily(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-lazy", "lazy", class_name="LazyPlugin")
+    plugin_env.activate()
+    assert "LazyPlugin" not in PLUGIN_REGISTRY
+    assert create_plugin("LazyPlugin").plugin_id == "lazy"
+    assert "LazyPlugin" in PLUGIN_REGISTRY
+
+
+def test_two_plugins_claiming_training_batch_fail_together(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-one", "one", class_name="OnePlugin", overrides=("training_batch",))
+    plugin_env.add("helios-two", "two", class_name="TwoPlugin", overrides=("training_batch",))
+    plugin_env.activate()
+
+    with pytest.raises(PluginIncompatibleError) as caught:
+        load_plugins(["one", "two"], settings=NONE)
+    text = str(caught.value)
+    assert "unique override conflict: 'one' and 'two' also claims training_batch" in text
+    assert "unique override conflict: 'two' and 'one' also claims training_batch" in text
+    assert "nothing was imported" in text
+    assert [v.reason for v in caught.value.verdicts] == [Reason.CONFLICT, Reason.CONFLICT]
+    # Alone, each is fine: the conflict exists only within a selection.
+    assert load_plugins(["one"], settings=NONE)["one"].__name__ == "OnePlugin"
+
+
+def test_incompatible_core_names_requirement_found_and_fix(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-future", "future", core_range=">=0.2,<0.3")
+    plugin_env.activate()
+    verdict = build_report(settings=NONE)["future"]
+    assert verdict.reason is Reason.INCOMPATIBLE_CORE
+    assert verdict.kind is Kind.INCOMPATIBLE
+    assert verdict.message == "requires helios-trainer<0.3,>=0.2, found helios-trainer 0.1.0"
+    assert verdict.fix == (
+        "pip install 'helios-trainer<0.3,>=0.2', or install a release of helios-future made "
+        "for this core: pip install -U helios-future"
+    )
+
+
+def test_missing_and_too_old_packages(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-needy", "needy", packages=("surely-not-installed-pkg>=1.0",))
+    plugin_env.add("helios-old", "old", packages=("packaging>=999",))
+    plugin_env.activate()
+    report = build_report(settings=NONE)
+    needy, old = report["needy"], report["old"]
+    assert needy.reason is Reason.MISSING_PACKAGE
+    assert needy.message == (
+        "requires surely-not-installed-pkg>=1.0, found surely-not-installed-pkg not installed"
+    )
+    assert needy.fix == "pip install 'surely-not-installed-pkg>=1.0'"
+    assert old.reason is Reason.INCOMPATIBLE_PACKAGE
+    from importlib.metadata import version
+
+    assert old.message == f"requires packaging>=999, found packaging {version('packaging')}"
+
+
+def test_missing_gpu_is_not_applicable_before_import(plugin_env: PluginEnv, tmp_path: Path) -> None:
+    marker = tmp_path / "gpu.marker"
+    plugin_env.add("helios-gpu", "gpu", device=CUDA_DEVICE, init_source=marker_init(marker))
+    plugin_env.activate()
+
+    verdict = build_report(settings=NONE, device=NO_GPU)["gpu"]
+    assert verdict.reason is Reason.DEVICE_NO_CUDA_BUILD
+    assert verdict.kind is Kind.NOT_APPLICABLE
+    assert verdict.message == "needs a CUDA build of torch, found torch 2.13.0+cpu (CPU build)"
+    cuda_build_no_gpu = DeviceInfo(
+        torch_version="2.5.1+cu121", torch_cuda="12.1", driver=None, driver_cuda=None, gpus=(),
+        source="fake (test)", note="libnvidia-ml.so.1 not found: no NVIDIA driver",
+    )
+    verdict = build_report(settings=NONE, device=cuda_build_no_gpu)["gpu"]
+    assert verdict.reason is Reason.DEVICE_NO_GPU
+    assert verdict.message == (
+        "needs 1 visible NVIDIA GPU, found 0 visible GPU(s) "
+        "(libnvidia-ml.so.1 not found: no NVIDIA driver)"
+    )
+    with pytest.raises(PluginNotApplicableError, match="needs 1 visible NVIDIA GPU"):
+        load_plugins(["gpu"], settings=NONE, device=cuda_build_no_gpu)
+    assert not marker.exists()
+
+
+def test_fake_gpu_machine_satisfies_device_requirements(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-gpu", "gpu", device=CUDA_DEVICE)
+    plugin_env.add("helios-two-gpus", "twogpus", device=CUDA_DEVICE + "\nmin-devices = 2")
+    plugin_env.add("helios-cuda13", "cuda13", device='accelerator = "cuda"\ncuda = ">=13"')
+    plugin_env.activate()
+    report = build_report(settings=NONE, device=FAKE_GPU_MACHINE)
+    assert report["gpu"].reason is Reason.READY
+    assert report["twogpus"].reason is Reason.DEVICE_COMPUTE_CAPABILITY
+    assert report["twogpus"].message == (
+        "needs 2 GPUs with compute capability >=8.0, found 1 among: "
+        "Fake A100 (8.0), Fake T4 (7.5)"
+    )
+    assert report["cuda13"].reason is Reason.DEVICE_CUDA_VERSION
+    assert report["cuda13"].message == "needs torch built with CUDA>=13, found CUDA 12.1 (torch 2.5.1+cu121)"
+
+
+def test_import_that_raises_is_broken_and_others_are_unaffected(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-crash", "crash", init_source="raise ImportError('missing native lib')\n")
+    plugin_env.add("helios-fine", "fine", class_name="FinePlugin")
+    plugin_env.activate()
+    report = build_report(settings=NONE, load=True)
+    crash = report["crash"]
+    assert crash.reason is Reason.IMPORT_FAILED
+    assert crash.kind is Kind.BROKEN
+    assert "ImportError: missing native lib at " in crash.message
+    assert crash.message.startswith("importing helios_crash.plugin:FixturePlugin raised")
+    assert report["fine"].reason is Reason.LOADED
+    with pytest.raises(PluginBrokenError, match="missing native lib"):
+        load_plugins(["crash"], settings=NONE)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason", "message"),
+    [
+        (
+            "class FixturePlugin:\n    plugin_id = 'v'\n",
+            Reason.NOT_A_PLUGIN,
+            "helios_v.plugin:FixturePlugin does not subclass helios.plugins.Plugin",
+        ),
+        (
+            "from helios.plugins import Plugin\nclass FixturePlugin(Plugin):\n    plugin_id = 'v'\n",
+            Reason.NOT_A_PLUGIN,
+            "helios_v.plugin:FixturePlugin is abstract: it does not implement setup",
+        ),
+        (
+            "from helios.plugins import Plugin\nclass FixturePlugin(Plugin):\n"
+            "    plugin_id = 'other'\n    def setup(self): pass\n",
+            Reason.ID_MISMATCH,
+            "helios_v.plugin:FixturePlugin.plugin_id is 'other' but the manifest's id is 'v'",
+        ),
+        (
+            "from helios.plugins import Plugin\nclass FixturePlugin(Plugin):\n"
+            "    plugin_id = 'v'\n    def setup(self): pass\n"
+            "    def process_training_batch(self, batch, state): return batch\n",
+            Reason.OVERRIDES_MISMATCH,
+            "FixturePlugin overrides process_training_batch without claiming training_batch",
+        ),
+        (
+            "from helios.plugins import Plugin, UniquePluginOverrides as U\n"
+            "class FixturePlugin(Plugin):\n    plugin_id = 'v'\n"
+            "    declared_overrides = U(testing_batch=True)\n    def setup(self): pass\n",
+            Reason.OVERRIDES_MISMATCH,
+            "FixturePlugin.declared_overrides claims testing_batch but the manifest's "
+            "[overrides] claims none",
+        ),
+    ],
+)
+def test_class_verification(plugin_env: PluginEnv, source: str, reason: Reason, message: str) -> None:
+    plugin_env.add("helios-v", "v", module_source=source)
+    plugin_env.activate()
+    with pytest.raises(PluginBrokenError) as caught:
+        load_plugins(["v"], settings=NONE)
+    (verdict,) = caught.value.verdicts
+    assert verdict.reason is reason
+    assert verdict.message == message
+
+
+def test_manifest_problems(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-nomanifest", "nomanifest", manifest="")
+    plugin_env.add("helios-badmanifest", "bad", manifest='manifest-version = 1\nid = "Bad"\n')
+    plugin_env.add(
+        "helios-wrongentry", "wrongentry",
+        entry_points={"renamed": "helios_wrongentry.plugin:FixturePlugin"},
+    )
+    plugin_env.add("helios-nodep", "nodep", requires=())
+    plugin_env.activate()
+    report = build_report(settings=NONE)
+    assert report["nomanifest"].reason is Reason.MANIFEST_MISSING
+    assert report["bad"].reason is Reason.MANIFEST_INVALID
+    assert "[id] expected a lowercase identifier" in report["bad"].message
+    assert report["bad"].fix.startswith("helios plugins validate ")
+    assert report["wrongentry"].reason is Reason.ENTRY_POINT_MISMATCH
+    assert report["wrongentry"].message == (
+        "the entry point 'renamed = helios_wrongentry.plugin:FixturePlugin' does not match the "
+        "manifest (id = 'wrongentry', class = 'helios_wrongentry.plugin:FixturePlugin')"
+    )
+    assert report["nodep"].reason is Reason.REQUIRES_DIST_MISMATCH
+    assert report["nodep"].found == "no such dependency"
+
+
+def test_editable_install_is_discovered(plugin_env: PluginEnv) -> None:
+    dist = plugin_env.add("helios-editable", "editable", class_name="EditablePlugin", editable=True)
+    plugin_env.activate()
+    verdict = build_report(settings=NONE)["editable"]
+    assert verdict.reason is Reason.READY
+    assert verdict.manifest == str(dist.package_dir / "helios-plugin.toml")
+    assert load_plugins(["editable"], settings=NONE)["editable"].__name__ == "EditablePlugin"
+
+
+def test_only_and_disable(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-a", "a", class_name="APlugin")
+    plugin_env.add("helios-b", "b", class_name="BPlugin")
+    plugin_env.activate()
+    settings = Settings.from_env({"HELIOS_PLUGINS_ONLY": "a, ghost", "HELIOS_PLUGINS_DISABLE": "a"})
+    report = build_report(["a", "b"], settings=settings)
+    assert report["a"].reason is Reason.DISABLED
+    assert report["b"].reason is Reason.NOT_SELECTED
+    assert report.warnings == (
+        "HELIOS_PLUGINS_ONLY names 'ghost', which no installed plug-in provides",
+    )
+    with pytest.raises(PluginNotApplicableError, match="disabled by HELIOS_PLUGINS_DISABLE"):
+        load_plugins(["a"], settings=settings)
+
+
+def test_unknown_ids_and_classes_name_the_distribution_to_install(plugin_env: PluginEnv) -> None:
+    plugin_env.activate()
+    with pytest.raises(PluginNotInstalledError, match="Fix: pip install helios-cuda"):
+        load_plugins(["cuda"], settings=NONE)
+    with pytest.raises(
+        PluginNotInstalledError,
+        match="the plug-in class 'OptunaPlugin' comes with the distribution helios-optuna, which "
+        "is not installed. Fix: pip install helios-optuna",
+    ):
+        create_plugin("OptunaPlugin", None, "accuracy")
+    import helios.plugins as hlp
+
+    with pytest.raises(PluginNotInstalledError, match="pip install helios-cuda"):
+        hlp.CUDAPlugin  # noqa: B018
+
+
+def test_duplicate_ids_across_distributions(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-dup-a", "dup", package="dup_a")
+    plugin_env.add("helios-dup-b", "dup", package="dup_b")
+    plugin_env.activate()
+    report = build_report(settings=NONE)
+    dups = [v for v in report.verdicts if v.id == "dup"]
+    assert [v.reason for v in dups] == [Reason.DUPLICATE_ID, Reason.DUPLICATE_ID]
+    assert {v.fix for v in dups} == {
+        "uninstall all but one: pip uninstall helios-dup-b",
+        "uninstall all but one: pip uninstall helios-dup-a",
+    }
+
+
+def test_prerelease_policy(plugin_env: PluginEnv) -> None:
+    from helios.plugins.checks import admits
+    from packaging.specifiers import SpecifierSet
+
+    assert admits(SpecifierSet(">=0.1,<0.2"), "0.1.1rc1")
+    assert not admits(SpecifierSet(">=0.1,<0.2"), "0.2.0rc1")
+    assert not admits(SpecifierSet(">=0.1"), "not-a-version")

@@ -1,0 +1,1 @@
+"""Test support shared by the test trees and the benchmarks."""
