@@ -180,11 +180,22 @@ def _assigned(cls: ast.ClassDef, name: str) -> ast.expr | None:
     return None
 
 
-def _declared_flags(value: ast.expr | None) -> frozenset[str] | None:
+def _overrides_names(tree: ast.Module) -> set[str]:
+    """Names under which the module can call ``UniquePluginOverrides`` (aliases included)."""
+    names = {"UniquePluginOverrides"}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            names |= {a.asname for a in node.names if a.name == "UniquePluginOverrides" and a.asname}
+    return names
+
+
+def _declared_flags(value: ast.expr | None, callables: set[str]) -> frozenset[str] | None:
     """Flags set to True in a literal ``UniquePluginOverrides(...)`` call; None if unreadable."""
     if value is None:
         return frozenset()
     if not isinstance(value, ast.Call) or value.args:
+        return None
+    if ast.unparse(value.func).rpartition(".")[2] not in callables:
         return None
     flags = set()
     for keyword in value.keywords:
@@ -238,7 +249,7 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
             )
         )
     claimed = manifest.overrides.claimed()
-    declared = _declared_flags(_assigned(cls, "declared_overrides"))
+    declared = _declared_flags(_assigned(cls, "declared_overrides"), _overrides_names(tree))
     if declared is None:
         problems.append(
             Problem(

@@ -1,0 +1,98 @@
+"""The CI of the Helios monorepo. ``nox --list`` shows every session.
+
+- ``floor-3.10`` … ``floor-3.13``: the torch-free floor (manifests, discovery, checks, probe,
+  report, CLI) on each Python, with torch absent.
+- ``tests``: the whole suite on Python 3.11 with torch 2.13.0+cpu.
+- ``lint``, ``typecheck``: ruff and mypy.
+- ``bench``: the benchmarks (print ratios; not part of the default run).
+- ``plugins``: the quick-start job: install the core and report the installed plug-ins.
+
+Interpreters come from pyenv (``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0``); nox never
+downloads one, and a missing interpreter fails the run instead of being skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.download_python = "never"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["floor", "tests", "lint", "typecheck"]
+
+ROOT = Path(__file__).parent
+FLOOR_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+MAIN_PYTHON = "3.11"
+# A CPU build that lies on the CI machines' disk; never let a resolver pick a plain "torch"
+# (that is a CUDA build of several GB).
+TORCH = "torch==2.13.0+cpu"
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "jsonschema>=4.18", "tomli-w>=1.0"]
+LIGHT_DEPS = ["packaging>=22", "tomli>=1.1; python_version < '3.11'"]
+
+
+def install_core(session: nox.Session, *, torch: bool) -> None:
+    """The core, with torch from the local CPU wheel, or without torch at all."""
+    if torch:
+        session.install(TORCH, "numpy")
+        session.install("./core")
+    else:
+        session.install("--no-deps", "./core")
+        session.install(*LIGHT_DEPS)
+
+
+@nox.session(python=FLOOR_PYTHONS, tags=["fast", "floor"])
+def floor(session: nox.Session) -> None:
+    """The torch-free floor on every supported Python, torch not installed."""
+    install_core(session, torch=False)
+    session.install(*TEST_DEPS)
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is not None)",
+    )
+    session.run("pytest", "tests/core", "-m", "not torch", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON, tags=["full"])
+def tests(session: nox.Session) -> None:
+    """Every test on Python 3.11 with torch."""
+    install_core(session, torch=True)
+    session.install(*TEST_DEPS)
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON, tags=["fast"])
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=MAIN_PYTHON, tags=["fast"])
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the core."""
+    install_core(session, torch=False)
+    session.install("mypy>=1.10", *LIGHT_DEPS)
+    session.run("mypy")
+
+
+@nox.session(python=MAIN_PYTHON, tags=["bench"])
+def bench(session: nox.Session) -> None:
+    """Benchmarks; each prints its ratios against a baseline measured in the same run."""
+    install_core(session, torch=True)
+    session.run("python", "bench/discovery.py", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON, tags=["demo"])
+def plugins(session: nox.Session) -> None:
+    """Install the core and show what the plug-in loader decides on this machine."""
+    install_core(session, torch=True)
+    session.run("helios", "plugins", "list")
+    session.run(
+        "helios",
+        "plugins",
+        "validate",
+        *sorted(map(str, ROOT.glob("manifests/examples/valid/*.toml"))),
+    )

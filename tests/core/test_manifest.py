@@ -1,0 +1,442 @@
+"""Unit tests of helios.plugins.manifest beyond the example corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from helios.plugins.errors import ManifestError, ManifestIssue, PluginError
+from helios.plugins.manifest import (
+    MANIFEST_FILENAME,
+    DeviceRequirement,
+    Manifest,
+    load_manifest,
+    parse_manifest,
+)
+from helios.plugins.plugin import UniquePluginOverrides
+
+HEAD = """\
+manifest-version = 1
+id = "example"
+class = "helios_example.plugin:ExamplePlugin"
+"""
+MINIMAL = HEAD + '\n[requires]\nhelios = ">=0.1,<0.2"\n'
+
+
+def issues_of(text: str, package: str | None = "helios_example") -> list[ManifestIssue]:
+    """The issues ``text`` raises; fails the test if it is valid."""
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text, "m.toml", package=package)
+    return list(caught.value.issues)
+
+
+def triples(text: str, package: str | None = "helios_example") -> list[tuple[str, str, int | None]]:
+    return [(i.code, i.key, i.line) for i in issues_of(text, package)]
+
+
+def write_package(root: Path, name: str, text: str, *, init: bool = True) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    if init:
+        (folder / "__init__.py").write_text("raise RuntimeError('never imported')\n")
+    path = folder / MANIFEST_FILENAME
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- exact messages -----------------------------------------------------------------------
+
+
+def test_unknown_key_message_and_line() -> None:
+    (issue,) = issues_of(MINIMAL + "\n[device]\naccelerator = 'cpu'\ngpus = 2\n")
+    assert issue == ManifestIssue(
+        "unknown-key",
+        "device.gpus",
+        "unknown key 'gpus'; allowed here: accelerator, cuda, compute-capability, min-devices "
+        "(check the spelling, or upgrade helios-trainer if the key is newer)",
+        10,
+    )
+    assert issue.render("m.toml").startswith("m.toml:10: [device.gpus] unknown key 'gpus';")
+
+
+def test_error_text_names_file_count_and_every_issue() -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(HEAD + 'sumary = "x"\n', "pkg/helios-plugin.toml", package="helios_example")
+    error = caught.value
+    assert isinstance(error, PluginError)
+    assert isinstance(error, ValueError)
+    assert error.path == "pkg/helios-plugin.toml"
+    lines = str(error).splitlines()
+    assert lines[0] == "invalid plug-in manifest pkg/helios-plugin.toml (2 problem(s)):"
+    assert lines[1].startswith("  pkg/helios-plugin.toml:4: [sumary] unknown key 'sumary'")
+    assert lines[2] == (
+        "  pkg/helios-plugin.toml: [requires] required table [requires] with key 'helios' "
+        "is missing"
+    )
+
+
+def test_version_too_new_message_and_nothing_else() -> None:
+    text = "manifest-version = 2\nid = 'Not An Id'\nnew-key = 1\n[hooks]\nx = 1\n"
+    (issue,) = issues_of(text)
+    assert issue == ManifestIssue(
+        "version-too-new",
+        "manifest-version",
+        "this helios-trainer understands manifest-version up to 1, found 2; upgrade "
+        "helios-trainer (pip install -U helios-trainer)",
+        1,
+    )
+
+
+def test_bad_specifier_message() -> None:
+    (issue,) = issues_of(HEAD + "[requires]\nhelios = '0.1'\n")
+    assert (issue.code, issue.key, issue.line) == ("bad-specifier", "requires.helios", 5)
+    assert issue.message.startswith(
+        "expected a PEP 440 version specifier such as '>=0.1,<0.2', found \"0.1\" ("
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "example"),
+    [
+        ("requires.helios", ">=0.1,<0.2"),
+        ("requires.python", ">=3.10"),
+        ("device.cuda", ">=12.1"),
+        ("device.compute-capability", ">=8.0"),
+    ],
+)
+def test_empty_specifier_message(key: str, example: str) -> None:
+    values = {
+        "requires.helios": ">=0.1",
+        "requires.python": ">=3.10",
+        "device.accelerator": "cuda",
+        key: " ",
+    }
+    text = HEAD + "".join(f'{k} = "{v}"\n' for k, v in values.items())
+    (issue,) = issues_of(text)
+    assert issue == ManifestIssue(
+        "bad-specifier", key, f"must not be empty; write a range such as {example!r}", 4
+    )
+
+
+def test_class_outside_package_names_the_package() -> None:
+    text = MINIMAL.replace("helios_example.plugin:", "other_pkg.sub:")
+    (issue,) = issues_of(text)
+    assert issue == ManifestIssue(
+        "class-outside-package",
+        "class",
+        "the class must live in the plug-in's own top-level package 'helios_example' "
+        "(the folder holding this manifest), found module 'other_pkg.sub'; move the class "
+        "into helios_example/ or the manifest next to other_pkg/__init__.py",
+        3,
+    )
+
+
+def test_class_anywhere_when_package_unknown() -> None:
+    text = MINIMAL.replace("helios_example.plugin:", "other_pkg.sub:")
+    assert parse_manifest(text).package == "other_pkg"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "helios_example.plugin",
+        "helios_example.plugin:",
+        ":ExamplePlugin",
+        "helios_example..plugin:ExamplePlugin",
+        "helios_example.plugin:Example-Plugin",
+        "helios_example.plugin:A:B",
+        "helios_example.import:ExamplePlugin",
+        "helios_example.plugin:ExamplePlugin\n",
+        "helios-example.plugin:ExamplePlugin",
+    ],
+)
+def test_bad_class(value: str) -> None:
+    text = MINIMAL.replace('"helios_example.plugin:ExamplePlugin"', repr(value))
+    (issue,) = issues_of(text.replace("'", '"').replace("\n\"", '\\n"'))
+    assert (issue.code, issue.key) == ("bad-class", "class")
+    assert issue.message.startswith("expected 'package.module:ClassName' made of Python identifiers")
+
+
+@pytest.mark.parametrize("value", ["Example", "1st", "_x", "a-b", "a" * 65, "", "ex\\n"])
+def test_bad_id(value: str) -> None:
+    (issue,) = issues_of(MINIMAL.replace('id = "example"', f'id = "{value}"'))
+    assert (issue.code, issue.key, issue.line) == ("bad-id", "id", 2)
+
+
+def test_id_of_64_characters_is_fine() -> None:
+    assert parse_manifest(MINIMAL.replace('"example"', '"' + "a" * 64 + '"')).id == "a" * 64
+
+
+def test_wrong_type_says_what_was_found() -> None:
+    text = MINIMAL.replace("manifest-version = 1", "manifest-version = 1.0") + (
+        "[overrides]\ntraining_batch = 1\n"
+    )
+    issues = issues_of(text)
+    assert [(i.code, i.key, i.line) for i in issues] == [
+        ("wrong-type", "manifest-version", 1),
+        ("wrong-type", "overrides.training_batch", 8),
+    ]
+    assert issues[0].message == "expected an integer, found a float 1.0"
+    assert issues[1].message == "expected a boolean, found an integer 1"
+
+
+def test_booleans_are_not_integers() -> None:
+    text = MINIMAL + '[device]\naccelerator = "cuda"\nmin-devices = true\n'
+    assert triples(text) == [("wrong-type", "device.min-devices", 9)]
+
+
+# --- line numbers -------------------------------------------------------------------------
+
+
+def test_lines_in_tables() -> None:
+    text = HEAD + (
+        "\n[requires]\n"  # 5
+        'helios = ">=0.1"\n'  # 6
+        'python = "3"\n'  # 7
+        "packages = [\n"  # 8
+        '  "ok>=1",\n'
+        '  "helios-trainer",\n'
+        "]\n"
+        "\n[device]\n"  # 13
+        'accelerator = "cpu"\n'  # 14
+        "min-devices = 0\n"  # 15
+    )
+    assert triples(text) == [
+        ("bad-specifier", "requires.python", 7),
+        ("core-in-packages", "requires.packages[1]", 8),
+        ("bad-value", "device.min-devices", 15),
+        ("needs-cuda-accelerator", "device.min-devices", 15),
+    ]
+
+
+def test_lines_with_dotted_keys() -> None:
+    text = HEAD + (
+        'requires.helios = ">=0.1"\n'  # 4
+        'device.accelerator = "tpu"\n'  # 5
+        'requires.python = ""\n'  # 6
+        "overrides.testing_batch = 'yes'\n"  # 7
+    )
+    assert triples(text) == [
+        ("bad-specifier", "requires.python", 6),
+        ("wrong-type", "overrides.testing_batch", 7),
+        ("bad-value", "device.accelerator", 5),
+    ]
+
+
+def test_lines_with_inline_tables_point_at_the_table() -> None:
+    text = HEAD + 'requires = { helios = ">=0.1", extra = 1 }\n'
+    assert triples(text) == [("unknown-key", "requires.extra", 4)]
+
+
+def test_missing_keys_have_no_line_unless_their_table_has_one() -> None:
+    text = 'id = "example"\n[requires]\npython = ">=3.10"\n'
+    assert triples(text) == [
+        ("missing-key", "manifest-version", None),
+        ("missing-key", "class", None),
+        ("missing-key", "requires.helios", 2),
+    ]
+
+
+def test_toml_syntax_error_has_a_line() -> None:
+    (issue,) = issues_of(MINIMAL + "[device\n")
+    assert (issue.code, issue.key, issue.line) == ("toml-syntax", "", 7)
+    assert issue.message.startswith("not valid TOML: ")
+    assert "line" not in issue.message
+
+
+# --- regressions of validator fixes ---------------------------------------------------------
+
+
+def test_non_table_requires_is_one_issue() -> None:
+    assert triples(HEAD + 'requires = ">=0.1"\n') == [("wrong-type", "requires", 4)]
+
+
+def test_invalid_accelerator_does_not_blame_cuda_keys() -> None:
+    text = MINIMAL + '[device]\naccelerator = "gpu"\ncuda = ">=12.1"\n'
+    assert triples(text) == [("bad-value", "device.accelerator", 8)]
+
+
+def test_cuda_keys_without_cuda_accelerator_name_it() -> None:
+    (issue,) = issues_of(MINIMAL + '[device]\naccelerator = "cpu"\ncuda = ">=12.1"\n')
+    assert issue.message == (
+        'only meaningful with accelerator = "cuda", found accelerator = "cpu"; '
+        'set accelerator = "cuda" or drop this key'
+    )
+
+
+# --- the Manifest object ------------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    manifest = parse_manifest(MINIMAL)
+    assert manifest == Manifest(
+        manifest_version=1,
+        id="example",
+        class_path="helios_example.plugin:ExamplePlugin",
+        requires_helios=SpecifierSet(">=0.1,<0.2"),
+    )
+    assert manifest.summary == ""
+    assert manifest.requires_python is None
+    assert manifest.packages == ()
+    assert manifest.overrides == UniquePluginOverrides()
+    assert manifest.overrides.claimed() == frozenset()
+    assert manifest.device == DeviceRequirement("any", None, None, 1)
+    assert manifest.path == "<string>"
+
+
+def test_properties_of_a_nested_class() -> None:
+    text = MINIMAL.replace("helios_example.plugin:ExamplePlugin", "helios_example.a.b:Outer.Inner")
+    manifest = parse_manifest(text, "x.toml", package="helios_example")
+    assert manifest.module == "helios_example.a.b"
+    assert manifest.class_name == "Inner"
+    assert manifest.package == "helios_example"
+    assert manifest.path == "x.toml"
+
+
+def test_every_key_is_read() -> None:
+    text = HEAD + (
+        'summary = "Tunes things"\n'
+        "[requires]\n"
+        'helios = ">=0.1,<0.2"\n'
+        'python = ">=3.10"\n'
+        'packages = ["optuna>=4.0", "rich[jupyter]; python_version < \'3.14\'"]\n'
+        "[overrides]\n"
+        "should_training_stop = true\n"
+        "training_batch = false\n"
+        "[device]\n"
+        'accelerator = "cuda"\n'
+        'cuda = ">=12.1"\n'
+        'compute-capability = ">=8.0"\n'
+        "min-devices = 2\n"
+    )
+    manifest = parse_manifest(text)
+    assert manifest.summary == "Tunes things"
+    assert manifest.requires_python == SpecifierSet(">=3.10")
+    assert [str(r) for r in manifest.packages] == [
+        "optuna>=4.0",
+        'rich[jupyter]; python_version < "3.14"',
+    ]
+    assert manifest.overrides.claimed() == frozenset({"should_training_stop"})
+    assert manifest.device == DeviceRequirement(
+        "cuda", SpecifierSet(">=12.1"), SpecifierSet(">=8.0"), 2
+    )
+
+
+def test_duplicate_package_names_are_normalised() -> None:
+    text = MINIMAL + 'packages = ["Optuna>=4", "optuna<5", "sqlalchemy", "SQLAlchemy"]\n'
+    issues = issues_of(text)
+    assert [(i.code, i.key) for i in issues] == [
+        ("duplicate-package", "requires.packages[1]"),
+        ("duplicate-package", "requires.packages[3]"),
+    ]
+    assert issues[0].message == (
+        "'optuna' is already required by requires.packages[0]; merge the two into one requirement"
+    )
+
+
+@pytest.mark.parametrize("name", ["helios-trainer", "Helios_Trainer>=0.1", "helios.trainer"])
+def test_core_in_packages(name: str) -> None:
+    assert triples(MINIMAL + f'packages = ["{name}"]\n') == [
+        ("core-in-packages", "requires.packages[0]", 7)
+    ]
+
+
+def test_prerelease_policy_of_the_readme() -> None:
+    """The README's examples, as the compatibility checks apply them to a manifest's range."""
+    helios = parse_manifest(MINIMAL).requires_helios
+    assert helios.contains("0.1.1rc1", prereleases=True)
+    assert not SpecifierSet("<0.2").contains("0.2.0rc1", prereleases=True)
+    assert not helios.contains("0.2.0rc1", prereleases=True)
+    assert SpecifierSet(">=0.2.0rc1,<0.3").contains("0.2.0rc1", prereleases=True)
+
+
+# --- load_manifest ------------------------------------------------------------------------
+
+
+def test_load_infers_the_package_from_its_folder(tmp_path: Path) -> None:
+    path = write_package(tmp_path, "helios_example", MINIMAL)
+    manifest = load_manifest(path)
+    assert manifest.package == "helios_example"
+    assert manifest.path == str(path)
+
+
+def test_load_checks_the_class_against_the_folder(tmp_path: Path) -> None:
+    path = write_package(tmp_path, "other_pkg", MINIMAL)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    ((code, message),) = [(i.code, i.message) for i in caught.value.issues]
+    assert code == "class-outside-package"
+    assert "top-level package 'other_pkg'" in message
+    assert caught.value.path == str(path)
+
+
+def test_load_with_a_relative_path_from_inside_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_package(tmp_path, "helios_example", MINIMAL)
+    monkeypatch.chdir(path.parent)
+    assert load_manifest(Path(MANIFEST_FILENAME)).package == "helios_example"
+    monkeypatch.chdir(tmp_path / "helios_example")
+    with pytest.raises(ManifestError, match="top-level package 'helios_example'"):
+        load_manifest(Path(MANIFEST_FILENAME), package=None, read=lambda _: b"")
+    write_package(tmp_path, "elsewhere", MINIMAL)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_manifest(Path("../helios_example") / MANIFEST_FILENAME).package == "helios_example"
+
+
+def test_load_without_init_does_not_infer(tmp_path: Path) -> None:
+    text = MINIMAL.replace("helios_example.plugin:", "anything.plugin:")
+    path = write_package(tmp_path, "helios_example", text, init=False)
+    assert load_manifest(path).package == "anything"
+
+
+def test_explicit_package_wins(tmp_path: Path) -> None:
+    path = write_package(tmp_path, "folder_name", MINIMAL)
+    assert load_manifest(path, package="helios_example").package == "helios_example"
+
+
+def test_load_missing_file_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / MANIFEST_FILENAME
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    (issue,) = caught.value.issues
+    assert (issue.code, issue.key, issue.line) == ("unreadable", "", None)
+    assert issue.message == "cannot read the file: No such file or directory"
+    assert str(caught.value).endswith(f"  {path}: cannot read the file: No such file or directory")
+
+
+def test_load_directory_is_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(tmp_path)
+    assert [i.code for i in caught.value.issues] == ["unreadable"]
+
+
+def test_load_uses_the_given_reader(tmp_path: Path) -> None:
+    def denied(path: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(tmp_path / MANIFEST_FILENAME, read=denied)
+    (issue,) = caught.value.issues
+    assert issue == ManifestIssue("unreadable", "", "cannot read the file: Permission denied")
+    manifest = load_manifest(tmp_path / "any.toml", read=lambda _: MINIMAL.encode())
+    assert manifest.id == "example"
+
+
+def test_load_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / MANIFEST_FILENAME
+    path.write_bytes(MINIMAL.encode() + b'summary = "caf\xe9"\n')
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path, package="helios_example")
+    (issue,) = caught.value.issues
+    offset = len(MINIMAL.encode()) + len(b'summary = "caf')
+    assert issue == ManifestIssue(
+        "toml-syntax", "", f"not UTF-8 text (byte {offset}); TOML files must be UTF-8"
+    )
+
+
+def test_load_accepts_utf8_text(tmp_path: Path) -> None:
+    path = write_package(tmp_path, "helios_example", MINIMAL + 'summary = "Café — ☕"\n')
+    assert load_manifest(path).summary == "Café — ☕"
