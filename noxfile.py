@@ -73,8 +73,8 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the core."""
-    install_core(session, torch=False)
-    session.install("mypy>=1.10", *LIGHT_DEPS)
+    install_core(session, torch=True)
+    session.install("mypy>=1.10", "tomli")  # tomli: mypy checks the Python 3.10 branch too
     session.run("mypy")
 
 

@@ -112,6 +112,7 @@ def test_table_output(installed: PluginEnv) -> None:
 def test_bad_environment_setting_is_a_clear_error(installed: PluginEnv) -> None:
     code, out, err, _ = installed.cli("plugins", "list", env={"HELIOS_PLUGINS_STRICT": "maybe"})
     assert code == 1
+    assert out == ""
     assert err.strip() == (
         "helios: error: HELIOS_PLUGINS_STRICT must be one of 1/true/yes/on or 0/false/no/off, "
         "found 'maybe'; unset it or set HELIOS_PLUGINS_STRICT=1"

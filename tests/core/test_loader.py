@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_plugin_whose_init_raises_is_listed_checked_and_rejected_without_import(
     verdict = report["trap"]
     assert verdict.reason is Reason.INCOMPATIBLE_CORE
     assert verdict.distribution == "helios-trap"
-    with pytest.raises(PluginIncompatibleError, match="requires helios-trainer>=0.2"):
+    with pytest.raises(PluginIncompatibleError, match=re.escape("requires helios-trainer>=0.2")):
         load_plugins(["trap"], settings=NONE)
     assert not marker.exists()
 
@@ -161,7 +162,9 @@ def test_fake_gpu_machine_satisfies_device_requirements(plugin_env: PluginEnv) -
         "Fake A100 (8.0), Fake T4 (7.5)"
     )
     assert report["cuda13"].reason is Reason.DEVICE_CUDA_VERSION
-    assert report["cuda13"].message == "needs torch built with CUDA>=13, found CUDA 12.1 (torch 2.5.1+cu121)"
+    assert report["cuda13"].message == (
+        "needs torch built with CUDA>=13, found CUDA 12.1 (torch 2.5.1+cu121)"
+    )
 
 
 def test_import_that_raises_is_broken_and_others_are_unaffected(plugin_env: PluginEnv) -> None:
@@ -278,8 +281,10 @@ def test_unknown_ids_and_classes_name_the_distribution_to_install(plugin_env: Pl
         load_plugins(["cuda"], settings=NONE)
     with pytest.raises(
         PluginNotInstalledError,
-        match="the plug-in class 'OptunaPlugin' comes with the distribution helios-optuna, which "
-        "is not installed. Fix: pip install helios-optuna",
+        match=re.escape(
+            "the plug-in class 'OptunaPlugin' comes with the distribution helios-optuna, which "
+            "is not installed. Fix: pip install helios-optuna"
+        ),
     ):
         create_plugin("OptunaPlugin", None, "accuracy")
     import helios.plugins as hlp
@@ -302,8 +307,9 @@ def test_duplicate_ids_across_distributions(plugin_env: PluginEnv) -> None:
 
 
 def test_prerelease_policy(plugin_env: PluginEnv) -> None:
-    from helios.plugins.checks import admits
     from packaging.specifiers import SpecifierSet
+
+    from helios.plugins.checks import admits
 
     assert admits(SpecifierSet(">=0.1,<0.2"), "0.1.1rc1")
     assert not admits(SpecifierSet(">=0.1,<0.2"), "0.2.0rc1")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -113,10 +116,11 @@ def test_empty_specifier_message(key: str, example: str) -> None:
         "device.accelerator": "cuda",
         key: " ",
     }
-    text = HEAD + "".join(f'{k} = "{v}"\n' for k, v in values.items())
-    (issue,) = issues_of(text)
+    lines = [f'{k} = "{v}"' for k, v in values.items()]
+    (issue,) = issues_of(HEAD + "\n".join(lines) + "\n")
+    line = 4 + lines.index(f'{key} = " "')
     assert issue == ManifestIssue(
-        "bad-specifier", key, f"must not be empty; write a range such as {example!r}", 4
+        "bad-specifier", key, f"must not be empty; write a range such as {example!r}", line
     )
 
 
@@ -153,10 +157,13 @@ def test_class_anywhere_when_package_unknown() -> None:
     ],
 )
 def test_bad_class(value: str) -> None:
-    text = MINIMAL.replace('"helios_example.plugin:ExamplePlugin"', repr(value))
-    (issue,) = issues_of(text.replace("'", '"').replace("\n\"", '\\n"'))
+    (issue,) = issues_of(
+        MINIMAL.replace('"helios_example.plugin:ExamplePlugin"', json.dumps(value))
+    )
     assert (issue.code, issue.key) == ("bad-class", "class")
-    assert issue.message.startswith("expected 'package.module:ClassName' made of Python identifiers")
+    assert issue.message.startswith(
+        "expected 'package.module:ClassName' made of Python identifiers"
+    )
 
 
 @pytest.mark.parametrize("value", ["Example", "1st", "_x", "a-b", "a" * 65, "", "ex\\n"])
@@ -378,9 +385,9 @@ def test_load_with_a_relative_path_from_inside_the_package(
     path = write_package(tmp_path, "helios_example", MINIMAL)
     monkeypatch.chdir(path.parent)
     assert load_manifest(Path(MANIFEST_FILENAME)).package == "helios_example"
-    monkeypatch.chdir(tmp_path / "helios_example")
+    other = MINIMAL.replace("helios_example.plugin:", "other_pkg.plugin:").encode()
     with pytest.raises(ManifestError, match="top-level package 'helios_example'"):
-        load_manifest(Path(MANIFEST_FILENAME), package=None, read=lambda _: b"")
+        load_manifest(Path(MANIFEST_FILENAME), read=lambda _: other)
     write_package(tmp_path, "elsewhere", MINIMAL)
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert load_manifest(Path("../helios_example") / MANIFEST_FILENAME).package == "helios_example"
@@ -403,8 +410,8 @@ def test_load_missing_file_is_unreadable(tmp_path: Path) -> None:
         load_manifest(path)
     (issue,) = caught.value.issues
     assert (issue.code, issue.key, issue.line) == ("unreadable", "", None)
-    assert issue.message == "cannot read the file: No such file or directory"
-    assert str(caught.value).endswith(f"  {path}: cannot read the file: No such file or directory")
+    assert issue.message == f"cannot read the file: {os.strerror(errno.ENOENT)}"
+    assert str(caught.value).endswith(f"  {path}: {issue.message}")
 
 
 def test_load_directory_is_unreadable(tmp_path: Path) -> None:
@@ -438,5 +445,6 @@ def test_load_non_utf8_file(tmp_path: Path) -> None:
 
 
 def test_load_accepts_utf8_text(tmp_path: Path) -> None:
-    path = write_package(tmp_path, "helios_example", MINIMAL + 'summary = "Café — ☕"\n')
+    text = HEAD + 'summary = "Café — ☕"\nrequires.helios = ">=0.1"\n'
+    path = write_package(tmp_path, "helios_example", text)
     assert load_manifest(path).summary == "Café — ☕"

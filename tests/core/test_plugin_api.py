@@ -128,7 +128,7 @@ def test_registry_decorator_register_and_lookup() -> None:
 
 def test_registry_rejects_non_plugins_and_name_clashes() -> None:
     registry = PluginRegistry(hlp.Plugin)
-    with pytest.raises(TypeError, match="only subclasses of helios.plugins.Plugin can be registered"):
+    with pytest.raises(TypeError, match=r"only subclasses of helios\.plugins\.Plugin can be registered"):
         registry.register(dict)  # type: ignore[type-var]
     registry.register(Batcher)
 

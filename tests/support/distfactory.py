@@ -17,7 +17,9 @@ from packaging.utils import canonicalize_name
 DEFAULT_CORE_RANGE = ">=0.1,<0.2"
 
 
-def plugin_source(class_name: str, plugin_id: str, overrides: tuple[str, ...] = (), body: str = "") -> str:
+def plugin_source(
+    class_name: str, plugin_id: str, overrides: tuple[str, ...] = (), body: str = ""
+) -> str:
     """Source of a plug-in module defining ``class_name`` with ``overrides`` claimed."""
     flags = ", ".join(f"{flag}=True" for flag in overrides)
     hooks = {
@@ -130,13 +132,17 @@ def make_plugin_dist(
     package_dir.mkdir(parents=True)
     (package_dir / "__init__.py").write_text(init_source, encoding="utf-8")
     (package_dir / "plugin.py").write_text(
-        module_source if module_source is not None else plugin_source(class_name, plugin_id, overrides),
+        module_source
+        if module_source is not None
+        else plugin_source(class_name, plugin_id, overrides),
         encoding="utf-8",
     )
     written = [package_dir / "__init__.py", package_dir / "plugin.py"]
     if manifest != "":
-        text = manifest if manifest is not None else manifest_text(
-            plugin_id, class_path, core_range, overrides, packages, device
+        text = (
+            manifest
+            if manifest is not None
+            else manifest_text(plugin_id, class_path, core_range, overrides, packages, device)
         )
         (package_dir / "helios-plugin.toml").write_text(text, encoding="utf-8")
         written.append(package_dir / "helios-plugin.toml")

@@ -210,12 +210,12 @@ def _gpu_failure(manifest: Manifest, device: DeviceInfo, usable: int) -> Failure
     need = manifest.device
     plural = "s" if need.min_devices > 1 else ""
     if need.compute_capability is not None and device.gpus:
+        wanted = f"{need.min_devices} GPU{plural} with compute capability {need.compute_capability}"
         seen = ", ".join(f"{g.name} ({g.compute_capability})" for g in device.gpus)
         return Failure(
             Reason.DEVICE_COMPUTE_CAPABILITY,
-            f"needs {need.min_devices} GPU{plural} with compute capability "
-            f"{need.compute_capability}, found {usable} among: {seen}",
-            required=f"{need.min_devices} GPU{plural} with compute capability {need.compute_capability}",
+            f"needs {wanted}, found {usable} among: {seen}",
+            required=wanted,
             found=seen,
             fix="run on a machine with such a GPU, or check CUDA_VISIBLE_DEVICES",
         )

@@ -109,7 +109,7 @@ def _scan() -> tuple[Candidate, ...]:
             continue
         # entry_points() already keeps only the first distribution of each normalised name
         # on sys.path (the one import would use); group its entries under the canonical name.
-        key = canonicalize_name(dist.name or "")
+        key: str = canonicalize_name(dist.name or "")
         dists.setdefault(key, dist)
         by_dist.setdefault(key, []).append(ep)
     found = []

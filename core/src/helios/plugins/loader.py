@@ -254,7 +254,8 @@ def _load(entry: _Entry) -> type[Plugin] | Verdict:
     failure = cls if isinstance(cls, checks.Failure) else verify_class(cls, entry.manifest)
     if failure is not None:
         return _with(entry, failure).verdict
-    assert isinstance(cls, type) and issubclass(cls, Plugin)
+    assert isinstance(cls, type)
+    assert issubclass(cls, Plugin)
     PLUGIN_REGISTRY.register(cls)
     _LOADED[key] = cls
     return cls

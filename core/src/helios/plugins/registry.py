@@ -19,7 +19,7 @@ class PluginRegistry:
     passes, the class is imported, verified and registered.
     """
 
-    def __init__(self, base: type[Plugin]) -> None:
+    def __init__(self, base: type) -> None:
         self._base = base
         self._classes: dict[str, type[Plugin]] = {}
 

@@ -174,9 +174,12 @@ def _assigned(cls: ast.ClassDef, name: str) -> ast.expr | None:
             isinstance(t, ast.Name) and t.id == name for t in node.targets
         ):
             return node.value
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if node.target.id == name:
-                return node.value
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+        ):
+            return node.value
     return None
 
 
@@ -185,7 +188,9 @@ def _overrides_names(tree: ast.Module) -> set[str]:
     names = {"UniquePluginOverrides"}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
-            names |= {a.asname for a in node.names if a.name == "UniquePluginOverrides" and a.asname}
+            names |= {
+                a.asname for a in node.names if a.name == "UniquePluginOverrides" and a.asname
+            }
     return names
 
 

@@ -34,7 +34,8 @@ class TOMLSyntaxError(ValueError):
 def parse_toml(text: str) -> dict[str, Any]:
     """Parse ``text`` as TOML; syntax errors become :class:`TOMLSyntaxError` with a line."""
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         found = _AT_LINE.search(message)
