@@ -13,6 +13,10 @@ downloads one, and a missing interpreter fails the run instead of being skipped.
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -29,6 +33,32 @@ MAIN_PYTHON = "3.11"
 TORCH = "torch==2.13.0+cpu"
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "jsonschema>=4.18", "tomli-w>=1.0"]
 LIGHT_DEPS = ["packaging>=22", "tomli>=1.1; python_version < '3.11'"]
+
+
+def _pyenv_versions() -> None:
+    """Add pyenv's newest 3.10-3.13 to PYENV_VERSION so nox finds every session Python.
+
+    pyenv's shim sets PYENV_VERSION to the running version only; versions already listed
+    there are kept, first.
+    """
+    if shutil.which("pyenv") is None:
+        return
+    listed = [v for v in os.environ.get("PYENV_VERSION", "").split(":") if v]
+    bare = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True)
+    newest: dict[str, tuple[int, str]] = {}
+    for version in bare.stdout.split():
+        match = re.fullmatch(r"(3\.\d+)\.(\d+)", version)
+        if match and match.group(1) in FLOOR_PYTHONS:
+            patch = int(match.group(2))
+            if patch >= newest.get(match.group(1), (-1, ""))[0]:
+                newest[match.group(1)] = (patch, version)
+    covered = {v.rpartition(".")[0] for v in listed}
+    extra = [version for minor, (_, version) in sorted(newest.items()) if minor not in covered]
+    if extra:
+        os.environ["PYENV_VERSION"] = ":".join(listed + extra)
+
+
+_pyenv_versions()
 
 
 def install_core(session: nox.Session, *, torch: bool) -> None:

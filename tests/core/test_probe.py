@@ -709,7 +709,7 @@ def test_probing_imports_neither_torch_nor_numpy(tmp_path: Path) -> None:
         "print(json.dumps({'info': info.to_json(), 'heavy': heavy}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in (FAKE_ENV, "CUDA_VISIBLE_DEVICES")}
-    env["PYTHONPATH"] = os.pathsep.join([str(CORE_SRC), str(tmp_path)])
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(CORE_SRC)])
     result = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )

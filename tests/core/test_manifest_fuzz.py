@@ -1,0 +1,269 @@
+"""Property tests: whatever text it is given, the validator answers with a result or an issue list.
+
+Every outcome must be a :class:`Manifest` or a :class:`ManifestError` whose issues have a code,
+a message and a line inside the file; any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import tomli_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
+
+from helios.plugins.errors import ManifestError
+from helios.plugins.manifest import ID_PATTERN, Manifest, parse_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "manifests" / "examples").rglob("*.toml"))
+TEXTS = [path.read_text(encoding="utf-8") for path in EXAMPLES]
+SCHEMA = json.loads((ROOT / "manifests" / "helios-plugin.schema.json").read_text("utf-8"))
+SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+PACKAGE = "helios_example"
+
+FUZZ = settings(
+    max_examples=1000,
+    deadline=None,
+    database=None,  # write nothing into the repository
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# Python's str.splitlines() also breaks at these, TOML does not; helios.plugins.toml_source's
+# key_lines currently counts them as line breaks (see test_manifest.py), so leave them out here.
+NOT_TOML_BREAKS = "\x85\u2028\u2029"
+CHARS = st.characters(codec="utf-8", exclude_characters=NOT_TOML_BREAKS)
+TEXT = st.text(CHARS, max_size=12)
+
+
+def outcome(text: str) -> Manifest | ManifestError:
+    """Validate ``text`` and check the shape of whatever comes back."""
+    try:
+        manifest = parse_manifest(text, "fuzz.toml", package=PACKAGE)
+    except ManifestError as exc:
+        error = exc
+    else:
+        assert isinstance(manifest, Manifest)
+        return manifest
+    assert error.issues
+    assert error.path == "fuzz.toml"
+    last_line = text.count("\n") + 1
+    for issue in error.issues:
+        assert issue.code
+        assert issue.message
+        assert isinstance(issue.key, str)
+        assert issue.line is None or 1 <= issue.line <= last_line, (issue, last_line)
+    assert str(error).startswith("invalid plug-in manifest fuzz.toml")
+    return error
+
+
+# --- generated documents ------------------------------------------------------------------
+
+SCALARS = st.one_of(
+    st.booleans(),
+    st.integers(-3, 3),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(),
+    TEXT,
+    st.dates(),
+    st.times(),
+    st.datetimes(),
+)
+JUNK = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=5,
+)
+EXTRA_KEYS = st.sampled_from(["name", "version", "helio", "gpus", "hooks", ""]) | TEXT
+
+
+def vary(
+    good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any] | None = None
+) -> st.SearchStrategy[Any]:
+    """Mostly ``good``; one time in ten a plausible mistake, one in ten anything at all."""
+    wrong = JUNK if bad is None else bad | JUNK
+    return st.integers(0, 9).flatmap(lambda n: wrong if n == 0 else good)
+
+
+def table(
+    known: dict[str, st.SearchStrategy[Any]], drop: dict[str, int] | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
+    """A table of ``known`` keys, each missing one time in ``drop[key]`` (default 10), and
+    one time in ten an extra key."""
+    odds = {key: (drop or {}).get(key, 10) for key in known}
+    present = st.fixed_dictionaries({key: st.integers(1, n) for key, n in odds.items()})
+    extra = st.integers(0, 9).flatmap(
+        lambda n: (
+            st.dictionaries(EXTRA_KEYS, JUNK, min_size=1, max_size=1) if n == 0 else st.just({})
+        )
+    )
+
+    def build(
+        values: dict[str, Any], rolls: dict[str, int], more: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {**{k: v for k, v in values.items() if rolls[k] != 1}, **more}
+
+    return st.builds(build, st.fixed_dictionaries(known), present, extra)
+
+
+SPECIFIERS = vary(
+    st.sampled_from([">=0.1,<0.2", ">=3.10", "~=1.2", "==1.*", "!=3.12.0, >=3.10", ">=1,"]),
+    st.sampled_from(["0.1", "", " ", ">=1.0.*", "===", "=>1", "<<2", ">=1 <2"]) | TEXT,
+)
+REQUIREMENTS = vary(
+    st.sampled_from(
+        [
+            *("optuna>=4.0", "rich[jupyter]>=13; python_version < '3.13'", "numpy"),
+            *("pkg @ https://example.invalid/p.whl", "torch (>=2.1)", "tqdm"),
+        ]
+    ),
+    st.sampled_from(["helios-trainer>=0.1", "Optuna<5", "bad req", "", "x[", "x; os_name >"]),
+)
+REQUIRES = table(
+    {
+        "helios": SPECIFIERS,
+        "python": SPECIFIERS,
+        "packages": vary(st.lists(REQUIREMENTS, max_size=3)),
+    },
+    drop={"python": 2, "packages": 2},
+)
+OVERRIDES = table(
+    {
+        name: vary(st.booleans())
+        for name in ("training_batch", "validation_batch", "testing_batch", "should_training_stop")
+    },
+    drop=dict.fromkeys(
+        ("training_batch", "validation_batch", "testing_batch", "should_training_stop"), 2
+    ),
+)
+DEVICE = table(
+    {
+        "accelerator": vary(st.sampled_from(["any", "cpu", "cuda"]), st.sampled_from(["gpu", ""])),
+        "cuda": SPECIFIERS,
+        "compute-capability": SPECIFIERS,
+        "min-devices": vary(st.integers(1, 8), st.integers(-2, 0)),
+    },
+    drop={"accelerator": 4, "cuda": 2, "compute-capability": 2, "min-devices": 2},
+)
+CLASSES = vary(
+    st.sampled_from(["helios_example.plugin:ExamplePlugin", "helios_example:Outer.Inner"]),
+    st.sampled_from(
+        [
+            *("other.mod:P", "helios_example.class:P", "helios_example.plugin.P"),
+            *("helios_example.plugin:P\n", ":P", "helios_example.plugin:"),
+        ]
+    ),
+)
+IDS = vary(
+    st.from_regex(ID_PATTERN, fullmatch=True),
+    st.sampled_from(["Bad-Id", "", "x" * 65, "ok\n", "1x"]),
+)
+DOCUMENTS = table(
+    {
+        "manifest-version": vary(st.just(1), st.sampled_from([0, 2, -1])),
+        "id": IDS,
+        "class": CLASSES,
+        "summary": vary(st.text(CHARS.filter(lambda c: c != "\n"), max_size=20), TEXT),
+        "requires": vary(REQUIRES),
+        "overrides": vary(OVERRIDES),
+        "device": vary(DEVICE),
+    },
+    drop={"summary": 2, "overrides": 2, "device": 2},
+)
+
+
+def _plain(value: Any) -> Any:
+    """The JSON Schema's view of a TOML value (dates become strings, as editors see them)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return value
+
+
+@FUZZ
+@given(DOCUMENTS)
+def test_generated_documents(document: dict[str, Any]) -> None:
+    text = tomli_w.dumps(document)
+    result = outcome(text)
+    if isinstance(result, Manifest):
+        assert result.id == document["id"]
+        assert result.class_path == document["class"]
+        assert result.requires_helios == SpecifierSet(document["requires"]["helios"])
+        # The editor schema is rougher than the validator, but never stricter.
+        errors = [e.message for e in SCHEMA_VALIDATOR.iter_errors(_plain(document))]
+        assert errors == [], text
+
+
+# --- mutated corpus examples --------------------------------------------------------------
+
+FRAGMENTS = [
+    "[requires]",
+    "[[requires]]",
+    "[requires.helios]",
+    "[device]",
+    "[overrides]",
+    "id = 1",
+    'id = "x"',
+    "manifest-version = 2",
+    'helios = ">=0.1"',
+    'device.cuda = ">=12"',
+    "requires = {}",
+    "overrides = { training_batch = true }",
+    "packages = [",
+    "]",
+    '"""',
+    "'''",
+    "x.y.z = 1",
+    "= 1",
+    "#",
+    "",
+]
+PUNCTUATION = st.sampled_from([*"[]{}\"'=.,#\\ \t\n\r01-_:;<>~!@", "\x00", "é", "\ufeff"])
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    """A corpus example after one to six random edits of characters or lines."""
+    text = draw(st.sampled_from(TEXTS))
+    for _ in range(draw(st.integers(1, 6))):
+        edit = draw(st.sampled_from(["insert", "delete", "replace", "line"]))
+        at = draw(st.integers(0, len(text)))
+        if edit == "insert":
+            text = text[:at] + draw(PUNCTUATION | CHARS) + text[at:]
+        elif edit == "delete":
+            text = text[:at] + text[at + draw(st.integers(1, 8)) :]
+        elif edit == "replace":
+            text = text[:at] + draw(PUNCTUATION | CHARS) + text[at + 1 :]
+        else:
+            lines = text.split("\n")
+            i = draw(st.integers(0, len(lines) - 1))
+            j = draw(st.integers(0, len(lines) - 1))
+            how = draw(st.sampled_from(["drop", "duplicate", "swap", "fragment"]))
+            if how == "drop":
+                del lines[i]
+            elif how == "duplicate":
+                lines.insert(j, lines[i])
+            elif how == "swap":
+                lines[i], lines[j] = lines[j], lines[i]
+            else:
+                lines.insert(i, draw(st.sampled_from(FRAGMENTS)))
+            text = "\n".join(lines)
+    return text
+
+
+@FUZZ
+@given(mutated())
+def test_mutated_examples(text: str) -> None:
+    outcome(text)
+
+
+def test_corpus_is_there() -> None:
+    assert len(TEXTS) >= 24
