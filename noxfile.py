@@ -31,7 +31,13 @@ MAIN_PYTHON = "3.11"
 # A CPU build that lies on the CI machines' disk; never let a resolver pick a plain "torch"
 # (that is a CUDA build of several GB).
 TORCH = "torch==2.13.0+cpu"
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "jsonschema>=4.18", "tomli-w>=1.0"]
+TEST_DEPS = [
+    "pytest>=8",
+    "hatchling>=1.18",
+    "hypothesis>=6.100",
+    "jsonschema>=4.18",
+    "tomli-w>=1.0",
+]
 LIGHT_DEPS = ["packaging>=22", "tomli>=1.1; python_version < '3.11'"]
 
 
