@@ -448,3 +448,9 @@ def test_load_accepts_utf8_text(tmp_path: Path) -> None:
     text = HEAD + 'summary = "Café — ☕"\nrequires.helios = ">=0.1"\n'
     path = write_package(tmp_path, "helios_example", text)
     assert load_manifest(path).summary == "Café — ☕"
+
+
+@pytest.mark.parametrize("separator", ["\x85", "\u2028", "\u2029"])
+def test_line_numbers_after_a_unicode_line_separator(separator: str) -> None:
+    text = f"# a comment with a{separator}separator\n" + MINIMAL + "extra = 1\n"
+    assert triples(text) == [("unknown-key", "requires.extra", 8)]

@@ -20,17 +20,21 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
-def _version() -> str:
-    import helios
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked for."""
 
-    return str(helios.__version__)
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        import helios
+
+        print(f"helios-trainer {helios.__version__}")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="helios", description="Helios: a PyTorch training core with checked plug-ins."
     )
-    parser.add_argument("--version", action="version", version=f"helios-trainer {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     plugins = commands.add_parser("plugins", help="list, check and validate plug-ins")
     actions = plugins.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -10,8 +10,8 @@ import importlib.metadata as md
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -19,6 +19,9 @@ from helios.plugins.discovery import Candidate
 from helios.plugins.manifest import CORE_DISTRIBUTION, Manifest
 from helios.plugins.probe import DeviceInfo
 from helios.plugins.verdicts import Reason
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 __all__ = [
     "Failure",

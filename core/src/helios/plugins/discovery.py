@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
 
+from helios.plugins.dependencies import ranges_on
 from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME
 
 __all__ = ["ENTRY_POINT_GROUP", "Candidate", "discover"]
@@ -29,21 +28,17 @@ class Candidate:
 
     entry_name: str
     entry_value: str
-    dist: md.Distribution = field(repr=False)
+    metadata: md.PackageMetadata = field(repr=False)
     other_entries: tuple[str, ...] = ()  # further entries of the same distribution (an error)
-
-    @cached_property
-    def _metadata(self) -> md.PackageMetadata:
-        return self.dist.metadata
 
     @property
     def distribution(self) -> str:
         """The distribution's name as its metadata spells it."""
-        return str(self._metadata["Name"])
+        return str(self.metadata["Name"])
 
     @property
     def version(self) -> str:
-        return str(self._metadata["Version"])
+        return str(self.metadata["Version"])
 
     @property
     def package(self) -> str:
@@ -57,14 +52,8 @@ class Candidate:
     @cached_property
     def core_requirement(self) -> SpecifierSet | None:
         """The helios-trainer range in the distribution's Requires-Dist, if it declares one."""
-        for line in self._metadata.get_all("Requires-Dist") or ():
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if canonicalize_name(req.name) == CORE_DISTRIBUTION and req.marker is None:
-                return req.specifier
-        return None
+        ranges = ranges_on(CORE_DISTRIBUTION, self.metadata.get_all("Requires-Dist") or ())
+        return ranges[0] if ranges else None
 
     @cached_property
     def package_dirs(self) -> tuple[Path, ...]:
@@ -101,25 +90,19 @@ def discover(refresh: bool = False) -> tuple[Candidate, ...]:
 
 
 def _scan() -> tuple[Candidate, ...]:
-    by_dist: dict[str, list[md.EntryPoint]] = {}
-    dists: dict[str, md.Distribution] = {}
+    # entry_points() already keeps only the first distribution of each normalised name on
+    # sys.path (the one import would use); group the entries by that distribution.
+    grouped: dict[int, tuple[md.Distribution, list[md.EntryPoint]]] = {}
     for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist
-        if dist is None:  # pragma: no cover - entry points always come from a distribution
-            continue
-        # entry_points() already keeps only the first distribution of each normalised name
-        # on sys.path (the one import would use); group its entries under the canonical name.
-        key: str = canonicalize_name(dist.name or "")
-        dists.setdefault(key, dist)
-        by_dist.setdefault(key, []).append(ep)
+        if ep.dist is not None:
+            grouped.setdefault(id(ep.dist), (ep.dist, []))[1].append(ep)
     found = []
-    for key, eps in by_dist.items():
-        first, *rest = eps
+    for dist, (first, *rest) in grouped.values():
         found.append(
             Candidate(
                 entry_name=first.name,
                 entry_value=first.value,
-                dist=dists[key],
+                metadata=dist.metadata,  # parsed once per distribution
                 other_entries=tuple(f"{ep.name} = {ep.value}" for ep in rest),
             )
         )

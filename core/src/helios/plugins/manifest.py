@@ -12,16 +12,19 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 
+from helios.plugins.dependencies import canonical_name
 from helios.plugins.errors import ManifestError, ManifestIssue
 from helios.plugins.plugin import UniquePluginOverrides
 from helios.plugins.toml_source import TOMLSyntaxError, key_lines, parse_toml
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 __all__ = [
     "ACCELERATORS",
@@ -114,10 +117,15 @@ def _show(value: object) -> str:
 class _Checker:
     """Collects issues while reading one parsed document."""
 
-    def __init__(self, data: dict[str, Any], lines: dict[str, int]) -> None:
+    def __init__(self, data: dict[str, Any], text: str) -> None:
         self.data = data
-        self.lines = lines
+        self.text = text
         self.issues: list[ManifestIssue] = []
+
+    @cached_property
+    def lines(self) -> dict[str, int]:
+        """Key → line; only computed when there is a problem to report."""
+        return key_lines(self.text)
 
     def add(self, code: str, key: str, message: str) -> None:
         line = None
@@ -199,6 +207,8 @@ def _check_class(chk: _Checker, value: str, package: str | None) -> None:
 
 
 def _check_packages(chk: _Checker, value: list[Any]) -> tuple[Requirement, ...]:
+    from packaging.requirements import InvalidRequirement, Requirement  # slow import: only here
+
     result: list[Requirement] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(value):
@@ -215,7 +225,7 @@ def _check_packages(chk: _Checker, value: list[Any]) -> tuple[Requirement, ...]:
                 f"expected a PEP 508 requirement such as 'optuna>=4.0', found {_show(item)} ({exc})",
             )
             continue
-        name = canonicalize_name(req.name)
+        name = canonical_name(req.name)
         if name == CORE_DISTRIBUTION:
             chk.add(
                 "core-in-packages",
@@ -324,7 +334,7 @@ def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest |
         "requires.python", chk.typed(requires, "requires.", "python", str), ">=3.10"
     )
     raw_packages = chk.typed(requires, "requires.", "packages", list)
-    packages = _check_packages(chk, raw_packages) if raw_packages is not None else ()
+    packages = _check_packages(chk, raw_packages) if raw_packages else ()
     overrides = _check_overrides(chk, data.get("overrides", {}))
     device = _check_device(chk, data.get("device", {}))
     if chk.issues or helios is None:
@@ -354,7 +364,7 @@ def parse_manifest(text: str, path: str = "<string>", package: str | None = None
         raise ManifestError(
             path, [ManifestIssue("toml-syntax", "", f"not valid TOML: {exc}", exc.line)]
         ) from None
-    chk = _Checker(data, key_lines(text))
+    chk = _Checker(data, text)
     manifest = _check_document(chk, package, path)
     if manifest is None:
         raise ManifestError(path, chk.issues)

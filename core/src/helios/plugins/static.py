@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
+from helios.plugins.dependencies import ranges_on
 from helios.plugins.errors import ManifestError
 from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME, Manifest, load_manifest
 from helios.plugins.plugin import GUARDED_HOOKS, UniquePluginOverrides
@@ -127,14 +125,7 @@ def _check_project(root: Path, manifest_path: Path, manifest: Manifest) -> list[
                 key='project.entry-points."helios.plugins"',
             )
         )
-    ranges = []
-    for line in project.get("dependencies", []):
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if canonicalize_name(req.name) == CORE_DISTRIBUTION:
-            ranges.append(req.specifier)
+    ranges = ranges_on(CORE_DISTRIBUTION, project.get("dependencies", []))
     if ranges != [manifest.requires_helios]:
         found = ", ".join(f"{CORE_DISTRIBUTION}{r}" for r in ranges) or "no dependency on it"
         problems.append(

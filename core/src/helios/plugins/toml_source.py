@@ -56,7 +56,7 @@ def key_lines(text: str) -> dict[str, int]:
     """
     lines: dict[str, int] = {}
     table: tuple[str, ...] = ()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         header = _TABLE_LINE.match(line)
         if header:
             table = _split(header.group(1))
