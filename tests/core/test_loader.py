@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -314,3 +315,18 @@ def test_prerelease_policy(plugin_env: PluginEnv) -> None:
     assert admits(SpecifierSet(">=0.1,<0.2"), "0.1.1rc1")
     assert not admits(SpecifierSet(">=0.1,<0.2"), "0.2.0rc1")
     assert not admits(SpecifierSet(">=0.1"), "not-a-version")
+
+
+def test_incompatible_python(plugin_env: PluginEnv) -> None:
+    from support.distfactory import manifest_text
+
+    text = manifest_text("oldpy", "helios_oldpy.plugin:FixturePlugin").replace(
+        "[requires]\n", '[requires]\npython = "<3.0"\n'
+    )
+    plugin_env.add("helios-oldpy", "oldpy", manifest=text)
+    plugin_env.activate()
+    verdict = build_report(settings=NONE)["oldpy"]
+    version = "{}.{}.{}".format(*sys.version_info[:3])
+    assert verdict.reason is Reason.INCOMPATIBLE_PYTHON
+    assert verdict.message == f"requires Python<3.0, found Python {version}"
+    assert verdict.fix == "run it with a Python that satisfies <3.0"

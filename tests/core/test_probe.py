@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from helios.plugins import nvml as binding
 from helios.plugins import probe
 from helios.plugins.probe import FAKE_ENV, GPU, DeviceInfo, probe_device
 
@@ -124,7 +125,7 @@ def gpus(*specs: tuple[str, str]) -> tuple[GPU, ...]:
     [(12040, "12.4"), (12010, "12.1"), (11080, "11.8"), (10020, "10.2"), (13000, "13.0")],
 )
 def test_cuda_version_string(number: int, text: str) -> None:
-    assert probe.cuda_version_string(number) == text
+    assert binding.cuda_version_string(number) == text
 
 
 # --------------------------------------------------------------------------- CUDA_VISIBLE_DEVICES
@@ -169,7 +170,7 @@ def test_select_visible_without_devices() -> None:
 
 def test_probe_nvml_reads_driver_and_every_gpu() -> None:
     nvml = FakeNVML()
-    report = probe.probe_nvml(nvml, None)
+    report = binding.probe_nvml(nvml, None)
     assert report == probe.DriverReport(
         driver="550.54.15",
         driver_cuda="12.4",
@@ -182,13 +183,13 @@ def test_probe_nvml_reads_driver_and_every_gpu() -> None:
 
 
 def test_probe_nvml_applies_cuda_visible_devices() -> None:
-    report = probe.probe_nvml(FakeNVML(), "2,GPU-aaaa")
+    report = binding.probe_nvml(FakeNVML(), "2,GPU-aaaa")
     assert report.gpus == gpus(("Tesla T4", "7.5"), ("NVIDIA A100-SXM4-80GB", "8.0"))
     assert report.note == ""
 
 
 def test_probe_nvml_explains_hidden_gpus() -> None:
-    report = probe.probe_nvml(FakeNVML(), "")
+    report = binding.probe_nvml(FakeNVML(), "")
     assert report.gpus == ()
     assert report.driver == "550.54.15"
     assert report.source == "nvml"
@@ -196,14 +197,14 @@ def test_probe_nvml_explains_hidden_gpus() -> None:
 
 
 def test_probe_nvml_without_gpus() -> None:
-    report = probe.probe_nvml(FakeNVML(gpus=[]), None)
+    report = binding.probe_nvml(FakeNVML(gpus=[]), None)
     assert (report.gpus, report.source) == ((), "nvml")
     assert report.note == "the NVIDIA driver reports no GPU"
 
 
 def test_probe_nvml_init_failure_becomes_a_note() -> None:
     nvml = FakeNVML(fail={"nvmlInit_v2": NVML_ERROR_DRIVER_NOT_LOADED})
-    report = probe.probe_nvml(nvml, None)
+    report = binding.probe_nvml(nvml, None)
     assert report == probe.DriverReport(
         source="none", note="nvmlInit_v2 failed: Driver Not Loaded (NVML error 9)"
     )
@@ -212,7 +213,7 @@ def test_probe_nvml_init_failure_becomes_a_note() -> None:
 
 def test_probe_nvml_driver_failure_becomes_a_note() -> None:
     nvml = FakeNVML(fail={"nvmlSystemGetDriverVersion": NVML_ERROR_UNINITIALIZED})
-    report = probe.probe_nvml(nvml, None)
+    report = binding.probe_nvml(nvml, None)
     assert report == probe.DriverReport(
         source="none", note="nvmlSystemGetDriverVersion failed: NVML error 1"
     )
@@ -221,7 +222,7 @@ def test_probe_nvml_driver_failure_becomes_a_note() -> None:
 
 def test_probe_nvml_device_failure_keeps_the_driver() -> None:
     nvml = FakeNVML(fail={"nvmlDeviceGetUUID": NVML_ERROR_UNINITIALIZED})
-    report = probe.probe_nvml(nvml, None)
+    report = binding.probe_nvml(nvml, None)
     assert report == probe.DriverReport(
         driver="550.54.15",
         driver_cuda="12.4",
@@ -233,7 +234,7 @@ def test_probe_nvml_device_failure_keeps_the_driver() -> None:
 
 
 def test_probe_nvml_reports_a_too_small_buffer() -> None:
-    report = probe.probe_nvml(FakeNVML(gpus=[("X" * 200, (9, 0), UUID_A)]), None)
+    report = binding.probe_nvml(FakeNVML(gpus=[("X" * 200, (9, 0), UUID_A)]), None)
     assert report.note == "nvmlDeviceGetName failed: NVML error 7"
 
 
@@ -244,7 +245,7 @@ def test_probe_nvml_missing_function_becomes_a_note() -> None:
                 raise AttributeError(name)
             return super().__getattribute__(name)
 
-    report = probe.probe_nvml(OldFakeNVML(), None)
+    report = binding.probe_nvml(OldFakeNVML(), None)
     assert report.gpus == ()
     assert report.note == "NVML lacks a function: nvmlSystemGetCudaDriverVersion_v2"
 
@@ -254,7 +255,7 @@ def test_probe_nvml_survives_any_exception() -> None:
         def nvmlDeviceGetCount_v2(self, count: ctypes.c_uint) -> int:
             raise RuntimeError("boom")
 
-    report = probe.probe_nvml(BrokenFakeNVML(), None)
+    report = binding.probe_nvml(BrokenFakeNVML(), None)
     assert report.note == "NVML query failed: RuntimeError: boom"
     assert report.driver == "550.54.15"
 
@@ -263,9 +264,9 @@ def test_probe_nvml_survives_any_exception() -> None:
 
 
 def test_nvml_library_names() -> None:
-    assert probe.nvml_library_names("linux") == ("libnvidia-ml.so.1",)
-    assert probe.nvml_library_names("darwin") == ()
-    windows = probe.nvml_library_names("win32")
+    assert binding.nvml_library_names("linux") == ("libnvidia-ml.so.1",)
+    assert binding.nvml_library_names("darwin") == ()
+    windows = binding.nvml_library_names("win32")
     assert windows[0] == "nvml.dll"
     assert windows[1].endswith(r"\NVIDIA Corporation\NVSMI\nvml.dll")
 
@@ -273,21 +274,21 @@ def test_nvml_library_names() -> None:
 def test_load_nvml_missing_library(tmp_path: Path) -> None:
     missing = str(tmp_path / "libnvidia-ml.so.1")
     with pytest.raises(OSError, match=f"^{re.escape(missing)} not found: no NVIDIA driver$"):
-        probe.load_nvml([missing])
+        binding.load_nvml([missing])
 
 
 def test_load_nvml_unloadable_library(tmp_path: Path) -> None:
     bogus = tmp_path / "libnvidia-ml.so.1"
     bogus.write_text("not a shared library")
     with pytest.raises(OSError, match=f"^{re.escape(str(bogus))} could not be loaded: "):
-        probe.load_nvml([str(bogus)])
+        binding.load_nvml([str(bogus)])
 
 
 def test_load_nvml_without_candidates() -> None:
     with pytest.raises(
         OSError, match=f"^NVML is not available on {re.escape(sys.platform)}: no NVIDIA driver$"
     ):
-        probe.load_nvml([])
+        binding.load_nvml([])
 
 
 NVML_STUB_C = r"""
@@ -338,8 +339,8 @@ def compile_library(tmp_path: Path, name: str, source: str) -> Path:
 
 def test_ctypes_calls_against_a_compiled_stand_in(tmp_path: Path) -> None:
     """The real ctypes path (declared signatures, byref, buffers) against a C stand-in."""
-    lib = probe.load_nvml([str(compile_library(tmp_path, "nvml_stub", NVML_STUB_C))])
-    report = probe.probe_nvml(lib, "1,0")
+    lib = binding.load_nvml([str(compile_library(tmp_path, "nvml_stub", NVML_STUB_C))])
+    report = binding.probe_nvml(lib, "1,0")
     assert report == probe.DriverReport(
         driver="560.35.03",
         driver_cuda="12.6",
@@ -347,7 +348,7 @@ def test_ctypes_calls_against_a_compiled_stand_in(tmp_path: Path) -> None:
         source="nvml",
     )
     ctypes.c_int.in_dll(lib, "stub_init_result").value = NVML_ERROR_DRIVER_NOT_LOADED
-    report = probe.probe_nvml(lib, None)
+    report = binding.probe_nvml(lib, None)
     assert report.note == "nvmlInit_v2 failed: Driver Not Loaded (NVML error 9)"
 
 
@@ -355,7 +356,7 @@ def test_load_nvml_rejects_a_library_without_every_function(tmp_path: Path) -> N
     library = compile_library(tmp_path, "old_nvml", "int nvmlInit_v2(void) { return 0; }\n")
     expected = f"{library} lacks nvmlShutdown: the NVIDIA driver is too old"
     with pytest.raises(OSError, match=f"^{re.escape(expected)}$"):
-        probe.load_nvml([str(library)])
+        binding.load_nvml([str(library)])
 
 
 # --------------------------------------------------------------------------- torch's version.py
@@ -508,7 +509,7 @@ def test_fake_device_applies_cuda_visible_devices(monkeypatch: pytest.MonkeyPatc
 
 def test_blank_fake_device_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(FAKE_ENV, "  ")
-    monkeypatch.setattr(probe, "load_nvml", lambda: FakeNVML())
+    monkeypatch.setattr(binding, "load_nvml", lambda: FakeNVML())
     assert probe_device().source == "nvml"
 
 
@@ -603,7 +604,7 @@ def test_the_example_in_the_error_is_good(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_probe_device_uses_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(probe, "load_nvml", lambda: FakeNVML())
+    monkeypatch.setattr(binding, "load_nvml", lambda: FakeNVML())
     monkeypatch.setattr(probe, "installed_torch_version", lambda: "2.5.1+cu121")
     monkeypatch.setattr(probe, "installed_torch_cuda", lambda: "12.1")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
@@ -625,7 +626,7 @@ def test_probe_device_without_a_driver(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_driver() -> Any:
         raise OSError("libnvidia-ml.so.1 not found: no NVIDIA driver")
 
-    monkeypatch.setattr(probe, "load_nvml", no_driver)
+    monkeypatch.setattr(binding, "load_nvml", no_driver)
     monkeypatch.setattr(probe, "installed_torch_version", lambda: "2.13.0+cpu")
     monkeypatch.setattr(probe, "installed_torch_cuda", lambda: None)
     info = probe_device()

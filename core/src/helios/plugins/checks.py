@@ -6,22 +6,19 @@ verdicts. Nothing here imports torch or plug-in code.
 
 from __future__ import annotations
 
-import importlib.metadata as md
-import platform
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from helios.plugins.discovery import Candidate
+from helios.plugins.distinfo import installed_version
 from helios.plugins.manifest import CORE_DISTRIBUTION, Manifest
 from helios.plugins.probe import DeviceInfo
+from helios.plugins.requirements import PackageRequirement
 from helios.plugins.verdicts import Reason
-
-if TYPE_CHECKING:
-    from packaging.requirements import Requirement
 
 __all__ = [
     "Failure",
@@ -32,7 +29,6 @@ __all__ = [
     "check_packages",
     "check_python",
     "find_conflicts",
-    "installed_version",
 ]
 
 
@@ -60,12 +56,9 @@ def admits(spec: SpecifierSet, version: str) -> bool:
         return False
 
 
-def installed_version(name: str) -> str | None:
-    """The installed version of distribution ``name`` from its metadata, or None."""
-    try:
-        return md.version(name)
-    except md.PackageNotFoundError:
-        return None
+def python_version() -> str:
+    """The running interpreter's version, e.g. ``3.11.7`` (platform is slow to import)."""
+    return "{}.{}.{}".format(*sys.version_info[:3])
 
 
 def check_consistency(candidate: Candidate, manifest: Manifest) -> Failure | None:
@@ -127,10 +120,10 @@ def check_core(
     )
 
 
-def check_python(manifest: Manifest, python_version: str | None = None) -> Failure | None:
-    """The running interpreter satisfies ``requires.python``."""
+def check_python(manifest: Manifest, version: str | None = None) -> Failure | None:
+    """The running interpreter (or ``version``) satisfies ``requires.python``."""
     spec = manifest.requires_python
-    version = python_version or platform.python_version()
+    version = version or python_version()
     if spec is None or admits(spec, version):
         return None
     return Failure(
@@ -146,10 +139,10 @@ def check_packages(
     manifest: Manifest, version_of: Callable[[str], str | None] = installed_version
 ) -> Failure | None:
     """Every requirement in ``requires.packages`` is installed (metadata only, no import)."""
-    missing: list[Requirement] = []
-    wrong: list[tuple[Requirement, str]] = []
+    missing: list[PackageRequirement] = []
+    wrong: list[tuple[PackageRequirement, str]] = []
     for req in manifest.packages:
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        if not req.applies():
             continue
         found = version_of(req.name)
         if found is None:

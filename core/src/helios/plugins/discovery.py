@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
-from helios.plugins.dependencies import ranges_on
+from helios.plugins.distinfo import Headers, headers, ranges_on
 from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME
 
 __all__ = ["ENTRY_POINT_GROUP", "Candidate", "discover"]
@@ -28,17 +28,17 @@ class Candidate:
 
     entry_name: str
     entry_value: str
-    metadata: md.PackageMetadata = field(repr=False)
+    metadata: Headers = field(repr=False)
     other_entries: tuple[str, ...] = ()  # further entries of the same distribution (an error)
 
     @property
     def distribution(self) -> str:
         """The distribution's name as its metadata spells it."""
-        return str(self.metadata["Name"])
+        return self.metadata.get("Name", ["?"])[0]
 
     @property
     def version(self) -> str:
-        return str(self.metadata["Version"])
+        return self.metadata.get("Version", ["?"])[0]
 
     @property
     def package(self) -> str:
@@ -52,7 +52,7 @@ class Candidate:
     @cached_property
     def core_requirement(self) -> SpecifierSet | None:
         """The helios-trainer range in the distribution's Requires-Dist, if it declares one."""
-        ranges = ranges_on(CORE_DISTRIBUTION, self.metadata.get_all("Requires-Dist") or ())
+        ranges = ranges_on(CORE_DISTRIBUTION, self.metadata.get("Requires-Dist", []))
         return ranges[0] if ranges else None
 
     @cached_property
@@ -102,7 +102,7 @@ def _scan() -> tuple[Candidate, ...]:
             Candidate(
                 entry_name=first.name,
                 entry_value=first.value,
-                metadata=dist.metadata,  # parsed once per distribution
+                metadata=headers(dist),  # read once per distribution
                 other_entries=tuple(f"{ep.name} = {ep.value}" for ep in rest),
             )
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from helios.plugins import checks
 from helios.plugins.discovery import Candidate, discover
+from helios.plugins.distinfo import installed_version
 from helios.plugins.errors import (
     ManifestError,
     PluginBrokenError,
@@ -27,7 +28,6 @@ from helios.plugins.probe import DeviceInfo, probe_device
 from helios.plugins.report import LoadReport
 from helios.plugins.settings import DISABLE_ENV, ONLY_ENV, Settings
 from helios.plugins.verdicts import Kind, Reason, Verdict
-from helios.plugins.verify import import_class, verify_class
 
 __all__ = ["KNOWN_PLUGINS", "build_report", "load_class", "load_plugins"]
 
@@ -217,7 +217,7 @@ def _evaluate(
     settings: Settings,
     device: DeviceInfo | None,
     refresh: bool,
-) -> tuple[list[_Entry], list[Verdict], list[str], DeviceInfo | None]:
+) -> tuple[list[_Entry], list[Verdict], list[str], DeviceInfo | None, str | None]:
     probed: list[DeviceInfo] = [device] if device is not None else []
 
     def get_device() -> DeviceInfo:
@@ -225,7 +225,7 @@ def _evaluate(
             probed.append(probe_device())
         return probed[0]
 
-    core = checks.installed_version(CORE_DISTRIBUTION)
+    core = installed_version(CORE_DISTRIBUTION)
     entries = [_precheck(c, settings, core, get_device) for c in discover(refresh)]
     entries = _mark_duplicates(entries)
     installed = {e.id for e in entries}
@@ -241,7 +241,7 @@ def _evaluate(
         for plugin_id in sorted(named)
         if plugin_id not in installed
     ]
-    return entries, missing, warnings, probed[0] if probed else None
+    return entries, missing, warnings, probed[0] if probed else None, core
 
 
 def _load(entry: _Entry) -> type[Plugin] | Verdict:
@@ -250,6 +250,8 @@ def _load(entry: _Entry) -> type[Plugin] | Verdict:
     key = (entry.candidate.distribution, entry.id)
     if key in _LOADED:
         return _LOADED[key]
+    from helios.plugins.verify import import_class, verify_class  # only once checks passed
+
     cls = import_class(entry.manifest, entry.candidate.distribution)
     failure = cls if isinstance(cls, checks.Failure) else verify_class(cls, entry.manifest)
     if failure is not None:
@@ -275,7 +277,7 @@ def build_report(
     imported, verified and registered. ``device`` replaces the machine probe (tests, what-ifs).
     """
     settings = settings if settings is not None else Settings.from_env()
-    entries, missing, warnings, probed = _evaluate(ids, settings, device, refresh)
+    entries, missing, warnings, probed, core = _evaluate(ids, settings, device, refresh)
     verdicts = []
     for entry in entries:
         verdict = entry.verdict
@@ -287,7 +289,7 @@ def build_report(
         verdicts.append(verdict)
     return LoadReport(
         verdicts=tuple([*verdicts, *missing]),
-        core_version=checks.installed_version(CORE_DISTRIBUTION),
+        core_version=core,
         device=probed,
         warnings=tuple(warnings),
     )
@@ -317,7 +319,7 @@ def load_plugins(
     :raises PluginSelectionError: (a subclass per kind) a check failed; nothing was imported.
     """
     settings = settings if settings is not None else Settings.from_env()
-    entries, missing, _, _ = _evaluate(ids, settings, device, refresh=False)
+    entries, missing, *_ = _evaluate(ids, settings, device, refresh=False)
     failures = [*(e.verdict for e in entries if not e.verdict.ok), *missing]
     if failures:
         _raise_for(failures)

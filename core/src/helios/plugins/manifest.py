@@ -14,17 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from helios.plugins.dependencies import canonical_name
+from helios.plugins.distinfo import canonical_name
 from helios.plugins.errors import ManifestError, ManifestIssue
 from helios.plugins.plugin import UniquePluginOverrides
+from helios.plugins.requirements import InvalidRequirement, PackageRequirement, parse_requirement
 from helios.plugins.toml_source import TOMLSyntaxError, key_lines, parse_toml
-
-if TYPE_CHECKING:
-    from packaging.requirements import Requirement
 
 __all__ = [
     "ACCELERATORS",
@@ -70,7 +68,7 @@ class Manifest:
     requires_helios: SpecifierSet
     summary: str = ""
     requires_python: SpecifierSet | None = None
-    packages: tuple[Requirement, ...] = ()
+    packages: tuple[PackageRequirement, ...] = ()
     overrides: UniquePluginOverrides = field(default_factory=UniquePluginOverrides)
     device: DeviceRequirement = field(default_factory=DeviceRequirement)
     path: str = "<string>"
@@ -206,10 +204,8 @@ def _check_class(chk: _Checker, value: str, package: str | None) -> None:
         )
 
 
-def _check_packages(chk: _Checker, value: list[Any]) -> tuple[Requirement, ...]:
-    from packaging.requirements import InvalidRequirement, Requirement  # slow import: only here
-
-    result: list[Requirement] = []
+def _check_packages(chk: _Checker, value: list[Any]) -> tuple[PackageRequirement, ...]:
+    result: list[PackageRequirement] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(value):
         key = f"requires.packages[{index}]"
@@ -217,7 +213,7 @@ def _check_packages(chk: _Checker, value: list[Any]) -> tuple[Requirement, ...]:
             chk.add("wrong-type", key, f"expected a string, found {_toml_type(item)}")
             continue
         try:
-            req = Requirement(item)
+            req = parse_requirement(item)
         except InvalidRequirement as exc:
             chk.add(
                 "bad-requirement",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from typing import Any
 
+from helios.plugins.checks import python_version
 from helios.plugins.probe import DeviceInfo
 from helios.plugins.verdicts import Kind, Verdict
 
@@ -27,7 +27,7 @@ class LoadReport:
     core_version: str | None
     device: DeviceInfo | None = None
     warnings: tuple[str, ...] = ()
-    python: str = field(default_factory=platform.python_version)
+    python: str = field(default_factory=python_version)
 
     def __getitem__(self, plugin_id: str) -> Verdict:
         for verdict in self.verdicts:

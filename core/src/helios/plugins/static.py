@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helios.plugins.dependencies import ranges_on
+from helios.plugins.distinfo import ranges_on
 from helios.plugins.errors import ManifestError
 from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME, Manifest, load_manifest
 from helios.plugins.plugin import GUARDED_HOOKS, UniquePluginOverrides

@@ -1,0 +1,76 @@
+"""PEP 508 requirement strings for ``requires.packages``.
+
+The plain form (``name[extras] specifiers``) is read with a regular expression and
+``packaging.specifiers``; anything else (markers, URLs, odd spacing) goes to
+``packaging.requirements``, whose import costs more than the rest of ``helios plugins check``.
+A test holds the fast path to packaging's answers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+__all__ = ["InvalidRequirement", "PackageRequirement", "parse_requirement"]
+
+_PLAIN = re.compile(
+    r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
+    r"(?:\[(?P<extras>[A-Za-z0-9][A-Za-z0-9._-]*(?:,[A-Za-z0-9][A-Za-z0-9._-]*)*)\])?"
+    r"(?P<spec>(?:(?:~=|==|!=|<=|>=|<|>|===)[A-Za-z0-9.*+!_-]+)(?:,(?:~=|==|!=|<=|>=|<|>|===)[A-Za-z0-9.*+!_-]+)*)?"
+)
+
+
+class InvalidRequirement(ValueError):
+    """Not a PEP 508 requirement; the message says why."""
+
+
+class PackageRequirement(NamedTuple):
+    """One required distribution: its name, version range and environment marker (if any)."""
+
+    name: str
+    specifier: SpecifierSet
+    extras: tuple[str, ...] = ()
+    marker: str | None = None
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        marker = f"; {self.marker}" if self.marker else ""
+        return f"{self.name}{extras}{self.specifier}{marker}"
+
+    def applies(self) -> bool:
+        """Whether the marker holds here (no marker: always); extras count as not requested."""
+        if self.marker is None:
+            return True
+        from packaging.markers import Marker
+
+        return Marker(self.marker).evaluate({"extra": ""})
+
+
+def parse_plain(text: str) -> PackageRequirement | None:
+    """The fast path: the plain form without spaces, markers or URLs; None for anything else."""
+    match = _PLAIN.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        specifier = SpecifierSet(match.group("spec") or "")
+    except InvalidSpecifier:
+        return None
+    extras = tuple(sorted(set(match.group("extras").split(",")))) if match.group("extras") else ()
+    return PackageRequirement(match.group("name"), specifier, extras)
+
+
+def parse_requirement(text: str) -> PackageRequirement:
+    """Parse a PEP 508 string; :class:`InvalidRequirement` if it is not one."""
+    plain = parse_plain(text)
+    if plain is not None:
+        return plain
+    from packaging import requirements
+
+    try:
+        req = requirements.Requirement(text)
+    except requirements.InvalidRequirement as exc:
+        raise InvalidRequirement(str(exc)) from None
+    marker = str(req.marker) if req.marker is not None else None
+    return PackageRequirement(req.name, req.specifier, tuple(sorted(req.extras)), marker)

@@ -1,0 +1,58 @@
+"""The fast path for plain PEP 508 strings agrees with packaging.requirements."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.requirements import InvalidRequirement as PackagingInvalid
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from helios.plugins.requirements import (
+    InvalidRequirement,
+    PackageRequirement,
+    parse_plain,
+    parse_requirement,
+)
+
+PIECES = st.sampled_from(
+    ["optuna", "a", "A.b-c_d", "-x", "x-", "[", "]", "extra", ",", " ", ">=", "<", "==", "~=",
+     "!=", "===", "1", "1.0", "2.*", "1.0+local", "rc1", ".", "(", ")", ";", "@", "*", "!", "_"]
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None, database=None)
+@given(st.lists(PIECES, max_size=8).map("".join))
+def test_fast_path_agrees_with_packaging(text: str) -> None:
+    try:
+        expected = Requirement(text)
+    except PackagingInvalid:
+        expected = None
+    plain = parse_plain(text)
+    if plain is not None:
+        assert expected is not None, f"fast path accepted {text!r}, packaging rejects it"
+        assert (plain.name, plain.specifier, set(plain.extras)) == (
+            expected.name,
+            expected.specifier,
+            expected.extras,
+        )
+        assert expected.marker is None
+        assert expected.url is None
+    if expected is None:
+        with pytest.raises(InvalidRequirement):
+            parse_requirement(text)
+    else:
+        assert parse_requirement(text).specifier == expected.specifier
+
+
+def test_plain_and_full_forms() -> None:
+    assert parse_requirement("optuna>=4.0") == PackageRequirement("optuna", SpecifierSet(">=4.0"))
+    full = parse_requirement("optuna [a,b] >= 4.0 ; python_version < '4'")
+    assert full.extras == ("a", "b")
+    assert full.marker == 'python_version < "4"'
+    assert full.applies()
+    assert str(full) == 'optuna[a,b]>=4.0; python_version < "4"'
+    assert not parse_requirement("x; python_version < '3'").applies()
+    with pytest.raises(InvalidRequirement, match="Expected comma"):
+        parse_requirement("optuna >= 4 junk")
