@@ -22,7 +22,10 @@ def installed(plugin_env: PluginEnv, tmp_path: Path) -> PluginEnv:
     """A good plug-in, a CUDA plug-in, and a trap whose __init__ leaves a marker and raises."""
     plugin_env.add("helios-good", "good", class_name="GoodPlugin")
     plugin_env.add(
-        "helios-gpu", "gpu", class_name="GpuPlugin", overrides=("training_batch",),
+        "helios-gpu",
+        "gpu",
+        class_name="GpuPlugin",
+        overrides=("training_batch",),
         device='accelerator = "cuda"',
     )
     trap = f"open({str(tmp_path / 'marker')!r}, 'w').close()\nraise RuntimeError('trap')\n"
@@ -52,7 +55,9 @@ def test_list_and_check_import_neither_torch_nor_plugins(
 
 
 def test_json_report_shape(installed: PluginEnv) -> None:
-    code, out, _, _ = installed.cli("plugins", "list", "--json", env={"HELIOS_FAKE_DEVICE": NO_CUDA_BUILD})
+    code, out, _, _ = installed.cli(
+        "plugins", "list", "--json", env={"HELIOS_FAKE_DEVICE": NO_CUDA_BUILD}
+    )
     assert code == 0
     report = json.loads(out)
     assert report["core"] == {"distribution": "helios-trainer", "version": "0.1.0"}
@@ -105,7 +110,9 @@ def test_table_output(installed: PluginEnv) -> None:
     header = next(line for line in lines if line.startswith("ID"))
     assert header.split() == ["ID", "DISTRIBUTION", "STATUS", "REASON"]
     assert any(line.split()[:4] == ["good", "helios-good", "0.1.0", "ok"] for line in lines)
-    assert any(line.split()[:5] == ["gpu", "helios-gpu", "0.1.0", "not", "applicable"] for line in lines)
+    assert any(
+        line.split()[:5] == ["gpu", "helios-gpu", "0.1.0", "not", "applicable"] for line in lines
+    )
     assert "  fix: pip install 'surely-absent>=1'" in lines
 
 
@@ -126,7 +133,10 @@ def test_python_dash_m_helios() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-m", "helios", "--version"],
-        capture_output=True, text=True, check=False, env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("helios-trainer ")

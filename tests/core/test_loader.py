@@ -23,12 +23,21 @@ from helios.plugins.verdicts import Kind, Reason
 from support.plugin_env import PluginEnv
 
 NO_GPU = DeviceInfo(
-    torch_version="2.13.0+cpu", torch_cuda=None, driver=None, driver_cuda=None, gpus=(),
-    source="fake (test)", note="libnvidia-ml.so.1 not found: no NVIDIA driver",
+    torch_version="2.13.0+cpu",
+    torch_cuda=None,
+    driver=None,
+    driver_cuda=None,
+    gpus=(),
+    source="fake (test)",
+    note="libnvidia-ml.so.1 not found: no NVIDIA driver",
 )
 FAKE_GPU_MACHINE = DeviceInfo(
-    torch_version="2.5.1+cu121", torch_cuda="12.1", driver="550.54.15", driver_cuda="12.4",
-    gpus=(GPU(0, "Fake A100", "8.0"), GPU(1, "Fake T4", "7.5")), source="fake (test)",
+    torch_version="2.5.1+cu121",
+    torch_cuda="12.1",
+    driver="550.54.15",
+    driver_cuda="12.4",
+    gpus=(GPU(0, "Fake A100", "8.0"), GPU(1, "Fake T4", "7.5")),
+    source="fake (test)",
 )
 CUDA_DEVICE = 'accelerator = "cuda"\ncuda = ">=12.1"\ncompute-capability = ">=8.0"'
 NONE = Settings()
@@ -136,8 +145,13 @@ def test_missing_gpu_is_not_applicable_before_import(plugin_env: PluginEnv, tmp_
     assert verdict.kind is Kind.NOT_APPLICABLE
     assert verdict.message == "needs a CUDA build of torch, found torch 2.13.0+cpu (CPU build)"
     cuda_build_no_gpu = DeviceInfo(
-        torch_version="2.5.1+cu121", torch_cuda="12.1", driver=None, driver_cuda=None, gpus=(),
-        source="fake (test)", note="libnvidia-ml.so.1 not found: no NVIDIA driver",
+        torch_version="2.5.1+cu121",
+        torch_cuda="12.1",
+        driver=None,
+        driver_cuda=None,
+        gpus=(),
+        source="fake (test)",
+        note="libnvidia-ml.so.1 not found: no NVIDIA driver",
     )
     verdict = build_report(settings=NONE, device=cuda_build_no_gpu)["gpu"]
     assert verdict.reason is Reason.DEVICE_NO_GPU
@@ -159,8 +173,7 @@ def test_fake_gpu_machine_satisfies_device_requirements(plugin_env: PluginEnv) -
     assert report["gpu"].reason is Reason.READY
     assert report["twogpus"].reason is Reason.DEVICE_COMPUTE_CAPABILITY
     assert report["twogpus"].message == (
-        "needs 2 GPUs with compute capability >=8.0, found 1 among: "
-        "Fake A100 (8.0), Fake T4 (7.5)"
+        "needs 2 GPUs with compute capability >=8.0, found 1 among: Fake A100 (8.0), Fake T4 (7.5)"
     )
     assert report["cuda13"].reason is Reason.DEVICE_CUDA_VERSION
     assert report["cuda13"].message == (
@@ -219,7 +232,9 @@ def test_import_that_raises_is_broken_and_others_are_unaffected(plugin_env: Plug
         ),
     ],
 )
-def test_class_verification(plugin_env: PluginEnv, source: str, reason: Reason, message: str) -> None:
+def test_class_verification(
+    plugin_env: PluginEnv, source: str, reason: Reason, message: str
+) -> None:
     plugin_env.add("helios-v", "v", module_source=source)
     plugin_env.activate()
     with pytest.raises(PluginBrokenError) as caught:
@@ -233,7 +248,8 @@ def test_manifest_problems(plugin_env: PluginEnv) -> None:
     plugin_env.add("helios-nomanifest", "nomanifest", manifest="")
     plugin_env.add("helios-badmanifest", "bad", manifest='manifest-version = 1\nid = "Bad"\n')
     plugin_env.add(
-        "helios-wrongentry", "wrongentry",
+        "helios-wrongentry",
+        "wrongentry",
         entry_points={"renamed": "helios_wrongentry.plugin:FixturePlugin"},
     )
     plugin_env.add("helios-nodep", "nodep", requires=())

@@ -128,7 +128,9 @@ def test_registry_decorator_register_and_lookup() -> None:
 
 def test_registry_rejects_non_plugins_and_name_clashes() -> None:
     registry = PluginRegistry(hlp.Plugin)
-    with pytest.raises(TypeError, match=r"only subclasses of helios\.plugins\.Plugin can be registered"):
+    with pytest.raises(
+        TypeError, match=r"only subclasses of helios\.plugins\.Plugin can be registered"
+    ):
         registry.register(dict)  # type: ignore[type-var]
     registry.register(Batcher)
 
@@ -161,11 +163,17 @@ def test_importing_the_api_stays_light() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'helios')))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
         env=_env(),
     ).stdout
     assert eval(out) == [
-        "helios", "helios.plugins", "helios.plugins.errors", "helios.plugins.plugin",
+        "helios",
+        "helios.plugins",
+        "helios.plugins.errors",
+        "helios.plugins.plugin",
         "helios.plugins.registry",
     ]
 

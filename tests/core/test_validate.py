@@ -77,7 +77,11 @@ def test_claim_without_hook(tmp_path: Path) -> None:
 def test_id_and_project_mismatches(tmp_path: Path) -> None:
     source = plugin_source("TreePlugin", "other")
     root = make_tree(
-        tmp_path, overrides=(), source=source, core_range=">=0.1", entry='tree = "helios_tree.plugin:Other"'
+        tmp_path,
+        overrides=(),
+        source=source,
+        core_range=">=0.1",
+        entry='tree = "helios_tree.plugin:Other"',
     )
     assert codes(root) == ["entry-point-mismatch", "requires-dist-mismatch", "id-mismatch"]
     problems = {p.code: p for p in validate_path(root).problems}
@@ -121,14 +125,16 @@ def test_cli_validate_exit_codes_and_json(tmp_path: Path, capsys: object) -> Non
 
 def test_cli_validate_table(tmp_path: Path, capsys: object) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text(textwrap.dedent("""\
+    bad.write_text(
+        textwrap.dedent("""\
         manifest-version = 1
         id = "x"
         class = "x.plugin:X"
         colour = "red"
         [requires]
         helios = ">=0.1"
-        """))
+        """)
+    )
     assert main(["plugins", "validate", str(bad)]) == 1
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert out.splitlines() == [
