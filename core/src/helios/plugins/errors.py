@@ -71,3 +71,7 @@ class PluginBrokenError(PluginSelectionError):
 
 class PluginNotInstalledError(PluginError, ImportError):
     """No installed distribution provides the plug-in asked for."""
+
+
+class PluginConflictError(PluginError, ValueError):
+    """Two plug-ins registered in one trainer claim the same unique override or id."""

@@ -1,0 +1,461 @@
+"""The :class:`Trainer`: runs a :class:`~helios.model.Model` on a
+:class:`~helios.data.DataModule`, drives the plug-ins, checkpoints, resumes exactly and
+trains on several processes through torch.distributed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import math
+import os
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from helios import checkpoint as ckpt
+from helios import distributed
+from helios.data import DataModule
+from helios.model import Model
+from helios.plugins.plugin import Plugin
+from helios.rng import get_rng_state, seed_everything, set_rng_state
+from helios.trainer_plugins import PluginSet
+
+__all__ = ["Trainer", "TrainingState", "TrainingUnit"]
+
+log = logging.getLogger("helios")
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingUnit(enum.Enum):
+    """What ``total``, ``valid_every`` and ``checkpoint_every`` count."""
+
+    EPOCH = "epoch"
+    ITERATION = "iteration"  # optimiser steps
+
+
+@dataclasses.dataclass
+class TrainingState:
+    """Where training stands; saved in every checkpoint."""
+
+    iteration: int = 0  # optimiser steps taken
+    epoch: int = 0  # the current epoch, from 0
+    batch: int = 0  # batches consumed in the current epoch
+    global_batch: int = 0  # batches consumed in total
+    validation_cycles: int = 0
+    early_stop_count: int = 0
+    best_metric: float | None = None
+    stopped: bool = False  # ended early (early stopping or a plug-in)
+    finished: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingState:
+        return cls(**data)
+
+
+class Trainer:
+    """Trains and tests a :class:`Model` with plug-ins.
+
+    :param total: how many ``unit`` to train for.
+    :param unit: :class:`TrainingUnit` for ``total``, ``valid_every`` and ``checkpoint_every``.
+    :param valid_every: validate every so many units (None: only at the end).
+    :param checkpoint_every: checkpoint every so many units (None: only at the end); needs
+        ``run_dir``.
+    :param run_dir: where checkpoints go; with ``resume`` a run continues from the newest good
+        one, and a finished run is not trained again.
+    :param accumulation_steps: batches per optimiser step.
+    :param early_stop_metric: a key of ``model.metrics``; with ``patience``, training stops after
+        that many validations without improvement (``early_stop_mode`` "min" or "max").
+    :param device: "cpu", "cuda" or "auto" (CUDA if available).
+    :param plugins: plug-in instances, or ids of installed plug-ins (checked together first).
+    """
+
+    def __init__(
+        self,
+        *,
+        total: int,
+        unit: TrainingUnit = TrainingUnit.EPOCH,
+        valid_every: int | None = None,
+        checkpoint_every: int | None = None,
+        run_dir: str | os.PathLike[str] | None = None,
+        keep_checkpoints: int = 3,
+        resume: bool = True,
+        accumulation_steps: int = 1,
+        seed: int = 0,
+        deterministic: bool = False,
+        early_stop_metric: str | None = None,
+        early_stop_mode: str = "min",
+        patience: int | None = None,
+        device: str = "auto",
+        progress: bool = True,
+        plugins: Iterable[Plugin | str] = (),
+        dist_timeout_s: float = 300.0,
+    ) -> None:
+        _positive(total=total, accumulation_steps=accumulation_steps)
+        _positive(valid_every=valid_every, checkpoint_every=checkpoint_every, patience=patience)
+        if early_stop_mode not in ("min", "max"):
+            raise ValueError(f"early_stop_mode must be 'min' or 'max', found {early_stop_mode!r}")
+        if checkpoint_every is not None and run_dir is None:
+            raise ValueError("checkpoint_every needs run_dir: pass Trainer(run_dir=...)")
+        self.total, self.unit = total, TrainingUnit(unit)
+        self.valid_every, self.checkpoint_every = valid_every, checkpoint_every
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.keep_checkpoints, self.resume = keep_checkpoints, resume
+        self.accumulation_steps, self.seed, self.deterministic = (
+            accumulation_steps,
+            seed,
+            deterministic,
+        )
+        self.early_stop_metric, self.early_stop_mode, self.patience = (
+            early_stop_metric,
+            early_stop_mode,
+            patience,
+        )
+        self.progress, self.dist_timeout_s = progress, dist_timeout_s
+        self.env = distributed.world()
+        self.device = _select_device(device, self.env)
+        self.valid_exceptions: list[type[BaseException]] = []
+        self.state = TrainingState()
+        self._plugins = PluginSet()
+        self._configured_models: weakref.WeakKeyDictionary[Model, set[str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        ids = [p for p in plugins if isinstance(p, str)]
+        if ids:
+            self._plugins.add_installed(ids)
+        for plugin in plugins:
+            if not isinstance(plugin, str):
+                self.register_plugin(plugin)
+
+    # ------------------------------------------------------------------ plug-ins
+    @property
+    def plugins(self) -> dict[str, Plugin]:
+        """The registered plug-ins by id, in registration order."""
+        return self._plugins.by_id
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.env.distributed
+
+    @property
+    def rank(self) -> int:
+        return self.env.rank
+
+    def register_plugin(self, plugin: Plugin) -> None:
+        """Add a plug-in instance; it is checked against the others (and its manifest, if any)."""
+        self._plugins.add(plugin)
+
+    def register_exception(self, *exceptions: type[BaseException]) -> None:
+        """Let these exceptions pass through ``fit``/``test`` (e.g. ``optuna.TrialPruned``)."""
+        for exc in exceptions:
+            if exc not in self.valid_exceptions:
+                self.valid_exceptions.append(exc)
+
+    # ------------------------------------------------------------------ runs
+    def fit(self, model: Model, datamodule: DataModule) -> TrainingState:
+        """Train ``model``; resumes from ``run_dir`` when it holds a checkpoint."""
+        return self._run(model, datamodule, training=True)
+
+    def test(self, model: Model, datamodule: DataModule) -> None:
+        """Run the testing loop on ``model``."""
+        self._run(model, datamodule, training=False)
+
+    def _run(self, model: Model, datamodule: DataModule, *, training: bool) -> TrainingState:
+        distributed.init(self.env, self.device, self.dist_timeout_s)
+        try:
+            self._prepare(model, datamodule, training)
+            if training:
+                self._train(model, datamodule)
+            else:
+                self._test(model, datamodule)
+        except tuple(self.valid_exceptions):
+            raise
+        except Exception:
+            where = f"rank {self.rank}: " if self.is_distributed else ""
+            phase = (
+                f"at epoch {self.state.epoch}, iteration {self.state.iteration}" if training else ""
+            )
+            log.error(
+                "%s%s failed %s", where, "training" if training else "testing", phase, exc_info=True
+            )
+            raise
+        return self.state
+
+    def _prepare(self, model: Model, datamodule: DataModule, training: bool) -> None:
+        if self.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        self._plugins.attach(self, model, self._configured_models)
+        seed_everything(self.seed + self.rank)
+        datamodule.setup()
+        for key, value in self._placement().items():
+            setattr(model, key, value)
+        model.trainer = self
+        model.setup()
+        model.network.to(self.device)
+        if self.is_distributed and not isinstance(
+            model.network, nn.parallel.DistributedDataParallel
+        ):
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model.network = nn.parallel.DistributedDataParallel(model.network, device_ids=ids)
+        self.state = TrainingState()
+        if self.resume and self.run_dir is not None:
+            self._restore(model)
+
+    def _placement(self) -> dict[str, Any]:
+        map_loc: str | dict[str, str] = (
+            {"cuda:0": f"cuda:{self.device.index}"} if self.device.type == "cuda" else "cpu"
+        )
+        return {
+            "is_distributed": self.is_distributed,
+            "rank": self.env.local_rank,
+            "device": self.device,
+            "map_loc": map_loc,
+        }
+
+    # ------------------------------------------------------------------ training
+    def _train(self, model: Model, data: DataModule) -> None:
+        state = self.state
+        if state.finished and (state.stopped or self._done(state)):
+            log.info(
+                "%s: the run in %s has finished already; not training again",
+                model.save_name,
+                self.run_dir,
+            )
+            return
+        state.finished = False
+        owner = self._plugins.owner("training_batch")
+        accumulation = self.accumulation_steps
+        iteration_unit = self.unit is TrainingUnit.ITERATION
+        bar = _progress(self.progress and self.rank == 0, self._total_steps(model, data), state)
+        model.train()
+        self._plugins.call("on_training_start")
+        model.on_training_start()
+        stop = False
+        try:
+            while not stop and not self._done(state):
+                loader = data.loader(
+                    "train",
+                    seed=self.seed,
+                    epoch=state.epoch,
+                    start=state.batch,
+                    num_replicas=self.env.world_size,
+                    rank=self.env.rank,
+                )
+                epoch_batches = state.batch + len(loader)
+                model.on_training_epoch_start(state.epoch)
+                for batch in loader:
+                    if owner is not None:
+                        batch = owner.process_training_batch(batch, state)
+                    model.on_training_batch_start(state)
+                    state.batch += 1
+                    state.global_batch += 1
+                    step = state.batch % accumulation == 0 or state.batch == epoch_batches
+                    with model.no_sync(not step):
+                        loss = model.train_step(batch, state)
+                        (loss / accumulation if accumulation > 1 else loss).backward()
+                    if step:
+                        model.optimizer_step(state)
+                        state.iteration += 1
+                        if bar is not None:
+                            bar.update(1)
+                        if iteration_unit:
+                            stop = self._after_unit(model, data, state, state.iteration)
+                    model.on_training_batch_end(state)
+                    if stop or (iteration_unit and state.iteration >= self.total):
+                        break
+                else:
+                    epoch = state.epoch
+                    state.epoch, state.batch = epoch + 1, 0
+                    model.on_training_epoch_end(epoch)
+                    if not iteration_unit:
+                        stop = self._after_unit(model, data, state, state.epoch)
+        finally:
+            if bar is not None:
+                bar.close()
+        state.finished, state.stopped = True, stop
+        if self.valid_every is None and data.valid_dataset is not None:
+            self._validate(model, data, state)
+        self._plugins.call("on_training_end")
+        model.on_training_end()
+        self._save(model, state)
+
+    def _done(self, state: TrainingState) -> bool:
+        done = state.iteration if self.unit is TrainingUnit.ITERATION else state.epoch
+        return done >= self.total
+
+    def _after_unit(self, model: Model, data: DataModule, state: TrainingState, count: int) -> bool:
+        """Validation and checkpoint when due; True when training must stop."""
+        stop = False
+        if self.valid_every is not None and count % self.valid_every == 0:
+            stop = self._validate(model, data, state)
+        if (
+            self.checkpoint_every is not None
+            and count % self.checkpoint_every == 0
+            and not (stop or self._done(state))
+        ):
+            self._save(model, state)
+        return stop
+
+    def _total_steps(self, model: Model, data: DataModule) -> int | None:
+        if self.unit is TrainingUnit.ITERATION:
+            return self.total
+        try:
+            per_epoch = len(data.loader("train", seed=self.seed, num_replicas=self.env.world_size))
+        except TypeError:
+            return None
+        return math.ceil(per_epoch / self.accumulation_steps) * self.total
+
+    # ------------------------------------------------------------------ validation and testing
+    def _validate(self, model: Model, data: DataModule, state: TrainingState) -> bool:
+        """Run one validation cycle; True when early stopping or a plug-in stops training."""
+        if data.valid_dataset is None:
+            return False
+        state.validation_cycles += 1
+        cycle = state.validation_cycles
+        owner = self._plugins.owner("validation_batch")
+        model.eval()
+        self._plugins.call("on_validation_start", cycle)
+        model.on_validation_start(cycle)
+        loader = data.loader(
+            "valid", seed=self.seed, num_replicas=self.env.world_size, rank=self.env.rank
+        )
+        with torch.no_grad():
+            for step, batch in enumerate(loader):
+                if owner is not None:
+                    batch = owner.process_validation_batch(batch, step)
+                model.valid_step(batch, step)
+        self._plugins.call("on_validation_end", cycle)
+        model.on_validation_end(cycle)
+        model.train()
+        stop = self._early_stop(model, state)
+        stopper = self._plugins.owner("should_training_stop")
+        if stopper is not None and stopper.should_training_stop():
+            stop = True
+        return self._any_rank(stop)
+
+    def _early_stop(self, model: Model, state: TrainingState) -> bool:
+        name = self.early_stop_metric
+        if name is None or self.patience is None:
+            return False
+        if name not in model.metrics:
+            raise KeyError(
+                f"early_stop_metric {name!r} is not in {type(model).__name__}.metrics after "
+                f"validation (it has: {sorted(model.metrics) or 'nothing'}); set it in "
+                "on_validation_end"
+            )
+        value = float(model.metrics[name])
+        best = state.best_metric
+        better = best is None or (value < best if self.early_stop_mode == "min" else value > best)
+        if better:
+            state.best_metric, state.early_stop_count = value, 0
+        else:
+            state.early_stop_count += 1
+        return state.early_stop_count >= self.patience
+
+    def _any_rank(self, flag: bool) -> bool:
+        if not self.is_distributed:
+            return flag
+        value = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def _test(self, model: Model, data: DataModule) -> None:
+        owner = self._plugins.owner("testing_batch")
+        model.eval()
+        self._plugins.call("on_testing_start")
+        model.on_testing_start()
+        loader = data.loader(
+            "test", seed=self.seed, num_replicas=self.env.world_size, rank=self.env.rank
+        )
+        with torch.no_grad():
+            for step, batch in enumerate(loader):
+                if owner is not None:
+                    batch = owner.process_testing_batch(batch, step)
+                model.test_step(batch, step)
+        self._plugins.call("on_testing_end")
+        model.on_testing_end()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, model: Model, state: TrainingState) -> None:
+        if self.run_dir is None:
+            return
+        rng = [get_rng_state()]
+        if self.is_distributed:
+            gathered: list[Any] = [None] * self.env.world_size
+            dist.all_gather_object(gathered, rng[0])
+            rng = gathered
+        if self.rank == 0:
+            data = {
+                "format": CHECKPOINT_FORMAT,
+                "world_size": self.env.world_size,
+                "state": state.to_dict(),
+                "model": model.state_dict(),
+                "plugins": self._plugins.state_dicts(),
+                "rng": rng,
+            }
+            path = ckpt.checkpoint_path(self.run_dir, model.save_name, state.global_batch)
+            ckpt.save_checkpoint(data, path, self.keep_checkpoints)
+        if self.is_distributed:
+            dist.barrier()
+
+    def _restore(self, model: Model) -> None:
+        assert self.run_dir is not None
+        found = ckpt.find_latest(self.run_dir, model.save_name)
+        if found is None:
+            return
+        path, data = found
+        if data["world_size"] != self.env.world_size:
+            raise ckpt.CheckpointError(
+                f"{path} was written by a {data['world_size']}-process run and this run has "
+                f"{self.env.world_size}; resume with {data['world_size']} processes for an "
+                "exact resume, or start over in another run_dir"
+            )
+        model.load_state_dict(data["model"])
+        self._plugins.load_state_dicts(data["plugins"])
+        self.state = TrainingState.from_dict(data["state"])
+        set_rng_state(data["rng"][self.rank])
+        log.info("%s: resumed from %s", model.save_name, path)
+
+
+def _positive(**values: int | None) -> None:
+    for name, value in values.items():
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, found {value!r}")
+
+
+def _select_device(requested: str, env: distributed.DistEnv) -> torch.device:
+    if requested not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', found {requested!r}")
+    available = torch.cuda.is_available()
+    if requested == "cuda" and not available:
+        from helios.plugins.probe import probe_device
+
+        raise RuntimeError(
+            f"Trainer(device='cuda') but CUDA is not available here ({probe_device().describe()}); "
+            "use device='cpu', or run on a machine with an NVIDIA GPU and a CUDA build of torch"
+        )
+    if requested == "cuda" or (requested == "auto" and available):
+        return torch.device("cuda", env.local_rank)
+    return torch.device("cpu")
+
+
+def _progress(enabled: bool, total: int | None, state: TrainingState) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    # tqdm redraws at most every mininterval seconds, so update(1) per step stays cheap.
+    return tqdm(
+        total=total, initial=state.iteration, unit="step", mininterval=0.5, dynamic_ncols=True
+    )

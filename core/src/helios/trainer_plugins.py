@@ -1,0 +1,137 @@
+"""The plug-ins of one trainer: checks on registration, unique-override owners, hook calls."""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from helios.plugins.errors import PluginConflictError
+from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
+
+if TYPE_CHECKING:
+    from helios.model import Model
+    from helios.trainer import Trainer
+
+__all__ = ["PluginSet"]
+
+
+class PluginSet:
+    """Registered plug-ins by id, with at most one owner per unique override."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Plugin] = {}
+        self._owners: dict[str, Plugin] = {}
+        self._configured: set[str] = set()
+        self._set_up: set[str] = set()
+
+    def add_installed(self, ids: Sequence[str]) -> None:
+        """Load installed plug-ins by id (checked together, before import) and add one of each."""
+        from helios.plugins.loader import load_plugins
+
+        for cls in load_plugins(ids).values():
+            self.add(cls())
+
+    def add(self, plugin: Plugin) -> None:
+        """Register ``plugin`` after checking it against the others and its own manifest."""
+        if not isinstance(plugin, Plugin):
+            raise TypeError(f"register_plugin() takes a helios.plugins.Plugin, found {plugin!r}")
+        known = self.by_id.get(plugin.plugin_id)
+        if known is plugin:
+            return
+        if known is not None:
+            raise PluginConflictError(
+                f"a plug-in with id {plugin.plugin_id!r} is registered already ({known!r}); "
+                f"cannot also register {plugin!r}: register one of them"
+            )
+        _check_installed(type(plugin))
+        claimed = plugin.unique_overrides.claimed()
+        unclaimed = overridden_hooks(type(plugin)) - claimed
+        if unclaimed:
+            hooks = ", ".join(GUARDED_HOOKS[f] for f in sorted(unclaimed))
+            raise PluginConflictError(
+                f"plug-in {plugin.plugin_id!r} overrides {hooks} without claiming "
+                f"{', '.join(sorted(unclaimed))}; set those flags in its declared_overrides"
+            )
+        for flag in sorted(claimed):
+            owner = self._owners.get(flag)
+            if owner is not None:
+                raise PluginConflictError(
+                    f"plug-ins {owner.plugin_id!r} and {plugin.plugin_id!r} both claim the unique "
+                    f"override {flag}; only one plug-in of a trainer may {_DOES[flag]}: "
+                    "register only one of them"
+                )
+        self.by_id[plugin.plugin_id] = plugin
+        for flag in claimed:
+            self._owners[flag] = plugin
+
+    def owner(self, flag: str) -> Plugin | None:
+        """The plug-in that owns the unique override ``flag``, if any."""
+        return self._owners.get(flag)
+
+    def call(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` on every plug-in, in registration order."""
+        for plugin in self.by_id.values():
+            getattr(plugin, hook)(*args)
+
+    def attach(
+        self,
+        trainer: Trainer,
+        model: Model,
+        configured_models: weakref.WeakKeyDictionary[Model, set[str]],
+    ) -> None:
+        """Configure each plug-in once per trainer and per model, place it, and set it up once."""
+        for plugin_id, plugin in list(self.by_id.items()):
+            if plugin_id not in self._configured:
+                self._configured.add(plugin_id)
+                plugin.configure_trainer(trainer)
+        done = configured_models.setdefault(model, set())
+        placement = trainer._placement()
+        for plugin_id, plugin in self.by_id.items():
+            if plugin_id not in done:
+                done.add(plugin_id)
+                plugin.configure_model(model)
+            plugin.is_distributed = placement["is_distributed"]
+            plugin.rank = placement["rank"]
+            plugin.device = placement["device"]
+            plugin.map_loc = placement["map_loc"]
+            plugin.trainer = trainer
+            if plugin_id not in self._set_up:
+                self._set_up.add(plugin_id)
+                plugin.setup()
+
+    def state_dicts(self) -> dict[str, dict[str, Any]]:
+        return {plugin_id: p.state_dict() for plugin_id, p in self.by_id.items()}
+
+    def load_state_dicts(self, states: dict[str, dict[str, Any]]) -> None:
+        for plugin_id, state in states.items():
+            plugin = self.by_id.get(plugin_id)
+            if plugin is None:
+                warnings.warn(
+                    f"the checkpoint holds state for plug-in {plugin_id!r}, which this trainer "
+                    "does not have; that state is ignored",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                continue
+            plugin.load_state_dict(state)
+
+
+_DOES = {
+    "training_batch": "process training batches",
+    "validation_batch": "process validation batches",
+    "testing_batch": "process testing batches",
+    "should_training_stop": "decide when training stops",
+}
+
+
+def _check_installed(cls: type[Plugin]) -> None:
+    """If ``cls`` (or a base) comes from an installed plug-in distribution, run its checks."""
+    from helios.plugins.discovery import discover
+    from helios.plugins.loader import load_plugins
+
+    paths = {f"{k.__module__}:{k.__qualname__}" for k in cls.__mro__}
+    ids = [c.entry_name for c in discover() if c.entry_value.replace(" ", "") in paths]
+    if ids:
+        load_plugins(ids)

@@ -1,0 +1,135 @@
+"""A toy model and data module for trainer tests and benchmarks, plus a runner script.
+
+``python -m support.toy CONFIG_JSON`` trains in a fresh process, appending one JSON line per
+batch (``{"batch": n, "loss": x}``) to ``losses.jsonl`` in the run folder and writing the final
+parameters to ``params.pt``; ``kill_at`` sends SIGKILL to itself after that batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from helios.data import DataModule
+from helios.model import Model
+from helios.trainer import Trainer, TrainingState, TrainingUnit
+
+
+class ToyDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """``size`` samples; sample ``i`` depends only on ``i`` (so resumes see the same data)."""
+
+    def __init__(self, size: int, features: int = 8) -> None:
+        generator = torch.Generator().manual_seed(1234)
+        self.x = torch.randn(size, features, generator=generator)
+        self.y = self.x.sum(dim=1, keepdim=True) + 0.1 * torch.randn(size, 1, generator=generator)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[index], self.y[index]
+
+
+class ToyData(DataModule):
+    def __init__(self, size: int = 64, batch_size: int = 8, num_workers: int = 0) -> None:
+        super().__init__()
+        self.size, self.batch_size, self.num_workers = size, batch_size, num_workers
+
+    def setup(self) -> None:
+        self.train_dataset = ToyDataset(self.size)
+        self.valid_dataset = ToyDataset(self.size // 2)
+        self.test_dataset = ToyDataset(self.size // 4)
+        self.train_params.batch_size = self.batch_size
+        self.train_params.num_workers = self.num_workers
+        self.valid_params.batch_size = self.batch_size
+        self.test_params.batch_size = self.batch_size
+
+
+class ToyModel(Model):
+    """A small MLP with dropout (so the global RNG matters) and an SGD optimiser."""
+
+    def __init__(self, save_name: str = "toy", record: Path | None = None) -> None:
+        super().__init__(save_name)
+        self.record = record
+        self.losses: list[tuple[int, float]] = []
+        self._valid_sum = 0.0
+        self._valid_count = 0
+
+    def setup(self) -> None:
+        self.network = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 1))
+        self.optimizer = torch.optim.SGD(self.network.parameters(), lr=0.05, momentum=0.9)
+
+    def train_step(self, batch: Any, state: TrainingState) -> torch.Tensor:
+        x, y = batch
+        loss = nn.functional.mse_loss(self.network(x), y)
+        self.losses.append((state.global_batch, loss.item()))
+        if self.record is not None:
+            with open(self.record, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"batch": state.global_batch, "loss": loss.item()}) + "\n")
+        return loss
+
+    def on_validation_start(self, validation_cycle: int) -> None:
+        self._valid_sum, self._valid_count = 0.0, 0
+
+    def valid_step(self, batch: Any, step: int) -> None:
+        x, y = batch
+        self._valid_sum += nn.functional.mse_loss(self.network(x), y, reduction="sum").item()
+        self._valid_count += len(x)
+
+    def on_validation_end(self, validation_cycle: int) -> None:
+        self.metrics["valid_loss"] = self._valid_sum / max(self._valid_count, 1)
+
+
+class KillAt(ToyModel):
+    """SIGKILLs its own process right after batch ``kill_at`` (a crash, no clean-up)."""
+
+    def __init__(self, kill_at: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kill_at = kill_at
+
+    def on_training_batch_end(self, state: TrainingState) -> None:
+        if state.global_batch == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run(config: dict[str, Any]) -> None:
+    """Train as ``config`` says (see the module docstring)."""
+    run_dir = Path(config["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = run_dir / "losses.jsonl"
+    kill_at = config.get("kill_at")
+    model = KillAt(kill_at, record=record) if kill_at else ToyModel(record=record)
+    data = ToyData(config.get("size", 64), config.get("batch_size", 8), config.get("num_workers", 0))
+    trainer = Trainer(
+        total=config["total"],
+        unit=TrainingUnit(config.get("unit", "epoch")),
+        checkpoint_every=config.get("checkpoint_every", 1),
+        valid_every=config.get("valid_every"),
+        accumulation_steps=config.get("accumulation_steps", 1),
+        run_dir=run_dir / "checkpoints",
+        seed=config.get("seed", 7),
+        progress=False,
+    )
+    trainer.fit(model, data)
+    torch.save(model.module.state_dict(), run_dir / "params.pt")
+
+
+def read_losses(run_dir: Path) -> dict[int, float]:
+    """Batch → loss, the last record of each batch winning (a resumed run re-records)."""
+    losses: dict[int, float] = {}
+    for line in (run_dir / "losses.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        losses[item["batch"]] = item["loss"]
+    return losses
+
+
+if __name__ == "__main__":
+    run(json.loads(sys.argv[1]))
