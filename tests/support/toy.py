@@ -89,25 +89,44 @@ class ToyModel(Model):
 
 
 class KillAt(ToyModel):
-    """SIGKILLs its own process right after batch ``kill_at`` (a crash, no clean-up)."""
+    """After batch ``kill_at``: SIGKILLs its own process (a crash, no clean-up), or with
+    ``fail`` raises ValueError (a failing rank)."""
 
-    def __init__(self, kill_at: int, **kwargs: Any) -> None:
+    def __init__(self, kill_at: int, fail: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.kill_at = kill_at
+        self.kill_at, self.fail = kill_at, fail
 
     def on_training_batch_end(self, state: TrainingState) -> None:
         if state.global_batch == self.kill_at:
+            if self.fail:
+                raise ValueError(f"rank {self.rank} fails on purpose at batch {self.kill_at}")
             os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run(config: dict[str, Any]) -> None:
-    """Train as ``config`` says (see the module docstring)."""
+    """Train as ``config`` says (see the module docstring); ``world_size`` > 1 spawns ranks."""
+    if config.get("world_size", 1) > 1:
+        from helios.distributed import spawn
+
+        spawn(run_rank, config["world_size"], args=(config,))
+    else:
+        run_rank(config)
+
+
+def run_rank(config: dict[str, Any]) -> None:
+    """One process of :func:`run`; rank ``r`` records to ``losses-r.jsonl`` (rank 0: losses.jsonl)."""
+    rank = int(os.environ.get("RANK", "0"))
     run_dir = Path(config["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    record = run_dir / "losses.jsonl"
-    kill_at = config.get("kill_at")
-    model = KillAt(kill_at, record=record) if kill_at else ToyModel(record=record)
-    data = ToyData(config.get("size", 64), config.get("batch_size", 8), config.get("num_workers", 0))
+    record = run_dir / ("losses.jsonl" if rank == 0 else f"losses-{rank}.jsonl")
+    kill_at = config.get("kill_at") if rank == config.get("kill_rank", 0) else None
+    if kill_at:
+        model: ToyModel = KillAt(kill_at, fail=config.get("fail", False), record=record)
+    else:
+        model = ToyModel(record=record)
+    data = ToyData(
+        config.get("size", 64), config.get("batch_size", 8), config.get("num_workers", 0)
+    )
     trainer = Trainer(
         total=config["total"],
         unit=TrainingUnit(config.get("unit", "epoch")),
@@ -119,13 +138,14 @@ def run(config: dict[str, Any]) -> None:
         progress=False,
     )
     trainer.fit(model, data)
-    torch.save(model.module.state_dict(), run_dir / "params.pt")
+    if rank == 0:
+        torch.save(model.module.state_dict(), run_dir / "params.pt")
 
 
-def read_losses(run_dir: Path) -> dict[int, float]:
+def read_losses(run_dir: Path, name: str = "losses.jsonl") -> dict[int, float]:
     """Batch → loss, the last record of each batch winning (a resumed run re-records)."""
     losses: dict[int, float] = {}
-    for line in (run_dir / "losses.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (run_dir / name).read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         losses[item["batch"]] = item["loss"]
     return losses

@@ -7,10 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["__version__"]
+_LAZY = {
+    "Trainer": "helios.trainer",
+    "TrainingState": "helios.trainer",
+    "TrainingUnit": "helios.trainer",
+    "Model": "helios.model",
+    "DataModule": "helios.data",
+    "DataLoaderParams": "helios.data",
+}
+
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

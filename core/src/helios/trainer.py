@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import io
 import logging
 import math
 import os
@@ -391,10 +392,12 @@ class Trainer:
         if self.run_dir is None:
             return
         rng = [get_rng_state()]
-        if self.is_distributed:
+        if self.is_distributed:  # every rank's generators, sent as bytes (tensors do not pickle)
+            buffer = io.BytesIO()
+            torch.save(rng[0], buffer)
             gathered: list[Any] = [None] * self.env.world_size
-            dist.all_gather_object(gathered, rng[0])
-            rng = gathered
+            dist.all_gather_object(gathered, buffer.getvalue())
+            rng = [torch.load(io.BytesIO(raw), weights_only=True) for raw in gathered]
         if self.rank == 0:
             data = {
                 "format": CHECKPOINT_FORMAT,

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-TESTS = Path(__file__).resolve().parents[2]
-
-
-def train(run_dir: Path, **config: Any) -> subprocess.CompletedProcess[str]:
-    config = {"run_dir": str(run_dir), **config}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-m", "support.toy", json.dumps(config)],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
-
-
-def finished(run_dir: Path, **config: Any) -> tuple[dict[str, torch.Tensor], dict[int, float]]:
-    from support.toy import read_losses
-
-    proc = train(run_dir, **config)
-    assert proc.returncode == 0, proc.stderr
-    return torch.load(run_dir / "params.pt", weights_only=True), read_losses(run_dir)
-
+from support.runs import finished, train
 
 # 64 samples, batch 8: 8 batches an epoch.
 CASES = {

@@ -1,0 +1,42 @@
+"""2-rank DDP on gloo (CPU), spawned in-process on a free port."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import torch
+
+from support.runs import finished, train
+
+DDP = {"world_size": 2, "unit": "iteration", "total": 8, "size": 64, "batch_size": 8}
+
+
+def test_ddp_trains_checkpoints_and_resumes_identically(tmp_path: Path) -> None:
+    from support.toy import read_losses
+
+    expected_params, expected_losses = finished(tmp_path / "straight", **DDP)
+    assert len(expected_losses) == 8  # 64 samples / 2 ranks / batch 8 = 4 batches an epoch
+    expected_rank1 = read_losses(tmp_path / "straight", "losses-1.jsonl")
+    assert expected_rank1 != expected_losses  # each rank sees its own shard
+
+    killed = train(tmp_path / "resumed", kill_at=5, **DDP)
+    assert killed.returncode != 0
+    assert "ProcessExitedException" in killed.stderr or str(signal.SIGKILL.value) in killed.stderr
+    assert sorted(
+        p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()
+    )  # written by rank 0
+
+    params, losses = finished(tmp_path / "resumed", **DDP)
+    assert losses == expected_losses
+    assert read_losses(tmp_path / "resumed", "losses-1.jsonl") == expected_rank1
+    for name, value in params.items():
+        assert torch.equal(value, expected_params[name]), name
+
+
+def test_a_failing_rank_ends_every_rank_with_its_error(tmp_path: Path) -> None:
+    proc = train(tmp_path, kill_at=3, kill_rank=1, fail=True, **DDP)
+    assert proc.returncode == 1
+    assert "ValueError: rank 0 fails on purpose at batch 3" not in proc.stderr
+    assert "ValueError: rank 1 fails on purpose at batch 3" in proc.stderr
+    assert "ProcessRaisedException" in proc.stderr
