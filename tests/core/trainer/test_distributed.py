@@ -40,3 +40,25 @@ def test_a_failing_rank_ends_every_rank_with_its_error(tmp_path: Path) -> None:
     assert "ValueError: rank 0 fails on purpose at batch 3" not in proc.stderr
     assert "ValueError: rank 1 fails on purpose at batch 3" in proc.stderr
     assert "ProcessRaisedException" in proc.stderr
+
+
+def test_torchrun_is_detected_and_matches_spawn(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from support.runs import TESTS
+
+    spawned, _ = finished(tmp_path / "spawned", **DDP)
+    config = {**DDP, "world_size": 1, "run_dir": str(tmp_path / "torchrun")}  # ranks from torchrun
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "support.toy", json.dumps(config)],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    params = torch.load(tmp_path / "torchrun" / "params.pt", weights_only=True)
+    for name, value in params.items():
+        assert torch.equal(value, spawned[name]), name
