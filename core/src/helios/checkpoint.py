@@ -104,10 +104,11 @@ def find_latest(
         except _TORN as exc:
             failed.append((path, exc))
             continue
-        for bad, exc in failed:
+        for bad, error in failed:
+            detail = str(error).splitlines()[0] if str(error) else "no detail"
             warnings.warn(
-                f"checkpoint {bad} is torn or corrupt ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); resuming from {path} "
+                f"checkpoint {bad} is torn or corrupt ({type(error).__name__}: "
+                f"{detail}); resuming from {path} "
                 "instead",
                 RuntimeWarning,
                 stacklevel=2,

@@ -107,7 +107,7 @@ class DataModule(abc.ABC):
         rank: int = 0,
     ) -> DataLoader[Any]:
         """The DataLoader for ``split`` ("train", "valid", "test") from batch ``start`` on."""
-        dataset = getattr(self, f"{split}_dataset")
+        dataset: Dataset[Any] | None = getattr(self, f"{split}_dataset")
         if dataset is None:
             raise ValueError(
                 f"{type(self).__name__}.{split}_dataset is None; set it in setup() to "
@@ -115,9 +115,13 @@ class DataModule(abc.ABC):
             )
         params: DataLoaderParams = getattr(self, f"{split}_params")
         if not isinstance(dataset, Sized):
-            raise TypeError(f"{type(self).__name__}.{split}_dataset must have a length")
+            raise TypeError(
+                f"{type(self).__name__}.{split}_dataset must have a length (__len__); "
+                f"found {type(dataset).__name__}"
+            )
+        length = len(dataset)
         sampler = ResumableSampler(
-            len(dataset),
+            length,
             shuffle=params.shuffle,
             seed=seed,
             num_replicas=num_replicas,

@@ -86,4 +86,6 @@ def spawn(fn: Callable[..., Any], world_size: int, args: tuple[Any, ...] = ()) -
     A rank that raises ends every rank; its traceback is raised here
     (``torch.multiprocessing.ProcessRaisedException``), so a failure never hangs the run.
     """
-    mp.spawn(_entry, args=(fn, world_size, free_port(), args), nprocs=world_size, join=True)
+    mp.spawn(  # type: ignore[attr-defined, no-untyped-call]
+        _entry, args=(fn, world_size, free_port(), args), nprocs=world_size, join=True
+    )

@@ -23,7 +23,7 @@ def seed_everything(seed: int) -> None:
 def get_rng_state() -> dict[str, Any]:
     """The generators' states, as values ``torch.load(weights_only=True)`` accepts."""
     state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         state["cuda"] = torch.cuda.get_rng_state_all()
     numpy = sys.modules.get("numpy")
     if numpy is not None:

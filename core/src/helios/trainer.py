@@ -264,7 +264,7 @@ class Trainer:
                     step = state.batch % accumulation == 0 or state.batch == epoch_batches
                     with model.no_sync(not step):
                         loss = model.train_step(batch, state)
-                        (loss / accumulation if accumulation > 1 else loss).backward()
+                        (loss / accumulation if accumulation > 1 else loss).backward()  # type: ignore[no-untyped-call]
                     if step:
                         model.optimizer_step(state)
                         state.iteration += 1
@@ -456,7 +456,7 @@ def _select_device(requested: str, env: distributed.DistEnv) -> torch.device:
 def _progress(enabled: bool, total: int | None, state: TrainingState) -> Any:
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
     # tqdm redraws at most every mininterval seconds, so update(1) per step stays cheap.
     return tqdm(
