@@ -118,7 +118,9 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints its ratios against a baseline measured in the same run."""
     install_core(session, torch=True)
-    session.run("python", "bench/discovery.py", *session.posargs)
+    session.install("lightning")  # the trainer benchmark compares against it; torch is kept
+    session.run("python", "bench/discovery.py")
+    session.run("python", "bench/trainer_overhead.py")
 
 
 @nox.session(python=MAIN_PYTHON, tags=["demo"])
