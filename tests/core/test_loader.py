@@ -97,8 +97,8 @@ def test_two_plugins_claiming_training_batch_fail_together(plugin_env: PluginEnv
     with pytest.raises(PluginIncompatibleError) as caught:
         load_plugins(["one", "two"], settings=NONE)
     text = str(caught.value)
-    assert "unique override conflict: 'one' and 'two' also claims training_batch" in text
-    assert "unique override conflict: 'two' and 'one' also claims training_batch" in text
+    assert "unique override conflict: 'one' and 'two' both claim training_batch" in text
+    assert "unique override conflict: 'two' and 'one' both claim training_batch" in text
     assert "nothing was imported" in text
     assert [v.reason for v in caught.value.verdicts] == [Reason.CONFLICT, Reason.CONFLICT]
     # Alone, each is fine: the conflict exists only within a selection.

@@ -53,7 +53,8 @@ def save_checkpoint(data: dict[str, Any], path: Path, keep: int) -> None:
     stem = _NAME.match(path.name)
     if stem and keep > 0:
         for old in list_checkpoints(path.parent, stem.group("stem"))[:-keep]:
-            old.unlink(missing_ok=True)
+            if old != path:  # never the file just written
+                old.unlink(missing_ok=True)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -105,6 +105,11 @@ class Trainer:
         _positive(valid_every=valid_every, checkpoint_every=checkpoint_every, patience=patience)
         if early_stop_mode not in ("min", "max"):
             raise ValueError(f"early_stop_mode must be 'min' or 'max', found {early_stop_mode!r}")
+        if (early_stop_metric is None) != (patience is None):
+            raise ValueError(
+                "early stopping needs both early_stop_metric and patience, found "
+                f"early_stop_metric={early_stop_metric!r}, patience={patience!r}; set both or neither"
+            )
         if checkpoint_every is not None and run_dir is None:
             raise ValueError("checkpoint_every needs run_dir: pass Trainer(run_dir=...)")
         self.total, self.unit = total, TrainingUnit(unit)
@@ -130,12 +135,16 @@ class Trainer:
         self._configured_models: weakref.WeakKeyDictionary[Model, set[str]] = (
             weakref.WeakKeyDictionary()
         )
-        ids = [p for p in plugins if isinstance(p, str)]
-        if ids:
-            self._plugins.add_installed(ids)
+        self._set_up_models: weakref.WeakSet[Model] = weakref.WeakSet()
+        plugins = list(plugins)
         for plugin in plugins:
             if not isinstance(plugin, str):
                 self.register_plugin(plugin)
+        ids = [p for p in plugins if isinstance(p, str)]
+        if ids:  # checked against the instances above before any of them is imported
+            self._plugins.add_installed(ids)
+            order = [p if isinstance(p, str) else p.plugin_id for p in plugins]
+            self._plugins.by_id = {i: self._plugins.by_id[i] for i in order}  # hooks in given order
 
     # ------------------------------------------------------------------ plug-ins
     @property
@@ -183,11 +192,11 @@ class Trainer:
         except Exception:
             where = f"rank {self.rank}: " if self.is_distributed else ""
             phase = (
-                f"at epoch {self.state.epoch}, iteration {self.state.iteration}" if training else ""
+                f"training failed at epoch {self.state.epoch}, iteration {self.state.iteration}"
+                if training
+                else "testing failed"
             )
-            log.error(
-                "%s%s failed %s", where, "training" if training else "testing", phase, exc_info=True
-            )
+            log.error("%s%s", where, phase, exc_info=True)
             raise
         return self.state
 
@@ -202,16 +211,23 @@ class Trainer:
         for key, value in self._placement().items():
             setattr(model, key, value)
         model.trainer = self
-        model.setup()
-        model.network.to(self.device)
-        if self.is_distributed and not isinstance(
-            model.network, nn.parallel.DistributedDataParallel
-        ):
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            model.network = nn.parallel.DistributedDataParallel(model.network, device_ids=ids)
+        if model not in self._set_up_models:  # once per model: fit then test keeps the weights
+            self._set_up_models.add(model)
+            model.setup()
+            model.network.to(self.device)
+            if self.is_distributed:
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                model.network = nn.parallel.DistributedDataParallel(model.network, device_ids=ids)
         self.state = TrainingState()
-        if self.resume and self.run_dir is not None:
-            self._restore(model)
+        if self.run_dir is not None:
+            if self.resume:
+                self._restore(model)
+            elif training and ckpt.list_checkpoints(self.run_dir, model.save_name):
+                raise ckpt.CheckpointError(
+                    f"{self.run_dir} holds checkpoints of an earlier {model.save_name!r} run and "
+                    "resume=False would mix a new run with them; pass resume=True to continue "
+                    "it, or use another run_dir (or delete those files) to start over"
+                )
 
     def _placement(self) -> dict[str, Any]:
         map_loc: str | dict[str, str] = (
@@ -275,7 +291,7 @@ class Trainer:
                     model.on_training_batch_end(state)
                     if stop or (iteration_unit and state.iteration >= self.total):
                         break
-                else:
+                if state.batch == epoch_batches:  # the epoch is complete
                     epoch = state.epoch
                     state.epoch, state.batch = epoch + 1, 0
                     model.on_training_epoch_end(epoch)
@@ -433,7 +449,9 @@ class Trainer:
 
 def _positive(**values: int | None) -> None:
     for name, value in values.items():
-        if value is not None and (not isinstance(value, int) or value < 1):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
             raise ValueError(f"{name} must be a positive integer, found {value!r}")
 
 

@@ -27,9 +27,23 @@ class PluginSet:
         self._set_up: set[str] = set()
 
     def add_installed(self, ids: Sequence[str]) -> None:
-        """Load installed plug-ins by id (checked together, before import) and add one of each."""
-        from helios.plugins.loader import load_plugins
+        """Load installed plug-ins by id and add one of each.
 
+        Their manifests are checked together, and against the plug-ins registered already,
+        before any of them is imported.
+        """
+        from helios.plugins.loader import build_report, load_plugins
+
+        for verdict in build_report(ids).verdicts:
+            for flag in verdict.overrides:
+                owner = self._owners.get(flag)
+                if owner is not None:
+                    raise PluginConflictError(
+                        f"plug-ins {owner.plugin_id!r} and {verdict.id!r} "
+                        f"({verdict.distribution} {verdict.version}) both claim the unique "
+                        f"override {flag}; only one plug-in of a trainer may {_DOES[flag]}: "
+                        "select only one of them"
+                    )
         for cls in load_plugins(ids).values():
             self.add(cls())
 

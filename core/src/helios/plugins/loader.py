@@ -179,13 +179,15 @@ def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
     for entry in entries:
         pairs = clashes.get(entry.id)
         if pairs:
-            text = "; ".join(f"{other!r} also claims {flag}" for other, flag in pairs)
+            text = "; ".join(
+                f"{entry.id!r} and {other!r} both claim {flag}" for other, flag in pairs
+            )
             others = sorted({other for other, _ in pairs})
             entry = _with(
                 entry,
                 checks.Failure(
                     Reason.CONFLICT,
-                    f"unique override conflict: {entry.id!r} and {text}",
+                    f"unique override conflict: {text}",
                     required="each unique override claimed by one plug-in",
                     found=text,
                     fix=f"select only one of {', '.join([entry.id, *others])} "
