@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -14,6 +13,8 @@ if TYPE_CHECKING:
     from helios.trainer import Trainer, TrainingState
 
 __all__ = ["Model"]
+
+_NO_OP = contextlib.nullcontext()  # reusable: the per-step path allocates nothing
 
 
 class Model(abc.ABC):
@@ -78,15 +79,12 @@ class Model(abc.ABC):
         """Put the network in evaluation mode (called by the trainer)."""
         self.network.eval()
 
-    @contextlib.contextmanager
-    def no_sync(self, skip: bool) -> Iterator[None]:
-        """Skip DDP's gradient all-reduce while accumulating (``skip`` true)."""
+    def no_sync(self, skip: bool) -> contextlib.AbstractContextManager[Any]:
+        """Skip DDP's gradient all-reduce while accumulating (``skip`` true); else a no-op."""
         network = self.network
         if skip and isinstance(network, nn.parallel.DistributedDataParallel):
-            with network.no_sync():
-                yield
-        else:
-            yield
+            return network.no_sync()
+        return _NO_OP
 
     def on_training_start(self) -> None:  # noqa: B027 - optional hook
         """Called once when training starts (after plug-ins' ``on_training_start``)."""
