@@ -38,6 +38,7 @@ TEST_DEPS = [
     "jsonschema>=4.18",
     "tomli-w>=1.0",
 ]
+PLUGINS = ["./plugins/cuda"]
 LIGHT_DEPS = ["packaging>=22", "tomli>=1.1; python_version < '3.11'"]
 
 
@@ -92,8 +93,9 @@ def floor(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON, tags=["full"])
 def tests(session: nox.Session) -> None:
-    """Every test on Python 3.11 with torch."""
+    """Every test on Python 3.11 with torch and the plug-in distributions."""
     install_core(session, torch=True)
+    session.install(*PLUGINS)
     session.install(*TEST_DEPS)
     session.run("pytest", "tests", *session.posargs)
 

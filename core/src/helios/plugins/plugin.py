@@ -223,3 +223,10 @@ PLUGIN_REGISTRY: PluginRegistry = PluginRegistry(Plugin)
 def create_plugin(type_name: str, *args: Any, **kwargs: Any) -> Plugin:
     """Create the plug-in registered (or installed) under the class name ``type_name``."""
     return PLUGIN_REGISTRY.get(type_name)(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """``helios.plugins.plugin.CUDAPlugin`` (as documented) resolves the installed helios-cuda."""
+    if name == "CUDAPlugin":
+        return PLUGIN_REGISTRY.get(name)
+    raise AttributeError(f"module 'helios.plugins.plugin' has no attribute {name!r}")
