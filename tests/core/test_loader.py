@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -292,22 +293,43 @@ def test_only_and_disable(plugin_env: PluginEnv) -> None:
         load_plugins(["a"], settings=settings)
 
 
-def test_unknown_ids_and_classes_name_the_distribution_to_install(plugin_env: PluginEnv) -> None:
+def test_unknown_ids_and_classes_name_the_distribution_to_install(
+    plugin_env: PluginEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helios.plugins import loader
+
+    # A project plug-in that is not installed anywhere (helios-cuda may be, in some sessions).
+    monkeypatch.setitem(loader.KNOWN_PLUGINS, "ghost", ("helios-ghost", "GhostPlugin"))
     plugin_env.activate()
-    with pytest.raises(PluginNotInstalledError, match="Fix: pip install helios-cuda"):
-        load_plugins(["cuda"], settings=NONE)
+    with pytest.raises(PluginNotInstalledError) as caught:
+        load_plugins(["ghost"], settings=NONE)
+    assert str(caught.value).startswith(
+        "no installed distribution provides the plug-in 'ghost' (installed: "
+    )
+    assert str(caught.value).endswith("). Fix: pip install helios-ghost")
     with pytest.raises(
         PluginNotInstalledError,
         match=re.escape(
-            "the plug-in class 'OptunaPlugin' comes with the distribution helios-optuna, which "
-            "is not installed. Fix: pip install helios-optuna"
+            "the plug-in class 'GhostPlugin' comes with the distribution helios-ghost, which "
+            "is not installed. Fix: pip install helios-ghost"
         ),
     ):
-        create_plugin("OptunaPlugin", None, "accuracy")
+        create_plugin("GhostPlugin", None, "accuracy")
+    with pytest.raises(PluginNotInstalledError, match="no plug-in class named 'Nobody'"):
+        create_plugin("Nobody")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("helios_cuda") is not None, reason="helios-cuda is installed here"
+)
+def test_the_seed_names_of_absent_plugins_say_what_to_install(plugin_env: PluginEnv) -> None:
     import helios.plugins as hlp
 
+    plugin_env.activate()
     with pytest.raises(PluginNotInstalledError, match="pip install helios-cuda"):
         hlp.CUDAPlugin  # noqa: B018
+    with pytest.raises(PluginNotInstalledError, match="pip install helios-cuda"):
+        load_plugins(["cuda"], settings=NONE)
 
 
 def test_duplicate_ids_across_distributions(plugin_env: PluginEnv) -> None:
