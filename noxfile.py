@@ -38,7 +38,7 @@ TEST_DEPS = [
     "jsonschema>=4.18",
     "tomli-w>=1.0",
 ]
-PLUGINS = ["./plugins/cuda"]
+PLUGINS = ["./plugins/cuda", "./plugins/optuna"]
 LIGHT_DEPS = ["packaging>=22", "tomli>=1.1; python_version < '3.11'"]
 
 
@@ -112,6 +112,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the core."""
     install_core(session, torch=True)
+    session.install(*PLUGINS)  # their dependencies (optuna) are type-checked against
     session.install("mypy>=1.10", "tomli")  # tomli: mypy checks the Python 3.10 branch too
     session.run("mypy")
 
@@ -120,9 +121,12 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints its ratios against a baseline measured in the same run."""
     install_core(session, torch=True)
+    session.install(*PLUGINS)
     session.install("lightning")  # the trainer benchmark compares against it; torch is kept
     session.run("python", "bench/discovery.py")
     session.run("python", "bench/trainer_overhead.py")
+    session.run("python", "bench/optuna_overhead.py")
+    session.run("python", "bench/cuda_transfer.py")
 
 
 @nox.session(python=MAIN_PYTHON, tags=["demo"])

@@ -228,15 +228,15 @@ def _evaluate(
         return probed[0]
 
     core = installed_version(CORE_DISTRIBUTION)
-    entries = [_precheck(c, settings, core, get_device) for c in discover(refresh)]
-    entries = _mark_duplicates(entries)
-    installed = {e.id for e in entries}
+    candidates = discover(refresh)
+    installed = {c.entry_name for c in candidates}  # = the manifest ids, once consistent
     missing: list[Verdict] = []
-    if ids is not None:
+    if ids is not None:  # read only the manifests asked for
         wanted = list(dict.fromkeys(ids))
         missing = [_not_installed(i, installed) for i in wanted if i not in installed]
-        entries = [e for e in entries if e.id in wanted]
-    entries = _mark_conflicts(entries)
+        candidates = tuple(c for c in candidates if c.entry_name in wanted)
+    entries = [_precheck(c, settings, core, get_device) for c in candidates]
+    entries = _mark_conflicts(_mark_duplicates(entries))
     warnings = [
         f"{name} names {plugin_id!r}, which no installed plug-in provides"
         for name, named in ((ONLY_ENV, settings.only or ()), (DISABLE_ENV, settings.disable))

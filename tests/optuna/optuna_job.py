@@ -1,0 +1,153 @@
+"""One Optuna trial trained by Helios in a fresh process, as a user's tuning script runs it.
+
+``python -m optuna_job CONFIG_JSON`` attaches to the running trial ``config["trial"]`` of the
+study ``config["study"]`` in ``config["storage"]`` (``helios_optuna.attach_trial``), trains the
+toy model with the trial's learning rate and hidden width, and on rank 0 tells the study the
+outcome (the final metric, or PRUNED). ``world_size`` > 1 runs a gloo DDP trial through
+``helios.distributed.spawn``. Every rank writes its evidence to ``rank-<r>.json`` in
+``run_dir``: the calls it made to ``trial.report`` / ``trial.should_prune`` and the metric of
+each validation cycle. ``kill_at`` SIGKILLs the process after that global batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from torch import nn
+
+from helios.trainer import Trainer, TrainingState
+from helios_optuna import OptunaPlugin, attach_trial
+from support.toy import ToyData, ToyModel
+
+METRIC = "valid_loss"
+
+
+class PruneAfter(optuna.pruners.BasePruner):
+    """Prunes the trials numbered in ``numbers`` once they reported step ``cycle``."""
+
+    def __init__(self, cycle: int, numbers: list[int]) -> None:
+        self.cycle, self.numbers = cycle, set(numbers)
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        return trial.number in self.numbers and step is not None and step >= self.cycle
+
+
+def pruner_from(config: dict[str, Any]) -> optuna.pruners.BasePruner:
+    prune = config.get("prune")
+    if prune is None:
+        return optuna.pruners.NopPruner()
+    return PruneAfter(prune["cycle"], prune["numbers"])
+
+
+class TunedModel(ToyModel):
+    """The toy MLP with its learning rate and hidden width suggested through the plug-in."""
+
+    def __init__(self, kill_at: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kill_at = kill_at
+        self.cycle_metrics: list[tuple[int, float]] = []
+        self.suggested: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        assert self.trainer is not None
+        plugin = self.trainer.plugins["optuna"]
+        assert isinstance(plugin, OptunaPlugin)
+        lr = plugin.suggest("float", "lr", low=1e-3, high=1e-1, log=True)
+        hidden = plugin.suggest("categorical", "hidden", choices=[8, 16])
+        self.suggested = {"lr": lr, "hidden": hidden}
+        self.network = nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.optimizer = torch.optim.SGD(self.network.parameters(), lr=lr, momentum=0.9)
+
+    def on_validation_end(self, validation_cycle: int) -> None:
+        super().on_validation_end(validation_cycle)
+        self.cycle_metrics.append((validation_cycle, self.metrics[METRIC]))
+
+    def on_training_batch_end(self, state: TrainingState) -> None:
+        if self.kill_at is not None and state.global_batch == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def record_calls(trial: optuna.trial.Trial, calls: dict[str, list[Any]]) -> None:
+    """Wrap this trial object's report and should_prune so every call is written down."""
+    report, should_prune = trial.report, trial.should_prune
+
+    def recording_report(value: float, step: int) -> None:
+        calls["report"].append([step, value])
+        report(value, step)
+
+    def recording_should_prune() -> bool:
+        decision = should_prune()
+        calls["should_prune"].append(decision)
+        return decision
+
+    trial.report = recording_report  # type: ignore[method-assign]
+    trial.should_prune = recording_should_prune  # type: ignore[method-assign]
+
+
+def run(config: dict[str, Any]) -> None:
+    """Run the trial as ``config`` says; ``world_size`` > 1 spawns that many ranks."""
+    if config.get("world_size", 1) > 1:
+        from helios.distributed import spawn
+
+        spawn(run_rank, config["world_size"], args=(config,))
+    else:
+        run_rank(config)
+
+
+def run_rank(config: dict[str, Any]) -> None:
+    """One rank of :func:`run`: attach, train, tell the study (rank 0), write the evidence."""
+    rank = int(os.environ.get("RANK", "0"))
+    run_dir = Path(config["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    study = optuna.load_study(
+        study_name=config["study"], storage=config["storage"], pruner=pruner_from(config)
+    )
+    trial = attach_trial(study, config["trial"])
+    calls: dict[str, list[Any]] = {"report": [], "should_prune": []}
+    record_calls(trial, calls)
+    plugin = OptunaPlugin(trial, METRIC)
+    model = TunedModel(kill_at=config.get("kill_at") if rank == 0 else None, save_name="toy")
+    trainer = Trainer(
+        total=config.get("total", 4),
+        valid_every=1,
+        checkpoint_every=config.get("checkpoint_every", 1),
+        run_dir=run_dir / "checkpoints",
+        seed=config.get("seed", 7),
+        progress=False,
+        plugins=[plugin],
+    )
+    state = trainer.fit(model, ToyData(size=config.get("size", 64)))
+    pruned = False
+    try:
+        plugin.check_pruned()
+    except optuna.TrialPruned:
+        pruned = True
+    if rank == 0:
+        if pruned:
+            study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial.number, model.metrics[METRIC])
+        torch.save(model.module.state_dict(), run_dir / "params.pt")
+    evidence = {
+        "rank": rank,
+        "trial": trial.number,
+        "suggested": model.suggested,
+        "save_name": model.save_name,
+        "calls": calls,
+        "cycle_metrics": model.cycle_metrics,
+        "state": state.to_dict(),
+        "pruned": pruned,
+    }
+    (run_dir / f"rank-{rank}.json").write_text(json.dumps(evidence), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    run(json.loads(sys.argv[1]))

@@ -1,0 +1,277 @@
+"""OptunaPlugin in one process: studies on real SQLite files, pruning, suggestions, names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from optuna_job import METRIC, PruneAfter, TunedModel, record_calls
+
+import helios.plugins as hlp
+from helios.checkpoint import list_checkpoints
+from helios.trainer import Trainer, TrainingState
+from helios_optuna import OptunaPlugin, attach_trial
+from helios_optuna.plugin import OptunaPlugin as PluginClass
+from support.toy import ToyData, ToyModel
+
+
+def train(
+    trial: optuna.trial.BaseTrial,
+    run_dir: Path | None = None,
+    total: int = 4,
+    model: ToyModel | None = None,
+) -> tuple[OptunaPlugin, ToyModel, TrainingState]:
+    plugin = OptunaPlugin(trial, METRIC)
+    model = model if model is not None else TunedModel(save_name="toy")
+    trainer = Trainer(
+        total=total, valid_every=1, run_dir=run_dir, seed=7, progress=False, plugins=[plugin]
+    )
+    state = trainer.fit(model, ToyData())
+    return plugin, model, state
+
+
+def test_a_study_prunes_some_trials_and_completes_the_others(
+    tmp_path: Path, storage_url: str
+) -> None:
+    study = optuna.create_study(
+        storage=storage_url,
+        study_name="tune",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=PruneAfter(cycle=2, numbers=[1, 3]),
+    )
+    seen: dict[int, tuple[TrainingState, list[tuple[int, float]]]] = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        plugin, model, state = train(trial, tmp_path / "runs")
+        assert isinstance(model, TunedModel)
+        seen[trial.number] = (state, model.cycle_metrics)
+        plugin.check_pruned()
+        return model.metrics[METRIC]
+
+    study.optimize(objective, n_trials=4)
+
+    reloaded = optuna.load_study(study_name="tune", storage=storage_url)  # what the file holds
+    trials = reloaded.get_trials()
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+    ]
+    for trial in trials:
+        state, cycles = seen[trial.number]
+        assert trial.intermediate_values == dict(cycles)
+        assert set(trial.params) == {"lr", "hidden"}
+        if trial.state is TrialState.PRUNED:
+            assert [c for c, _ in cycles] == [1, 2]  # stopped right after the pruning cycle
+            assert state.stopped and state.validation_cycles == 2
+        else:
+            assert [c for c, _ in cycles] == [1, 2, 3, 4]
+            assert trial.value == cycles[-1][1]
+            assert not state.stopped and state.epoch == 4
+        assert list_checkpoints(tmp_path / "runs", f"toy_trial-{trial.number}")
+
+
+def test_a_builtin_pruner_on_in_memory_storage_prunes_through_check_pruned() -> None:
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1e-9))
+    states: list[TrainingState] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        plugin, model, state = train(trial)
+        states.append(state)
+        assert plugin.pruned
+        plugin.check_pruned()
+        return model.metrics[METRIC]  # pragma: no cover - every trial is pruned
+
+    study.optimize(objective, n_trials=2)
+
+    assert [t.state for t in study.trials] == [TrialState.PRUNED, TrialState.PRUNED]
+    assert [len(t.intermediate_values) for t in study.trials] == [1, 1]
+    assert all(s.stopped and s.validation_cycles == 1 for s in states)
+
+
+def test_check_pruned_says_which_cycle_pruned_the_trial() -> None:
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1e-9))
+    trial = study.ask()
+    plugin, model, _ = train(trial)
+    with pytest.raises(optuna.TrialPruned) as caught:
+        plugin.check_pruned()
+    assert str(caught.value) == (
+        f"trial 0 was pruned after validation cycle 1 ({METRIC}={model.metrics[METRIC]!r})"
+    )
+
+
+def test_report_and_prune_happen_once_per_validation_cycle_on_its_metric() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    calls: dict[str, list[Any]] = {"report": [], "should_prune": []}
+    record_calls(trial, calls)
+    _, model, state = train(trial, total=3)
+    assert isinstance(model, TunedModel)
+    assert state.global_batch == 24  # 8 batches per epoch: asked per cycle, not per batch
+    assert calls["should_prune"] == [False, False, False]
+    assert calls["report"] == [[c, v] for c, v in model.cycle_metrics]
+    assert [c for c, _ in model.cycle_metrics] == [1, 2, 3]
+
+
+def test_fit_then_test_keeps_one_save_name_suffix(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    study.ask()
+    trial = study.ask()  # number 1
+    plugin = OptunaPlugin(trial, METRIC)
+    model = TunedModel(save_name="toy")
+    trainer = Trainer(
+        total=2, valid_every=1, run_dir=tmp_path / "runs", progress=False, plugins=[plugin]
+    )
+    trainer.fit(model, ToyData())
+    assert model.save_name == "toy_trial-1"
+    trainer.test(model, ToyData())
+    assert model.save_name == "toy_trial-1"
+    other = Trainer(total=2, run_dir=tmp_path / "runs", progress=False, plugins=[plugin])
+    other.test(model, ToyData())  # a second trainer configures the model again
+    assert model.save_name == "toy_trial-1"
+    assert [p.name for p in list_checkpoints(tmp_path / "runs", "toy_trial-1")] == [
+        "toy_trial-1_step000000016.pth"
+    ]
+
+
+def test_a_fixed_trial_retrains_chosen_parameters() -> None:
+    trial = optuna.trial.FixedTrial({"lr": 0.05, "hidden": 8}, number=4)
+    plugin, model, state = train(trial, total=2)
+    assert isinstance(model, TunedModel)
+    assert model.suggested == {"lr": 0.05, "hidden": 8}
+    assert model.save_name == "toy_trial-4" and not plugin.pruned and state.epoch == 2
+
+
+def test_suggest_reaches_each_distribution_and_stores_the_values() -> None:
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask()
+    plugin = OptunaPlugin(trial, METRIC)
+    width = plugin.suggest("categorical", "width", choices=[4, 8])
+    layers = plugin.suggest("int", "layers", low=1, high=3)
+    lr = plugin.suggest("float", "lr", low=1e-4, high=1e-1, log=True)
+    assert width in (4, 8) and layers in (1, 2, 3) and 1e-4 <= lr <= 1e-1
+    assert trial.params == {"width": width, "layers": layers, "lr": lr}
+    assert plugin.suggest("float", "lr", low=1e-4, high=1e-1, log=True) == lr
+
+
+def test_suggest_names_the_allowed_types_and_arguments() -> None:
+    plugin = OptunaPlugin(optuna.create_study().ask(), METRIC)
+    with pytest.raises(ValueError, match=r"^unknown suggestion type") as unknown:
+        plugin.suggest("uniform", "lr", low=0.0, high=1.0)
+    assert str(unknown.value) == (
+        "unknown suggestion type 'uniform' for parameter 'lr': use one of 'categorical', "
+        "'float', 'int', e.g. plugin.suggest('float', 'lr', low=1e-4, high=1e-1, log=True)"
+    )
+    with pytest.raises(TypeError) as arguments:
+        plugin.suggest("int", "layers", lo=1, high=3)
+    assert str(arguments.value) == (
+        "suggest('int', 'layers', ...) passes its keyword arguments to trial.suggest_int, "
+        "which takes low, high, step, log; found lo, high (missing a required argument: 'low')"
+    )
+
+
+def test_a_distributed_suggestion_before_fit_needs_a_stored_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trial = optuna.create_study().ask()
+    trial.suggest_float("lr", 1e-3, 1e-1)  # e.g. by the process that asked the trial
+    plugin = OptunaPlugin(trial, METRIC)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert plugin.suggest("float", "lr", low=1e-3, high=1e-1) == trial.params["lr"]
+    with pytest.raises(RuntimeError, match=r"^suggest\('int', 'depth'\) in a distributed run"):
+        plugin.suggest("int", "depth", low=1, high=4)
+    assert "depth" not in trial.params
+
+
+def test_a_metric_the_model_does_not_set_is_named() -> None:
+    trial = optuna.create_study().ask()
+    plugin = OptunaPlugin(trial, "accuracy")
+    trainer = Trainer(total=1, progress=False, plugins=[plugin])
+    with pytest.raises(KeyError) as caught:
+        trainer.fit(ToyModel(), ToyData())
+    assert caught.value.args[0] == (
+        "OptunaPlugin(metric_name='accuracy'): the metric is not in ToyModel.metrics after "
+        "validation (it has: ['valid_loss']); set it in the model's on_validation_end"
+    )
+
+
+def test_a_cycle_reported_already_is_not_reported_again() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.report(123.0, 1)  # e.g. by a run killed after validating cycle 1
+    with pytest.warns(
+        RuntimeWarning, match=r"^trial 0 holds valid_loss=123.0 for validation cycle 1"
+    ):
+        _, model, _ = train(trial, total=2)
+    assert isinstance(model, TunedModel)
+    assert study.trials[0].intermediate_values == {1: 123.0, 2: model.cycle_metrics[1][1]}
+
+
+def test_the_state_belongs_to_one_trial() -> None:
+    study = optuna.create_study()
+    first, second = OptunaPlugin(study.ask(), METRIC), OptunaPlugin(study.ask(), METRIC)
+    state = first.state_dict()
+    assert state == {
+        "trial": 0,
+        "last_reported": 0,
+        "pruned": False,
+        "pruned_at": 0,
+        "pruned_value": state["pruned_value"],
+    }
+    with pytest.raises(ValueError, match=r"^the checkpoint holds the state of trial 0 and this"):
+        second.load_state_dict(state)
+
+
+class _DistributedTrainer:
+    is_distributed = True
+
+    def register_exception(self, *exceptions: type[BaseException]) -> None:
+        self.exceptions = exceptions
+
+
+def test_a_distributed_trial_needs_rdb_storage(storage_url: str) -> None:
+    plugin = OptunaPlugin(optuna.create_study().ask(), METRIC)
+    trainer = _DistributedTrainer()
+    with pytest.raises(ValueError, match=r"^a distributed trial") as caught:
+        plugin.configure_trainer(trainer)
+    assert str(caught.value) == (
+        "a distributed trial (every rank attaches to the same trial) needs a study on RDB "
+        "storage that every process can open, found in-memory storage; create the study with "
+        "storage=sqlite:///path/to/study.db (one machine), postgresql://user:password@host/db "
+        "or mysql://user:password@host/db (several machines), e.g. "
+        "optuna.create_study(storage='sqlite:///study.db', study_name='tune', "
+        "load_if_exists=True)"
+    )
+    shared = OptunaPlugin(optuna.create_study(storage=storage_url).ask(), METRIC)
+    shared.configure_trainer(trainer)
+    assert trainer.exceptions == (optuna.TrialPruned,)
+
+
+def test_attach_trial_joins_a_running_trial_only(storage_url: str) -> None:
+    study = optuna.create_study(storage=storage_url, study_name="tune")
+    asked = study.ask()
+    asked.suggest_int("layers", 1, 3)
+    joined = attach_trial(optuna.load_study(study_name="tune", storage=storage_url), 0)
+    assert joined.number == 0 and joined.params == asked.params
+    with pytest.raises(ValueError, match=r"^study 'tune' has no trial 1 \(it has trials 0 to 0\)"):
+        attach_trial(study, 1)
+    study.tell(asked, 1.0)
+    with pytest.raises(ValueError, match=r"^trial 0 of study 'tune' is COMPLETE, not RUNNING"):
+        attach_trial(study, 0)
+    with pytest.raises(ValueError, match=r"^attach_trial\(study, 0\) needs a study on RDB"):
+        attach_trial(optuna.create_study(), 0)
+
+
+def test_the_seed_names_resolve_to_the_installed_plugin() -> None:
+    from helios.plugins.optuna import OptunaPlugin as SeedName
+
+    assert SeedName is PluginClass is hlp.OptunaPlugin
+    trial = optuna.create_study().ask()
+    plugin = hlp.create_plugin("OptunaPlugin", trial, "accuracy")
+    assert isinstance(plugin, PluginClass)
+    assert plugin.trial is trial and plugin.metric_name == "accuracy"
+    assert plugin.unique_overrides == hlp.UniquePluginOverrides(should_training_stop=True)
