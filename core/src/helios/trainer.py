@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -340,18 +340,10 @@ class Trainer:
             return False
         state.validation_cycles += 1
         cycle = state.validation_cycles
-        owner = self._plugins.owner("validation_batch")
         model.eval()
         self._plugins.call("on_validation_start", cycle)
         model.on_validation_start(cycle)
-        loader = data.loader(
-            "valid", seed=self.seed, num_replicas=self.env.world_size, rank=self.env.rank
-        )
-        with torch.no_grad():
-            for step, batch in enumerate(loader):
-                if owner is not None:
-                    batch = owner.process_validation_batch(batch, step)
-                model.valid_step(batch, step)
+        self._evaluate(data, "valid", "validation", model.valid_step)
         self._plugins.call("on_validation_end", cycle)
         model.on_validation_end(cycle)
         model.train()
@@ -360,6 +352,20 @@ class Trainer:
         if stopper is not None and stopper.should_training_stop():
             stop = True
         return self._any_rank(stop)
+
+    def _evaluate(
+        self, data: DataModule, split: str, phase: str, step_fn: Callable[[Any, int], None]
+    ) -> None:
+        """Run ``step_fn`` over ``split`` without gradients, after the owning plug-in's
+        ``process_{phase}_batch``."""
+        owner = self._plugins.owner(f"{phase}_batch")
+        process = getattr(owner, f"process_{phase}_batch") if owner is not None else None
+        loader = data.loader(
+            split, seed=self.seed, num_replicas=self.env.world_size, rank=self.env.rank
+        )
+        with torch.no_grad():
+            for step, batch in enumerate(loader):
+                step_fn(process(batch, step) if process is not None else batch, step)
 
     def _early_stop(self, model: Model, state: TrainingState) -> bool:
         name = self.early_stop_metric
@@ -388,18 +394,10 @@ class Trainer:
         return bool(value.item())
 
     def _test(self, model: Model, data: DataModule) -> None:
-        owner = self._plugins.owner("testing_batch")
         model.eval()
         self._plugins.call("on_testing_start")
         model.on_testing_start()
-        loader = data.loader(
-            "test", seed=self.seed, num_replicas=self.env.world_size, rank=self.env.rank
-        )
-        with torch.no_grad():
-            for step, batch in enumerate(loader):
-                if owner is not None:
-                    batch = owner.process_testing_batch(batch, step)
-                model.test_step(batch, step)
+        self._evaluate(data, "test", "testing", model.test_step)
         self._plugins.call("on_testing_end")
         model.on_testing_end()
 
