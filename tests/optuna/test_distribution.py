@@ -115,12 +115,13 @@ sys.exit(code)
 
 
 def _bare_python(tmp_path: Path, code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    light = tmp_path / "light"
-    light.mkdir()
-    (light / "packaging").symlink_to(Path(packaging.__file__).parent)
     import helios
 
-    path = os.pathsep.join([str(Path(helios.__file__).parents[1]), str(light)])
+    light = tmp_path / "light"  # the two packages only, wherever they are installed
+    light.mkdir()
+    (light / "packaging").symlink_to(Path(packaging.__file__).parent)
+    (light / "helios").symlink_to(Path(helios.__file__).parent)
+    path = str(light)
     return subprocess.run(
         [sys.executable, "-S", "-c", code, *args],
         capture_output=True,
