@@ -131,12 +131,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON, tags=["demo"])
 def plugins(session: nox.Session) -> None:
-    """Install the core and show what the plug-in loader decides on this machine."""
+    """Install the core and both plug-ins, and show what the loader decides on this machine."""
     install_core(session, torch=True)
+    session.install(*PLUGINS)
     session.run("helios", "plugins", "list")
-    session.run(
-        "helios",
-        "plugins",
-        "validate",
-        *sorted(map(str, ROOT.glob("manifests/examples/valid/*.toml"))),
-    )
+    session.run("helios", "plugins", "check")  # not-applicable is fine; incompatible fails
+    examples = sorted(map(str, ROOT.glob("manifests/examples/valid/*.toml")))
+    session.run("helios", "plugins", "validate", "plugins/cuda", "plugins/optuna", *examples)
