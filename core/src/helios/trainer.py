@@ -347,11 +347,10 @@ class Trainer:
         self._plugins.call("on_validation_end", cycle)
         model.on_validation_end(cycle)
         model.train()
-        stop = self._early_stop(model, state)
+        early = self._early_stop(model, state)
         stopper = self._plugins.owner("should_training_stop")
-        if stopper is not None and stopper.should_training_stop():
-            stop = True
-        return self._any_rank(stop)
+        asked = stopper is not None and stopper.should_training_stop()
+        return self._agree(early, asked)
 
     def _evaluate(
         self, data: DataModule, split: str, phase: str, step_fn: Callable[[Any, int], None]
@@ -386,12 +385,16 @@ class Trainer:
             state.early_stop_count += 1
         return state.early_stop_count >= self.patience
 
-    def _any_rank(self, flag: bool) -> bool:
+    def _agree(self, early: bool, asked: bool) -> bool:
+        """One stop decision for every rank: early stopping as rank 0 judged it (its state is
+        the one checkpoints keep), or a plug-in's stop on any rank."""
         if not self.is_distributed:
-            return flag
-        value = torch.tensor([1.0 if flag else 0.0], device=self.device)
-        dist.all_reduce(value, op=dist.ReduceOp.MAX)
-        return bool(value.item())
+            return early or asked
+        flags = torch.tensor(
+            [early and self.rank == 0, asked], dtype=torch.float32, device=self.device
+        )
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return bool(flags.max().item())
 
     def _test(self, model: Model, data: DataModule) -> None:
         model.eval()
