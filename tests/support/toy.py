@@ -151,5 +151,38 @@ def read_losses(run_dir: Path, name: str = "losses.jsonl") -> dict[int, float]:
     return losses
 
 
+class RankMetricModel(ToyModel):
+    """A validation metric that worsens every cycle on rank ``worsening`` and improves elsewhere."""
+
+    def __init__(self, worsening: int) -> None:
+        super().__init__()
+        self.worsening = worsening
+
+    def on_validation_end(self, validation_cycle: int) -> None:
+        sign = 1 if self.rank == self.worsening else -1
+        self.metrics["valid_loss"] = float(sign * validation_cycle)
+
+
+def early_stop_rank(run_dir: str, worsening: int) -> None:
+    """One rank of a DDP run with early stopping; writes what it saw to ``rank<N>.json``."""
+    rank = int(os.environ.get("RANK", "0"))
+    trainer = Trainer(
+        total=12,
+        unit=TrainingUnit.ITERATION,
+        valid_every=1,
+        early_stop_metric="valid_loss",
+        patience=2,
+        device="cpu",
+        progress=False,
+    )
+    state = trainer.fit(RankMetricModel(worsening), ToyData())
+    summary = {
+        "iteration": state.iteration,
+        "cycles": state.validation_cycles,
+        "stopped": state.stopped,
+    }
+    Path(run_dir, f"rank{rank}.json").write_text(json.dumps(summary), encoding="utf-8")
+
+
 if __name__ == "__main__":
     run(json.loads(sys.argv[1]))

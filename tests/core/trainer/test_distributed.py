@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
 import torch
 
 from support.runs import finished, train
@@ -62,3 +63,23 @@ def test_torchrun_is_detected_and_matches_spawn(tmp_path: Path) -> None:
     params = torch.load(tmp_path / "torchrun" / "params.pt", weights_only=True)
     for name, value in params.items():
         assert torch.equal(value, spawned[name]), name
+
+
+@pytest.mark.parametrize(
+    ("worsening", "expected"),
+    [
+        (0, {"iteration": 3, "cycles": 3, "stopped": True}),  # patience 2: stops after cycle 3
+        (1, {"iteration": 12, "cycles": 12, "stopped": False}),  # rank 1's metric does not count
+    ],
+)
+def test_early_stopping_follows_rank_0_on_every_rank(
+    tmp_path: Path, worsening: int, expected: dict[str, object]
+) -> None:
+    import json
+
+    from helios.distributed import spawn
+    from support.toy import early_stop_rank
+
+    spawn(early_stop_rank, 2, args=(str(tmp_path), worsening))
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert seen == [expected, expected]
