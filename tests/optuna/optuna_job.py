@@ -24,7 +24,7 @@ from torch import nn
 
 from helios.trainer import Trainer, TrainingState
 from helios_optuna import OptunaPlugin, attach_trial
-from support.toy import ToyData, ToyModel
+from support.toy import ToyData, ToyModel, in_ranks
 
 METRIC = "valid_loss"
 
@@ -94,12 +94,7 @@ def record_calls(trial: optuna.trial.Trial, calls: dict[str, list[Any]]) -> None
 
 def run(config: dict[str, Any]) -> None:
     """Run the trial as ``config`` says; ``world_size`` > 1 spawns that many ranks."""
-    if config.get("world_size", 1) > 1:
-        from helios.distributed import spawn
-
-        spawn(run_rank, config["world_size"], args=(config,))
-    else:
-        run_rank(config)
+    in_ranks(run_rank, config)
 
 
 def run_rank(config: dict[str, Any]) -> None:

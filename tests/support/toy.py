@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,14 +104,19 @@ class KillAt(ToyModel):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run(config: dict[str, Any]) -> None:
-    """Train as ``config`` says (see the module docstring); ``world_size`` > 1 spawns ranks."""
+def in_ranks(rank_fn: Callable[[dict[str, Any]], None], config: dict[str, Any]) -> None:
+    """Call ``rank_fn(config)`` here, or in ``config["world_size"]`` spawned ranks when > 1."""
     if config.get("world_size", 1) > 1:
         from helios.distributed import spawn
 
-        spawn(run_rank, config["world_size"], args=(config,))
+        spawn(rank_fn, config["world_size"], args=(config,))
     else:
-        run_rank(config)
+        rank_fn(config)
+
+
+def run(config: dict[str, Any]) -> None:
+    """Train as ``config`` says (see the module docstring); ``world_size`` > 1 spawns ranks."""
+    in_ranks(run_rank, config)
 
 
 def run_rank(config: dict[str, Any]) -> None:

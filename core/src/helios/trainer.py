@@ -208,7 +208,7 @@ class Trainer:
         self._plugins.attach(self, model, self._configured_models)
         seed_everything(self.seed + self.rank)
         datamodule.setup()
-        for key, value in self._placement().items():
+        for key, value in self.placement().items():
             setattr(model, key, value)
         model.trainer = self
         if model not in self._set_up_models:  # once per model: fit then test keeps the weights
@@ -229,7 +229,8 @@ class Trainer:
                     "it, or use another run_dir (or delete those files) to start over"
                 )
 
-    def _placement(self) -> dict[str, Any]:
+    def placement(self) -> dict[str, Any]:
+        """What models and plug-ins are told before setup: distributed, rank, device, map_loc."""
         map_loc: str | dict[str, str] = (
             {"cuda:0": f"cuda:{self.device.index}"} if self.device.type == "cuda" else "cpu"
         )

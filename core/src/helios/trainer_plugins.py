@@ -101,7 +101,7 @@ class PluginSet:
                 self._configured.add(plugin_id)
                 plugin.configure_trainer(trainer)
         done = configured_models.setdefault(model, set())
-        placement = trainer._placement()
+        placement = trainer.placement()
         for plugin_id, plugin in self.by_id.items():
             if plugin_id not in done:
                 done.add(plugin_id)

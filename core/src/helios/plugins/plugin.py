@@ -81,7 +81,9 @@ class Plugin(abc.ABC):
                     f"{type(self).__name__}(plug_id=...) or set the class attribute plugin_id"
                 )
         if not isinstance(plug_id, str) or not plug_id:
-            raise TypeError(f"plug_id must be a non-empty string, found {plug_id!r}")
+            raise TypeError(
+                f"plug_id must be a non-empty string such as 'my_plugin', found {plug_id!r}"
+            )
         self.plugin_id = plug_id
         self._overrides = dataclasses.replace(type(self).declared_overrides)
         self._is_distributed = False
