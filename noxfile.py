@@ -1,11 +1,17 @@
-"""The CI of the Helios monorepo. ``nox --list`` shows every session.
+"""The CI of the Helios monorepo. ``nox --list`` shows every session; ``nox`` runs the defaults.
 
-- ``floor-3.10`` … ``floor-3.13``: the torch-free floor (manifests, discovery, checks, probe,
-  report, CLI) on each Python, with torch absent.
-- ``tests``: the whole suite on Python 3.11 with torch 2.13.0+cpu.
-- ``lint``, ``typecheck``: ruff and mypy.
-- ``bench``: the benchmarks (print ratios; not part of the default run).
-- ``plugins``: the quick-start job: install the core and report the installed plug-ins.
+tag ``fast``      ``floor-3.10`` … ``floor-3.13`` (the torch-free floor, torch absent), ``lint``
+                  (ruff + the manifest/pyproject range check), ``typecheck`` (mypy)
+tag ``full``      ``tests``: the whole suite on Python 3.11 with torch 2.13.0+cpu
+tag ``matrix``    ``compat(<plug-in>-core-<version>)``: each plug-in's tests against the oldest
+                  and the newest helios-trainer its manifest admits (older cores rebuilt as
+                  wheels from the commits that released them)
+tag ``packaging`` ``build`` (wheels + sdists + dependencies into build/wheelhouse, metadata
+                  checked), ``install(<plug-in>)`` (one plug-in alone from the wheelhouse with
+                  --no-index), ``refuse`` (an out-of-range plug-in is reported, not imported),
+                  ``scaffold`` (``helios plugins new`` makes a plug-in that validates, installs
+                  and passes its own tests)
+not default       ``bench``, ``plugins``, ``release`` (``nox -s release -- DIST VERSION``)
 
 Interpreters come from pyenv (``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0``); nox never
 downloads one, and a missing interpreter fails the run instead of being skipped.
@@ -17,13 +23,28 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
 
+sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
+from tools.matrix import Cell, compatibility_cells
+from tools.projects import Project, all_projects, plugin_projects
+from tools.releases import HistoryError, export
+
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["floor", "tests", "lint", "typecheck"]
+nox.options.sessions = [
+    "floor",
+    "tests",
+    "lint",
+    "typecheck",
+    "compat",
+    "build",
+    "install",
+    "refuse",
+]
 
 ROOT = Path(__file__).parent
 FLOOR_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -40,6 +61,8 @@ TEST_DEPS = [
 ]
 PLUGINS = ["./plugins/cuda", "./plugins/optuna"]
 LIGHT_DEPS = ["packaging>=22", "tomli>=1.1; python_version < '3.11'"]
+WHEELHOUSE = ROOT / "build" / "wheelhouse"
+RELEASE_WHEELS = ROOT / "build" / "releases"
 
 
 def _pyenv_versions() -> None:
@@ -103,9 +126,10 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
-    session.install("ruff==0.17.6")  # pinned: formatting changes between releases
+    session.install("ruff==0.17.6", "packaging")  # pinned: formatting changes between releases
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("python", "-m", "tools.release", "check")  # manifest ranges = pyproject ranges
 
 
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
@@ -138,3 +162,105 @@ def plugins(session: nox.Session) -> None:
     session.run("helios", "plugins", "check")  # not-applicable is fine; incompatible fails
     examples = sorted(map(str, ROOT.glob("manifests/examples/valid/*.toml")))
     session.run("helios", "plugins", "validate", "plugins/cuda", "plugins/optuna", *examples)
+
+
+def _cells() -> tuple[list[Cell], str]:
+    """The compatibility cells, or why history could not give them (reported by the session)."""
+    try:
+        return compatibility_cells(ROOT), ""
+    except (HistoryError, ValueError) as exc:
+        return [], str(exc)
+
+
+CELLS, CELLS_ERROR = _cells()
+
+
+@nox.session(python=MAIN_PYTHON, tags=["matrix"])
+@nox.parametrize("cell", [nox.param(c, id=c.id) for c in CELLS] or [nox.param(None, id="error")])
+def compat(session: nox.Session, cell: Cell | None) -> None:
+    """One plug-in's tests against one helios-trainer release its manifest admits."""
+    if cell is None:
+        session.error(f"no compatibility cells: {CELLS_ERROR}")
+    core = cell.core
+    session.log(
+        f"{cell.plugin.name} (requires.helios {cell.plugin.core_range()}) against "
+        f"helios-trainer {core.version}, the {' and '.join(cell.edges)} it admits "
+        f"({core.source})"
+    )
+    session.install(TORCH, "numpy")
+    if core.release is None:
+        session.install("./core")
+    else:
+        tmp = Path(session.create_tmp())
+        source = export(ROOT, core.release.commit, "core", tmp / core.release.commit[:12])
+        wheels = RELEASE_WHEELS / f"helios-trainer-{core.version}-{core.release.commit[:12]}"
+        session.run("python", "-m", "pip", "wheel", "--no-deps", "-w", str(wheels), str(source))
+        (wheel,) = wheels.glob(f"helios_trainer-{core.version}-*.whl")
+        session.install(str(wheel))
+    session.install(f"./{cell.plugin.folder}", *TEST_DEPS)
+    session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m, sys; v = m.version('helios-trainer'); "
+        "print(f'installed: helios-trainer=={v}'); "
+        f"sys.exit(v != {str(core.version)!r})",
+    )
+    plugin_id = next(iter(cell.plugin.entry_points))
+    session.run("helios", "plugins", "list")
+    session.run("pytest", str(cell.plugin.test_folder.relative_to(ROOT)), *session.posargs)
+    session.log(f"{plugin_id}: helios-trainer {core.version} passed")
+
+
+@nox.session(python=MAIN_PYTHON, tags=["packaging"])
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of every distribution, checked, plus their dependencies' wheels."""
+    session.install("build>=1.0")
+    shutil.rmtree(WHEELHOUSE, ignore_errors=True)
+    for project in all_projects(ROOT):
+        session.run("python", "-m", "build", "--outdir", str(WHEELHOUSE), project.folder)
+    session.run("python", "-m", "tools.wheelhouse", str(WHEELHOUSE))
+    # Their third-party dependencies, so `pip install --no-index` can work from here alone.
+    ours = {p.name for p in all_projects(ROOT)}
+    third_party = sorted(
+        {d for p in all_projects(ROOT) for d in p.dependencies if _name(d) not in ours | {"torch"}}
+    )
+    session.run(
+        "python", "-m", "pip", "download", "-q", "--only-binary", ":all:", "--dest",
+        str(WHEELHOUSE), TORCH, *third_party,
+    )  # fmt: skip
+
+
+def _name(requirement: str) -> str:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(Requirement(requirement).name)
+
+
+PLUGIN_PARAMS = [nox.param(p, id=Path(p.folder).name) for p in plugin_projects(ROOT)]
+
+
+@nox.session(python=MAIN_PYTHON, tags=["packaging"], requires=["build"])
+@nox.parametrize("plugin", PLUGIN_PARAMS)
+def install(session: nox.Session, plugin: Project) -> None:
+    """One plug-in alone into a fresh venv from the wheelhouse; the core comes along."""
+    session.install("--no-index", "--find-links", str(WHEELHOUSE), plugin.name)
+    session.run("helios", "plugins", "list")
+    (plugin_id,) = plugin.entry_points
+    session.run("python", "-m", "tools.install_check", "installed", plugin_id)
+
+
+@nox.session(python=MAIN_PYTHON, tags=["packaging"], requires=["build"])
+def refuse(session: nox.Session) -> None:
+    """A plug-in built for a core range that leaves out the installed core: incompatible."""
+    session.install("--no-index", "--find-links", str(WHEELHOUSE), "helios-trainer")
+    session.run("python", "-m", "tools.install_check", "refused", "plugins/cuda", str(WHEELHOUSE))
+
+
+@nox.session(python=MAIN_PYTHON, default=False)
+def release(session: nox.Session) -> None:
+    """Bump one distribution's version, commit and tag: ``nox -s release -- DIST VERSION``."""
+    if not session.posargs:
+        session.error("usage: nox -s release -- DIST VERSION [--dry-run]")
+    session.install("packaging")
+    session.run("python", "-m", "tools.release", *session.posargs, external=True)

@@ -1,0 +1,148 @@
+"""Release one distribution: check the ranges, bump its version, commit and tag.
+
+    python -m tools.release check                 # manifests agree with their pyproject.toml
+    python -m tools.release DIST VERSION          # e.g. helios-cuda 0.1.1 (or: cuda 0.1.1)
+    python -m tools.release DIST VERSION --dry-run
+
+The release commit is the one that sets ``version = "VERSION"`` in DIST's pyproject.toml; the
+compatibility matrix finds releases by that rule (tools/releases.py), so the tag is a courtesy.
+``nox -s release -- DIST VERSION`` runs the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from tools.projects import CORE, Project, find_project, plugin_projects
+from tools.releases import git, releases
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def range_problems(root: Path) -> list[str]:
+    """Plug-ins whose manifest ``requires.helios`` is not their pyproject helios-trainer range."""
+    problems = []
+    for plugin in plugin_projects(root):
+        if plugin.manifest_path is None:
+            problems.append(f"{plugin.folder}: no src/{plugin.package}/helios-plugin.toml")
+            continue
+        raw = plugin.manifest().get("requires", {}).get("helios")
+        declared = plugin.core_range()
+        if declared is None:
+            problems.append(f"{plugin.folder}/pyproject.toml: no {CORE} in [project].dependencies")
+        elif not isinstance(raw, str) or SpecifierSet(raw) != declared:
+            problems.append(
+                f"{plugin.folder}: the manifest's requires.helios is {raw!r} but pyproject.toml "
+                f"requires {CORE}{declared}; make them the same range"
+            )
+    return problems
+
+
+def not_admitting(root: Path, version: Version) -> list[Project]:
+    """Plug-ins whose core range leaves out core ``version``."""
+    return [
+        p
+        for p in plugin_projects(root)
+        if (spec := p.core_range()) is not None and not spec.contains(version, prereleases=True)
+    ]
+
+
+def write_version(project: Project, version: str) -> None:
+    """Replace the one ``version = "..."`` line of [project], atomically."""
+    text = project.pyproject.read_text(encoding="utf-8")
+    pattern = re.compile(rf'^version = "{re.escape(project.version)}"$', re.MULTILINE)
+    if len(pattern.findall(text)) != 1:
+        raise SystemExit(
+            f"release: {project.pyproject} must have exactly one line "
+            f'version = "{project.version}"; edit it by hand'
+        )
+    new = pattern.sub(f'version = "{version}"', text)
+    fd, tmp = tempfile.mkstemp(dir=project.path, prefix=".pyproject-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(new)
+    os.replace(tmp, project.pyproject)
+
+
+def release(root: Path, name: str, version_text: str, *, dry_run: bool) -> int:
+    project = find_project(root, name)
+    try:
+        version = Version(version_text)
+    except InvalidVersion:
+        print(f"release: {version_text!r} is not a PEP 440 version (e.g. 0.2.0)", file=sys.stderr)
+        return 2
+    newest = max([Version(project.version), *(r.version for r in releases(root, project))])
+    if version <= newest:
+        print(
+            f"release: {project.name} {version} is not newer than {newest}, the newest "
+            "version in this repository; pick a higher version",
+            file=sys.stderr,
+        )
+        return 2
+    problems = range_problems(root)
+    if problems:
+        print("release: fix the plug-in ranges first:", *problems, sep="\n  ", file=sys.stderr)
+        return 1
+    if not dry_run and git(root, "status", "--porcelain", "--untracked-files=no").strip():
+        print("release: commit or stash your changes first (git status)", file=sys.stderr)
+        return 1
+    tag = f"{project.name}-{version}"
+    print(f"release: {project.name} {project.version} -> {version} (tag {tag})")
+    if project.name == CORE:
+        for plugin in not_admitting(root, version):
+            print(
+                f"release: note: {plugin.name} requires {CORE}{plugin.core_range()}, which "
+                f"leaves out {version}; widen it in {plugin.folder}/pyproject.toml and its "
+                "manifest once its compatibility cells pass, then release it"
+            )
+    if dry_run:
+        print("release: dry run; nothing changed")
+        return 0
+    write_version(project, str(version))
+    git(
+        root,
+        "commit",
+        "-q",
+        "-m",
+        f"Release {project.name} {version}",
+        "--",
+        str(project.pyproject),
+    )
+    git(root, "tag", "-a", tag, "-m", f"{project.name} {version}")
+    print(f"release: committed and tagged {tag}; push with: git push --follow-tags")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.release", description=__doc__)
+    parser.add_argument("distribution", help="'check', or a distribution name or folder")
+    parser.add_argument("version", nargs="?", help="the new version (PEP 440)")
+    parser.add_argument("--dry-run", action="store_true", help="check and print; change nothing")
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.distribution == "check":
+        problems = range_problems(args.root)
+        for problem in problems:
+            print(f"release: {problem}", file=sys.stderr)
+        if not problems:
+            count = len(plugin_projects(args.root))
+            print(f"release: {count} plug-in manifests match their pyproject.toml ranges")
+        return 1 if problems else 0
+    if args.version is None:
+        parser.error("give the new version, e.g. python -m tools.release helios-cuda 0.1.1")
+    try:
+        return release(args.root, args.distribution, args.version, dry_run=args.dry_run)
+    except ValueError as exc:
+        print(f"release: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

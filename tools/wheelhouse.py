@@ -1,0 +1,135 @@
+"""Check the wheels and sdists in a wheelhouse against the sources they were built from.
+
+``python -m tools.wheelhouse DIR`` checks, for every distribution of the repository: one wheel
+and one sdist of the tree's version; the wheel's name, version, Requires-Dist, extras and entry
+points equal what pyproject.toml declares; a plug-in's manifest is inside the wheel, byte for
+byte, next to its ``__init__.py``, and names the class its entry point names; the sdist carries
+pyproject.toml and the manifest. Exit status 1 with one line per problem otherwise.
+"""
+
+from __future__ import annotations
+
+import configparser
+import sys
+import tarfile
+import zipfile
+from email.parser import HeaderParser
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tools.projects import MANIFEST, Project, all_projects, read_pyproject
+
+
+def _normalized(requirements: list[str]) -> set[str]:
+    return {str(Requirement(r)) for r in requirements}
+
+
+def _one(folder: Path, pattern: str, problems: list[str]) -> Path | None:
+    found = sorted(folder.glob(pattern))
+    if len(found) != 1:
+        problems.append(f"expected one {pattern} in {folder}, found {[p.name for p in found]}")
+        return None
+    return found[0]
+
+
+def check_wheel(project: Project, wheel: Path) -> list[str]:
+    """Problems of ``wheel`` against ``project``'s sources; empty when it is right."""
+    problems: list[str] = []
+    stem = f"{project.name.replace('-', '_')}-{project.version}"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        info = f"{stem}.dist-info"
+        meta = HeaderParser().parsestr(archive.read(f"{info}/METADATA").decode())
+        eps = configparser.ConfigParser(delimiters=("=",))
+        eps.optionxform = str  # type: ignore[assignment,method-assign]  # keep entry-name case
+        if f"{info}/entry_points.txt" in names:
+            eps.read_string(archive.read(f"{info}/entry_points.txt").decode())
+        manifest_name = f"{project.package}/{MANIFEST}"
+        inside = archive.read(manifest_name) if manifest_name in names else None
+    pyproject = read_pyproject(project.pyproject.read_text(encoding="utf-8"))
+
+    if canonicalize_name(meta["Name"] or "") != project.name:
+        problems.append(f"Name is {meta['Name']!r}, expected {project.name!r}")
+    if meta["Version"] != project.version:
+        problems.append(f"Version is {meta['Version']!r}, expected {project.version!r}")
+    requires = meta.get_all("Requires-Dist") or []
+    base = [r for r in requires if "extra ==" not in r]
+    if _normalized(base) != _normalized(list(project.dependencies)):
+        problems.append(f"Requires-Dist is {sorted(base)}, expected {list(project.dependencies)}")
+    extras = set(meta.get_all("Provides-Extra") or [])
+    expected_extras = set(pyproject.get("optional-dependencies", {}))
+    if extras != expected_extras:
+        problems.append(f"Provides-Extra is {sorted(extras)}, expected {sorted(expected_extras)}")
+    for group, expected in (
+        ("helios.plugins", project.entry_points),
+        ("console_scripts", pyproject.get("scripts", {})),
+    ):
+        found = dict(eps[group]) if eps.has_section(group) else {}
+        if found != expected:
+            problems.append(f"entry points [{group}] are {found}, expected {expected}")
+    if project.manifest_path is not None:
+        if inside is None:
+            problems.append(f"{manifest_name} is missing: the core could not check this plug-in")
+        elif inside != project.manifest_path.read_bytes():
+            problems.append(f"{manifest_name} differs from {project.manifest_path}")
+        else:
+            manifest = project.manifest()
+            target = project.entry_points.get(manifest.get("id", ""))
+            if target != manifest.get("class"):
+                problems.append(
+                    f"manifest class {manifest.get('class')!r} is not the entry point of id "
+                    f"{manifest.get('id')!r} ({target!r})"
+                )
+    if project.entry_points and project.manifest_path is None:
+        problems.append(f"declares helios.plugins entry points but has no src/*/{MANIFEST}")
+    return [f"{wheel.name}: {p}" for p in problems]
+
+
+def check_sdist(project: Project, sdist: Path) -> list[str]:
+    problems: list[str] = []
+    stem = f"{project.name.replace('-', '_')}-{project.version}"
+    with tarfile.open(sdist) as archive:
+        names = set(archive.getnames())
+        pkg_info = archive.extractfile(f"{stem}/PKG-INFO")
+        meta = HeaderParser().parsestr(pkg_info.read().decode()) if pkg_info else None
+    if meta is None or meta["Version"] != project.version:
+        problems.append(f"PKG-INFO does not say version {project.version}")
+    wanted = [f"{stem}/pyproject.toml", f"{stem}/src/{project.package}/__init__.py"]
+    if project.manifest_path is not None:
+        wanted.append(f"{stem}/src/{project.package}/{MANIFEST}")
+    problems += [f"{name} is missing" for name in wanted if name not in names]
+    return [f"{sdist.name}: {p}" for p in problems]
+
+
+def check(root: Path, wheelhouse: Path) -> list[str]:
+    """Every problem of the wheelhouse, for every distribution in the repository."""
+    problems: list[str] = []
+    for project in all_projects(root):
+        stem = f"{project.name.replace('-', '_')}-{project.version}"
+        wheel = _one(wheelhouse, f"{stem}-*.whl", problems)
+        sdist = _one(wheelhouse, f"{stem}.tar.gz", problems)
+        if wheel is not None:
+            problems += check_wheel(project, wheel)
+        if sdist is not None:
+            problems += check_sdist(project, sdist)
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tools.wheelhouse WHEELHOUSE", file=sys.stderr)
+        return 2
+    wheelhouse = Path(argv[0])
+    problems = check(Path(__file__).resolve().parents[1], wheelhouse)
+    for problem in problems:
+        print(f"wheelhouse: {problem}", file=sys.stderr)
+    if not problems:
+        count = len(all_projects(Path(__file__).resolve().parents[1]))
+        print(f"wheelhouse: {count} wheels and {count} sdists match their sources ({wheelhouse})")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
