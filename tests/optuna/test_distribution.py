@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,10 @@ def test_the_pyproject_core_range_equals_the_manifests() -> None:
     manifest = load_manifest(MANIFEST)
     dependencies: list[str] = project["dependencies"]
     assert ranges_on("helios-trainer", dependencies) == [manifest.requires_helios]
-    assert manifest.requires_helios == SpecifierSet(">=0.1,<0.2")
-    assert dependencies == ["helios-trainer>=0.1,<0.2", "optuna>=4.0"]
+    assert manifest.requires_helios == SpecifierSet(">=0.1,<0.3")
+    assert dependencies == ["helios-trainer>=0.1,<0.3", "optuna>=4.0"]
     assert [str(p) for p in manifest.packages] == ["optuna>=4.0"]
-    assert (project["name"], project["version"]) == ("helios-optuna", "0.1.0")
+    assert (project["name"], project["version"]) == ("helios-optuna", version("helios-optuna"))
     assert project["entry-points"] == {
         "helios.plugins": {"optuna": "helios_optuna.plugin:OptunaPlugin"}
     }
@@ -97,7 +98,10 @@ def test_a_too_old_optuna_is_incompatible_before_import(tmp_path: Path) -> None:
         "found": "optuna 3.6.0",
         "fix": "pip install 'optuna>=4.0'",
     }
-    assert (verdict["distribution"], verdict["version"]) == ("helios-optuna", "0.1.0")
+    assert (verdict["distribution"], verdict["version"]) == (
+        "helios-optuna",
+        version("helios-optuna"),
+    )
     assert not {"helios_optuna", "optuna", "torch"} & {m.partition(".")[0] for m in modules}
 
 
