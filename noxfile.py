@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nox
@@ -44,6 +45,7 @@ nox.options.sessions = [
     "build",
     "install",
     "refuse",
+    "scaffold",
 ]
 
 ROOT = Path(__file__).parent
@@ -255,6 +257,24 @@ def refuse(session: nox.Session) -> None:
     """A plug-in built for a core range that leaves out the installed core: incompatible."""
     session.install("--no-index", "--find-links", str(WHEELHOUSE), "helios-trainer")
     session.run("python", "-m", "tools.install_check", "refused", "plugins/cuda", str(WHEELHOUSE))
+
+
+@nox.session(python=MAIN_PYTHON, tags=["packaging"])
+def scaffold(session: nox.Session) -> None:
+    """``helios plugins new`` makes a plug-in that validates, installs and passes its tests."""
+    install_core(session, torch=True)
+    session.install("pytest>=8", "hatchling>=1.18", "ruff==0.17.6", "mypy>=1.10")
+    project = Path(tempfile.mkdtemp(prefix="helios-scaffold-")) / "helios-smoke"
+    session.run("helios", "plugins", "new", "smoke", "--dest", str(project.parent))
+    session.run("helios", "plugins", "validate", str(project))
+    session.install("--no-build-isolation", str(project))
+    session.run("python", "-m", "pip", "check")  # its helios-trainer range fits this core
+    session.run("helios", "plugins", "check", "smoke", "--import")
+    session.run("pytest", "-p", "no:cacheprovider", "-W", "error", str(project / "tests"))
+    session.run("ruff", "check", str(project))  # what it generates is clean and typed
+    session.run("ruff", "format", "--check", str(project))
+    session.run("mypy", "--config-file", str(project / "pyproject.toml"), str(project / "src"))
+    shutil.rmtree(project.parent)
 
 
 @nox.session(python=MAIN_PYTHON, default=False)

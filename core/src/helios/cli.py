@@ -1,8 +1,8 @@
 """The ``helios`` command (also ``python -m helios``).
 
-``helios plugins list | check [IDS...] | validate PATH...``. Only the torch-free floor is
-imported here: listing and checking never import torch or any plug-in (``check --import``
-does, on purpose).
+``helios plugins list | check [IDS...] | validate PATH... | new NAME``. Only the torch-free
+floor is imported here: listing and checking never import torch or any plug-in (``check
+--import`` does, on purpose). ``helios demo`` imports :mod:`helios.demo` (torch, Optuna, ...) only to run.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    plugins = commands.add_parser("plugins", help="list, check and validate plug-ins")
+    plugins = commands.add_parser("plugins", help="list, check, validate and create plug-ins")
     actions = plugins.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def selection(sub: argparse.ArgumentParser) -> None:
@@ -77,7 +77,72 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     validate.add_argument("--json", action="store_true", help="print the results as JSON")
+    new = actions.add_parser("new", help="create a new plug-in project (helios-NAME/)")
+    new.add_argument("name", metavar="NAME", help="the plug-in id, e.g. my_plugin")
+    new.add_argument(
+        "--dest",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="create DIR/helios-NAME/ (default: the current folder)",
+    )
+    _demo_parser(commands)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
+    return value
+
+
+def _demo_parser(commands: Any) -> None:
+    """``helios demo``: its options are here so that ``helios.demo`` is imported only to run."""
+    demo = commands.add_parser(
+        "demo",
+        help="tune a small digit classifier with helios-optuna (needs helios-trainer[demo])",
+        description="Tune a small classifier of scikit-learn's digit images with helios-optuna: "
+        "several trials with pruning, a SQLite study in --run-dir, pictures at the end. Running "
+        "it again resumes the study.",
+    )
+    demo.add_argument(
+        "--trials",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="finished trials the study should hold; a rerun adds only the missing ones "
+        "(default: 20)",
+    )
+    demo.add_argument(
+        "--run-dir",
+        type=Path,
+        default=Path("helios-demo"),
+        metavar="PATH",
+        help="folder for the study, checkpoints and pictures (default: ./helios-demo)",
+    )
+    demo.add_argument(
+        "--fresh", action="store_true", help="start over: remove the previous study and checkpoints"
+    )
+    demo.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto: cuda when the CUDA plug-in applies here (default: auto)",
+    )
+    demo.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=15,
+        metavar="N",
+        help="epochs per trial (default: 15)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=0, help="seed of the sampler and the training (default: 0)"
+    )
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -110,6 +175,32 @@ def _report(args: argparse.Namespace, ids: Sequence[str] | None) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _new(args: argparse.Namespace) -> int:
+    import os
+    import shlex
+
+    from helios.plugins.scaffold import create_plugin_project
+
+    made = create_plugin_project(args.name, args.dest)
+    root = str(made.root)
+    if not made.root.is_absolute() and not root.startswith(os.pardir):
+        root = os.curdir + os.sep + root  # so that pip takes it for a path, not a name
+    quoted = shlex.quote(root)
+    names = made.names
+    lines = [
+        f"created {root} (plug-in {names.plugin_id!r}, class {names.class_path}, "
+        f"requires helios-trainer{made.helios_range}):",
+        *(f"  {shlex.quote(os.path.join(root, f))}" for f in made.files),
+        "next:",
+        f"  helios plugins validate {quoted}",
+        f"  pip install {quoted}    # or pip install -e {shlex.quote(root + '[test]')}",
+        f"  helios plugins check {names.plugin_id} --import",
+        f"  pytest {shlex.quote(os.path.join(root, 'tests'))}",
+    ]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
 def _validate(args: argparse.Namespace) -> int:
     from helios.plugins.static import validate_path
 
@@ -135,8 +226,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from helios.plugins.errors import PluginError
 
     try:
+        if args.command == "demo":
+            from helios.demo.run import main as demo
+
+            return demo(args)
         if args.action == "validate":
             return _validate(args)
+        if args.action == "new":
+            return _new(args)
         ids = args.ids if args.action == "check" and args.ids else None
         return _report(args, ids)
     except (PluginError, ValueError) as exc:
