@@ -49,8 +49,9 @@ class Project:
 
     @property
     def test_folder(self) -> Path:
-        """Where its tests live: tests/<folder name> (tests/core, tests/cuda, ...)."""
-        return self.root / "tests" / Path(self.folder).name
+        """Its own tests/ (a scaffolded plug-in), else the monorepo's tests/<folder name>."""
+        own = self.path / "tests"
+        return own if own.is_dir() else self.root / "tests" / Path(self.folder).name
 
     def manifest(self) -> dict[str, Any]:
         if self.manifest_path is None:
