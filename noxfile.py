@@ -11,7 +11,8 @@ tag ``packaging`` ``build`` (wheels + sdists + dependencies into build/wheelhous
                   --no-index), ``refuse`` (an out-of-range plug-in is reported, not imported),
                   ``scaffold`` (``helios plugins new`` makes a plug-in that validates, installs
                   and passes its own tests)
-not default       ``bench``, ``plugins``, ``release`` (``nox -s release -- DIST VERSION``)
+tag ``demo``      ``demo`` (the main job: ``helios demo``), ``plugins`` (the load report)
+not default       ``demo``, ``plugins``, ``bench``, ``release`` (``nox -s release -- DIST VERSION``)
 
 Interpreters come from pyenv (``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0``); nox never
 downloads one, and a missing interpreter fails the run instead of being skipped.
@@ -103,6 +104,13 @@ def install_core(session: nox.Session, *, torch: bool) -> None:
         session.install(*LIGHT_DEPS)
 
 
+def install_everything(session: nox.Session) -> None:
+    """torch (local CPU wheel), the core with its demo extra, and both plug-ins."""
+    session.install(TORCH, "numpy")
+    # one pip command: the extra's helios-optuna requirement is met by ./plugins/optuna
+    session.install("./core[demo]", *PLUGINS)
+
+
 @nox.session(python=FLOOR_PYTHONS, tags=["fast", "floor"])
 def floor(session: nox.Session) -> None:
     """The torch-free floor on every supported Python, torch not installed."""
@@ -118,9 +126,8 @@ def floor(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON, tags=["full"])
 def tests(session: nox.Session) -> None:
-    """Every test on Python 3.11 with torch and the plug-in distributions."""
-    install_core(session, torch=True)
-    session.install(*PLUGINS)
+    """Every test on Python 3.11 with torch, the plug-in distributions and the demo."""
+    install_everything(session)
     session.install(*TEST_DEPS)
     session.run("pytest", "tests", *session.posargs)
 
@@ -136,9 +143,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the core."""
-    install_core(session, torch=True)
-    session.install(*PLUGINS)  # their dependencies (optuna) are type-checked against
+    """mypy --strict over the core, the plug-ins and tools/."""
+    install_everything(session)  # optuna, scikit-learn, matplotlib are type-checked against
     session.install("mypy>=1.10", "tomli")  # tomli: mypy checks the Python 3.10 branch too
     session.run("mypy")
 
@@ -146,8 +152,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON, tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints its ratios against a baseline measured in the same run."""
-    install_core(session, torch=True)
-    session.install(*PLUGINS)
+    install_everything(session)
     session.install("lightning")  # the trainer benchmark compares against it; torch is kept
     session.run("python", "bench/discovery.py")
     session.run("python", "bench/trainer_overhead.py")
@@ -156,10 +161,16 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["demo"])
+def demo(session: nox.Session) -> None:
+    """The main job: `helios demo`, a resumable tuning run (``nox -s demo -- --fresh``)."""
+    install_everything(session)
+    session.run("helios", "demo", "--run-dir", str(ROOT / "helios-demo"), *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON, tags=["demo"], default=False)
 def plugins(session: nox.Session) -> None:
     """Install the core and both plug-ins, and show what the loader decides on this machine."""
-    install_core(session, torch=True)
-    session.install(*PLUGINS)
+    install_everything(session)
     session.run("helios", "plugins", "list")
     session.run("helios", "plugins", "check")  # not-applicable is fine; incompatible fails
     examples = sorted(map(str, ROOT.glob("manifests/examples/valid/*.toml")))

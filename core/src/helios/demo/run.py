@@ -1,0 +1,259 @@
+"""``helios demo``: the command behind the ``demo`` subcommand of :mod:`helios.cli`.
+
+Order of work: check the run folder and the extras (fast, before torch is imported), print the
+plug-in load report, pick the device from it, load the plug-ins through the manifest-checked
+loader, tune (resuming an interrupted study), test the best trial, draw the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from helios.demo import DemoError
+from helios.plugins.loader import build_report, load_plugins
+from helios.plugins.probe import probe_device
+from helios.plugins.report import LoadReport
+from helios.plugins.settings import Settings
+
+if TYPE_CHECKING:
+    from helios.demo.study import DemoSettings, Tuner
+
+__all__ = ["DemoError", "main"]
+
+MARKER = "helios-demo.json"
+LOCK = ".lock"
+#: What ``--fresh`` removes: the files and folders the demo writes, nothing else.
+OWNED_FILES = (
+    "study.db",
+    "study.db-journal",
+    "study.db-wal",
+    "study.db-shm",
+    "validation-curves.png",
+    "optimisation-history.png",
+)
+OWNED_DIRS = ("checkpoints",)
+EXTRAS = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "optuna": "optuna"}
+INSTALL = "pip install 'helios-trainer[demo]' (from a checkout: pip install './core[demo]')"
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the demo as ``args`` (from ``helios demo ...``) say; returns the exit status."""
+    started = time.monotonic()
+    run_dir = Path(args.run_dir)
+    _check_run_dir(run_dir)
+    _check_extras()
+    print("helios demo: tune a digit classifier (scikit-learn's 8×8 images) with helios-optuna")
+    print()
+    report = build_report(settings=Settings.from_env(), device=probe_device())
+    print(report.render())
+    print()
+    device, why = _device(report, args.device)
+    print(f"device: {device} ({why})")
+    plugin_ids = ["cuda"] if device == "cuda" else []
+    if device == "cpu":
+        import torch
+
+        # The network is tiny: one thread is fastest, and stays fast on a busy machine (several
+        # threads per tiny operation mostly wait for each other and for other processes).
+        torch.set_num_threads(1)
+    classes = load_plugins(["optuna", *plugin_ids])  # checked together, then imported
+    from helios.demo import study as demo_study
+    from helios_optuna import attach_trial  # imported by the loader just now, checks passed
+
+    with _locked(run_dir):
+        if args.fresh:
+            _clear(run_dir)
+        _mark(run_dir)
+        settings = demo_study.DemoSettings(
+            run_dir=run_dir, trials=args.trials, epochs=args.epochs, seed=args.seed, device=device
+        )
+        tuner = demo_study.Tuner(settings, classes["optuna"], attach_trial, plugin_ids)
+        print(
+            f"study: {settings.run_dir / demo_study.DB_NAME} ({settings.trials} trials of up to "
+            f"{settings.epochs} epochs, seed {settings.seed}, median pruning)"
+        )
+        try:
+            _tune(tuner, settings)
+            _results(tuner, settings)
+        except KeyboardInterrupt:
+            running = ", ".join(map(str, tuner.interrupted())) or "none"
+            print(
+                f"\ninterrupted (trial left running: {running}); run the same command again to "
+                "resume the study, and that trial from its newest checkpoint",
+                file=sys.stderr,
+            )
+            return 130
+    print(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+# ---------------------------------------------------------------------- checks
+def _check_run_dir(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DemoError(
+            f"--run-dir {run_dir} is a file, expected a folder (new, empty, or one an earlier "
+            "helios demo wrote); pass another --run-dir"
+        )
+    if run_dir.is_dir() and not (run_dir / MARKER).exists():
+        others = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK)
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise DemoError(
+                f"--run-dir {run_dir} holds files that helios demo did not write ({shown}) and "
+                f"no {MARKER}; pass a new or empty folder, or the folder of an earlier "
+                "helios demo"
+            )
+
+
+def _check_extras() -> None:
+    missing = [dist for module, dist in EXTRAS.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise DemoError(
+            f"helios demo needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'}"
+            f" not installed; install the demo extra: {INSTALL}"
+        )
+
+
+def _device(report: LoadReport, requested: str) -> tuple[str, str]:
+    """``cpu`` or ``cuda`` and why, from the load report's verdict on the CUDA plug-in."""
+    if requested == "cpu":
+        return "cpu", "--device cpu"
+    verdict = report["cuda"] if "cuda" in report.ids() else None
+    if verdict is None:
+        if requested == "cuda":
+            raise DemoError(
+                "--device cuda needs the CUDA plug-in helios-cuda, which is not installed; "
+                "pip install helios-cuda (on a machine with an NVIDIA GPU and a CUDA build of "
+                "torch), or use --device cpu"
+            )
+        return "cpu", "helios-cuda is not installed"
+    if not verdict.ok:
+        if requested == "cuda":
+            raise DemoError(
+                f"--device cuda needs the CUDA plug-in, and it is {verdict.kind.value.replace('-', ' ')}"
+                f" here ({verdict.reason.value}): {verdict.message}. Fix: {verdict.fix}; or use "
+                "--device cpu"
+            )
+        return "cpu", f"helios-cuda is not applicable here: {verdict.reason.value}"
+    import torch
+
+    if not torch.cuda.is_available():  # e.g. a made-up GPU from HELIOS_FAKE_DEVICE
+        if requested == "cuda":
+            raise DemoError(
+                f"--device cuda: the load report allows helios-cuda, but torch "
+                f"{torch.__version__} sees no GPU; unset HELIOS_FAKE_DEVICE or use --device cpu"
+            )
+        return "cpu", "helios-cuda passed its checks, but torch sees no GPU"
+    return "cuda", "helios-cuda moves the batches to the GPU"
+
+
+# ---------------------------------------------------------------------- the run folder
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    """Hold ``<run-dir>/.lock``: one demo per folder (a killed one releases it)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK, "a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DemoError(
+                f"another helios demo is running in {run_dir} (it holds {run_dir / LOCK}); wait "
+                "for it to end, or pass another --run-dir"
+            ) from None
+        yield
+
+
+def _mark(run_dir: Path) -> None:
+    """Write the marker that says the folder is the demo's (``--fresh`` may clear it)."""
+    marker = run_dir / MARKER
+    if not marker.exists():
+        _write_atomic(marker, json.dumps({"written-by": "helios demo"}) + "\n")
+
+
+def _clear(run_dir: Path) -> None:
+    removed = [name for name in OWNED_FILES if (run_dir / name).exists()]
+    for name in removed:
+        (run_dir / name).unlink()
+    for name in OWNED_DIRS:
+        if (run_dir / name).is_dir():
+            shutil.rmtree(run_dir / name)
+            removed.append(name + "/")
+    print(f"--fresh: removed {', '.join(removed) or 'nothing'} from {run_dir}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------- tuning and results
+def _tune(tuner: Tuner, settings: DemoSettings) -> None:
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from helios.demo.study import summary
+
+    interrupted = tuner.interrupted()
+    done = tuner.done()
+    new = max(settings.trials - done - len(interrupted), 0)
+    if done or interrupted:
+        print(
+            f"resuming: the study holds {done} finished trial(s)"
+            + (f" and {len(interrupted)} interrupted one(s) ({interrupted})" if interrupted else "")
+            + f"; {new} new trial(s) to reach --trials {settings.trials}"
+        )
+    bar = tqdm(
+        total=done + len(interrupted) + new,
+        initial=done,
+        desc="tuning",
+        unit="trial",
+        dynamic_ncols=True,
+    )
+    with bar:
+        for number in interrupted:
+            bar.write(summary(tuner.resume(number), settings.epochs) + " (resumed)")
+            bar.update(1)
+        for _ in range(new):
+            bar.write(summary(tuner.new_trial(), settings.epochs))
+            bar.update(1)
+
+
+def _results(tuner: Tuner, settings: DemoSettings) -> None:
+    from helios.demo import plots
+    from helios.demo.model import describe_params
+
+    result = tuner.test_best()
+    best = result.trial
+    epochs = max(best.intermediate_values)
+    print()
+    print(
+        f"best trial: {best.number}, validation accuracy {best.value:.4f} after {epochs} epochs "
+        f"({describe_params(best.params)})"
+    )
+    correct = round(result.accuracy * result.images)
+    print(
+        f"test accuracy of trial {best.number}'s weights: {result.accuracy:.4f} "
+        f"({correct} of {result.images} held-out test images)"
+    )
+    trials = tuner.study.get_trials(deepcopy=False)
+    curves = plots.plot_curves(trials, best, settings.epochs, settings.run_dir / plots.CURVES)
+    history = plots.plot_history(trials, settings.run_dir / plots.HISTORY)
+    print("pictures:")
+    print(f"  {curves.resolve()}  (validation accuracy per epoch of every trial)")
+    print(f"  {history.resolve()}  (each trial's accuracy and the best so far)")
+    print("run the same command again to resume or extend the study; --fresh starts over")

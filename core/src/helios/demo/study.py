@@ -1,0 +1,228 @@
+"""The demo's Optuna study: one SQLite file in the run folder, trials, pruning, resume.
+
+* The study lives in ``<run-dir>/study.db`` and each trial's checkpoints in
+  ``<run-dir>/checkpoints`` (``digits_trial-<number>_step….pth``, the newest one kept).
+* ``--trials N`` is the number of finished (completed or pruned) trials the study should hold:
+  a rerun adds only the missing ones.
+* A trial left ``RUNNING`` by an interrupted run is resumed first, under the same trial number,
+  from its newest checkpoint (``helios_optuna.attach_trial`` and the trainer's exact resume);
+  its hyper-parameters come back from the study.
+* The sampler (TPE) is seeded from ``--seed`` and the number of trials the study holds, so an
+  uninterrupted run is reproducible and a rerun never repeats the suggestions of the first.
+* The pruner (median) stops a trial whose validation accuracy after an epoch is below the
+  median of the earlier trials at that epoch, once 5 trials have finished and after 3 epochs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import BaseTrial, FixedTrial, FrozenTrial, TrialState
+
+from helios.checkpoint import list_checkpoints
+from helios.demo import DemoError
+from helios.demo.data import DigitsData
+from helios.demo.model import METRIC, DigitsClassifier, describe_params
+from helios.plugins.plugin import Plugin
+from helios.trainer import Trainer
+
+__all__ = [
+    "DB_NAME",
+    "DONE",
+    "STUDY_NAME",
+    "DemoError",
+    "DemoSettings",
+    "Evaluation",
+    "Tuner",
+    "summary",
+]
+
+STUDY_NAME = "helios-demo"
+DB_NAME = "study.db"
+CHECKPOINTS = "checkpoints"
+SAVE_NAME = "digits"
+#: Trial states that count towards ``--trials``.
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What one ``helios demo`` run was asked to do (device resolved: ``cpu`` or ``cuda``)."""
+
+    run_dir: Path
+    trials: int
+    epochs: int
+    seed: int
+    device: str
+
+    @property
+    def storage(self) -> str:
+        return f"sqlite:///{(self.run_dir / DB_NAME).resolve()}"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / CHECKPOINTS
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The best trial and how its trained weights do on the held-out test images."""
+
+    trial: FrozenTrial
+    accuracy: float
+    images: int
+
+
+def _pruner() -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
+
+
+class Tuner:
+    """Runs the study of :class:`DemoSettings` with the plug-ins the command selected.
+
+    :param plugin_class: ``OptunaPlugin``, as the manifest-checked loader returned it.
+    :param attach: ``helios_optuna.attach_trial`` (imported once the checks passed).
+    :param plugin_ids: further installed plug-ins for every trainer (``["cuda"]`` on a GPU).
+    """
+
+    def __init__(
+        self,
+        settings: DemoSettings,
+        plugin_class: type[Plugin],
+        attach: Callable[[optuna.Study, int], optuna.trial.Trial],
+        plugin_ids: Sequence[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.plugin_class: Any = plugin_class  # called as OptunaPlugin(trial, metric_name)
+        self.attach = attach
+        self.plugin_ids = list(plugin_ids)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress comes from tqdm
+        self.study = self._open()
+
+    def _open(self) -> optuna.Study:
+        settings = self.settings
+        study = optuna.create_study(
+            storage=settings.storage,
+            study_name=STUDY_NAME,
+            load_if_exists=True,
+            direction="maximize",
+            pruner=_pruner(),
+        )
+        wanted: dict[str, Any] = {"epochs": settings.epochs, "seed": settings.seed}
+        found = {key: study.user_attrs.get(key) for key in wanted}
+        if all(value is None for value in found.values()):
+            for key, value in wanted.items():
+                study.set_user_attr(key, value)
+        elif found != wanted:
+            raise DemoError(
+                f"the study in {settings.run_dir / DB_NAME} was tuned with --epochs "
+                f"{found['epochs']} --seed {found['seed']}, and this run asks for --epochs "
+                f"{settings.epochs} --seed {settings.seed}; rerun with --epochs {found['epochs']} "
+                f"--seed {found['seed']} to resume it, or add --fresh to start over"
+            )
+        held = len(study.get_trials(deepcopy=False))
+        study.sampler = optuna.samplers.TPESampler(seed=(settings.seed * 1_000_003 + held) % 2**32)
+        return study
+
+    # ------------------------------------------------------------------ planning
+    def interrupted(self) -> list[int]:
+        """Trials an earlier run left running (killed or interrupted): resumed first."""
+        return [
+            t.number for t in self.study.get_trials(deepcopy=False, states=[TrialState.RUNNING])
+        ]
+
+    def done(self) -> int:
+        """Trials that count towards ``--trials``."""
+        return len(self.study.get_trials(deepcopy=False, states=DONE))
+
+    # ------------------------------------------------------------------ trials
+    def trainer(self, plugin: Plugin) -> Trainer:
+        """A trainer for one trial: validate and checkpoint every epoch, no inner progress bar."""
+        settings = self.settings
+        return Trainer(
+            total=settings.epochs,
+            valid_every=1,
+            checkpoint_every=1,
+            run_dir=settings.checkpoints,
+            keep_checkpoints=1,
+            seed=settings.seed,
+            device=settings.device,
+            progress=False,
+            plugins=[*self.plugin_ids, plugin],
+        )
+
+    def run_trial(self, trial: optuna.trial.Trial) -> FrozenTrial:
+        """Train one trial (resuming it if it has a checkpoint) and tell the study its end."""
+        plugin: Any = self.plugin_class(trial, METRIC)
+        try:
+            self.trainer(plugin).fit(DigitsClassifier(SAVE_NAME), DigitsData())
+        except Exception:
+            self.study.tell(trial.number, state=TrialState.FAIL)
+            raise
+        if plugin.pruned:
+            self.study.tell(trial.number, state=TrialState.PRUNED)
+            for path in list_checkpoints(self.settings.checkpoints, _save_name(trial)):
+                path.unlink(missing_ok=True)  # never needed again
+        else:
+            # The last reported value, read from the study: a resumed trial whose training had
+            # finished before the interruption is not trained (or validated) again.
+            values = self._frozen(trial.number).intermediate_values
+            self.study.tell(trial.number, values[max(values)])
+        return self._frozen(trial.number)
+
+    def resume(self, number: int) -> FrozenTrial:
+        """Continue the running trial ``number`` from its newest checkpoint."""
+        return self.run_trial(self.attach(self.study, number))
+
+    def new_trial(self) -> FrozenTrial:
+        """Ask the sampler for a new trial and train it."""
+        return self.run_trial(self.study.ask())
+
+    def _frozen(self, number: int) -> FrozenTrial:
+        return next(t for t in self.study.get_trials(deepcopy=False) if t.number == number)
+
+    # ------------------------------------------------------------------ the result
+    def test_best(self) -> Evaluation:
+        """Test the best trial's final weights (its checkpoint) on the held-out test images.
+
+        ``fit`` only loads that checkpoint, since the trial's training finished; if the file
+        is gone, it trains the same parameters again from the same seed.
+        """
+        completed = self.study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
+        if not completed:
+            raise DemoError(
+                f"the study in {self.settings.run_dir / DB_NAME} has no completed trial to "
+                "test (every trial was pruned or failed); add trials with a larger --trials"
+            )
+        best = self.study.best_trial
+        fixed: BaseTrial = FixedTrial(best.params, number=best.number)
+        plugin: Any = self.plugin_class(fixed, METRIC)
+        trainer = self.trainer(plugin)
+        model, data = DigitsClassifier(SAVE_NAME), DigitsData()
+        trainer.fit(model, data)
+        trainer.test(model, data)
+        return Evaluation(best, model.metrics["test_accuracy"], int(model.metrics["test_images"]))
+
+
+def _save_name(trial: BaseTrial) -> str:
+    """The checkpoint stem of a trial (the optuna plug-in appends ``_trial-<number>``)."""
+    return f"{SAVE_NAME}_trial-{trial.number}"
+
+
+def summary(trial: FrozenTrial, epochs: int) -> str:
+    """One line about a finished trial, for the log above the progress bar."""
+    values = trial.intermediate_values
+    last = max(values) if values else 0
+    accuracy = f"{values[last]:.4f}" if values else "n/a"
+    what = {
+        TrialState.COMPLETE: f"completed {last}/{epochs} epochs",
+        TrialState.PRUNED: f"pruned after epoch {last}/{epochs}",
+    }.get(trial.state, trial.state.name.lower())
+    return (
+        f"trial {trial.number:>2}: {what}, valid accuracy {accuracy} "
+        f"({describe_params(trial.params)})"
+    )

@@ -1,0 +1,273 @@
+"""``helios demo`` in fresh processes: a small study, its outputs, resume, --fresh, errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from helios.cli import main
+
+SMALL = ("--epochs", "4", "--seed", "3")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def demo(run_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m helios demo --run-dir RUN_DIR ARGS`` to the end; a hang fails after 300 s."""
+    return subprocess.run(
+        [sys.executable, "-m", "helios", "demo", "--run-dir", str(run_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def trials(run_dir: Path) -> list[dict[str, Any]]:
+    """The study's trials, read with sqlite3: number, state, start time, value, reported steps."""
+    with sqlite3.connect(f"file:{run_dir / 'study.db'}?mode=ro", uri=True, timeout=10) as db:
+        rows = db.execute(
+            "SELECT t.trial_id, t.number, t.state, t.datetime_start, v.value FROM trials t "
+            "LEFT JOIN trial_values v ON v.trial_id = t.trial_id ORDER BY t.number"
+        ).fetchall()
+        steps = db.execute(
+            "SELECT trial_id, step, intermediate_value FROM trial_intermediate_values"
+        ).fetchall()
+    return [
+        {
+            "number": number,
+            "state": state,
+            "start": start,
+            "value": value,
+            "steps": {int(s): v for t, s, v in sorted(steps) if t == trial_id},
+        }
+        for trial_id, number, state, start, value in rows
+    ]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's signature and IHDR chunk (which must come first)."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One small study (3 trials of 4 epochs), shared by the tests that only read it."""
+    run_dir = tmp_path_factory.mktemp("demo") / "run"
+    return run_dir, demo(run_dir, "--trials", "3", *SMALL)
+
+
+def test_a_small_study_is_tuned_tested_and_drawn(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    run_dir, proc = first_run
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    # The load report comes first, with the CUDA plug-in's verdict for this machine.
+    assert out.startswith("helios demo: tune a digit classifier")
+    report = re.search(r"^ID\s+DISTRIBUTION\s+STATUS\s+REASON$", out, re.MULTILINE)
+    assert report is not None
+    assert report.start() < out.index("trial  0:")
+    assert re.search(r"^optuna\s+helios-optuna \S+\s+ok\s+ready$", out, re.MULTILINE)
+    if torch.cuda.is_available():
+        assert re.search(r"^cuda\s+helios-cuda \S+\s+ok\s+ready$", out, re.MULTILINE)
+        assert "device: cuda (helios-cuda moves the batches to the GPU)" in out
+    else:
+        assert re.search(r"^cuda\s+helios-cuda \S+\s+not applicable\s+device-", out, re.MULTILINE)
+        assert "device: cpu (helios-cuda is not applicable here: device-" in out
+
+    rows = trials(run_dir)
+    assert [(t["number"], t["state"]) for t in rows] == [(n, "COMPLETE") for n in range(3)]
+    assert all(sorted(t["steps"]) == [1, 2, 3, 4] for t in rows)  # one report per epoch
+    assert all(t["value"] == t["steps"][4] for t in rows)
+    best = max(rows, key=lambda t: (t["value"], -t["number"]))
+    assert f"best trial: {best['number']}, validation accuracy {best['value']:.4f}" in out
+    tested = re.search(
+        rf"^test accuracy of trial {best['number']}'s weights: (0\.\d{{4}}) "
+        r"\((\d+) of 359 held-out test images\)$",  # the fixed split
+        out,
+        re.MULTILINE,
+    )
+    assert tested is not None, out
+    assert float(tested[1]) == pytest.approx(int(tested[2]) / 359, abs=1e-4)
+    assert float(tested[1]) > 0.5  # 4 epochs: far from chance (0.1), not yet tuned
+
+    printed = re.findall(r"^  (/\S+\.png)  \(", out, re.MULTILINE)
+    expected = [run_dir / "validation-curves.png", run_dir / "optimisation-history.png"]
+    assert [Path(p) for p in printed] == [p.resolve() for p in expected]
+    for path in expected:
+        width, height = png_size(path)
+        assert width > 600 and height > 400
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert checkpoints == [f"digits_trial-{n}_step{4 * 34:09d}.pth" for n in range(3)]
+
+
+def test_fresh_starts_over_and_keeps_files_it_did_not_write(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(first_run[0], run_dir)
+    (run_dir / "notes.txt").write_text("mine", encoding="utf-8")
+    proc = demo(run_dir, "--trials", "1", "--fresh", *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "--fresh: removed study.db, validation-curves.png, optimisation-history.png, "
+        f"checkpoints/ from {run_dir}\n" in proc.stdout
+    )
+    assert "resuming" not in proc.stdout
+    assert [(t["number"], t["state"]) for t in trials(run_dir)] == [(0, "COMPLETE")]
+    assert (run_dir / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        f"digits_trial-0_step{4 * 34:09d}.pth"
+    ]
+
+
+def test_an_interrupted_study_resumes_its_trials_and_the_running_one(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    args = ("--trials", "3", "--epochs", "12", "--seed", "3")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "helios", "demo", "--run-dir", str(run_dir), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Interrupt (Ctrl-C) once trial 0 is told and trial 1 has reported two epochs (so it has
+    # a checkpoint) and is still training.
+    deadline = time.monotonic() + 240
+    seen: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and first.poll() is None:
+        if (run_dir / "study.db").exists():
+            try:
+                seen = trials(run_dir)
+            except sqlite3.OperationalError:  # not created yet, or busy: look again
+                seen = []
+            if len(seen) == 2 and seen[0]["state"] == "COMPLETE" and len(seen[1]["steps"]) >= 2:
+                break
+        time.sleep(0.02)
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 130, (out, err)
+    assert "interrupted (trial left running: 1); run the same command again to resume" in err
+    before = trials(run_dir)
+    assert [t["state"] for t in before] == ["COMPLETE", "RUNNING"]
+    assert 2 <= len(before[1]["steps"]) < 12
+
+    second = demo(run_dir, *args)
+    assert second.returncode == 0, second.stderr
+    assert (
+        "resuming: the study holds 1 finished trial(s) and 1 interrupted one(s) ([1]); "
+        "1 new trial(s) to reach --trials 3" in second.stdout
+    )
+    assert re.search(r"^trial  1: completed 12/12 epochs, .* \(resumed\)$", second.stdout, re.M)
+    after = trials(run_dir)
+    assert [(t["number"], t["state"]) for t in after] == [(n, "COMPLETE") for n in range(3)]
+    assert after[0] == before[0]  # kept as it was
+    assert after[1]["start"] == before[1]["start"]  # the same trial, continued
+    assert sorted(after[1]["steps"]) == list(range(1, 13))
+    assert {s: after[1]["steps"][s] for s in before[1]["steps"]} == before[1]["steps"]
+
+
+def test_bad_input_is_refused_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--trials", "0"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "helios demo: error: argument --trials: expected a positive integer, found '0'\n"
+    )
+
+    a_file = tmp_path / "file"
+    a_file.write_text("", encoding="utf-8")
+    assert main(["demo", "--run-dir", str(a_file)]) == 1
+    assert capsys.readouterr().err == (
+        f"helios: error: --run-dir {a_file} is a file, expected a folder (new, empty, or one an "
+        "earlier helios demo wrote); pass another --run-dir\n"
+    )
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (foreign / name).write_text("", encoding="utf-8")
+    assert main(["demo", "--run-dir", str(foreign)]) == 1
+    assert capsys.readouterr().err == (
+        f"helios: error: --run-dir {foreign} holds files that helios demo did not write (a.txt, "
+        "b.txt, c.txt, ...) and no helios-demo.json; pass a new or empty folder, or the folder "
+        "of an earlier helios demo\n"
+    )
+
+
+def test_a_missing_extra_names_the_install_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helios.demo import run
+
+    monkeypatch.setitem(run.EXTRAS, "surely_absent_module", "surely-absent")
+    assert main(["demo", "--run-dir", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err == (
+        "helios: error: helios demo needs surely-absent, which is not installed; install the "
+        "demo extra: pip install 'helios-trainer[demo]' (from a checkout: pip install "
+        "'./core[demo]')\n"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_device_cuda_without_a_gpu_names_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--run-dir", str(tmp_path / "run"), "--device", "cuda"]) == 1
+    captured = capsys.readouterr()
+    assert "cuda    helios-cuda" in captured.out  # the report came first
+    assert captured.err.startswith(
+        "helios: error: --device cuda needs the CUDA plug-in, and it is not applicable here "
+        "(device-"
+    )
+    assert captured.err.rstrip().endswith("; or use --device cpu")
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_a_changed_setting_is_refused_instead_of_mixing_studies(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(first_run[0], run_dir)
+    proc = demo(run_dir, "--trials", "3", "--epochs", "5", "--seed", "3")
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"helios: error: the study in {run_dir / 'study.db'} was tuned with --epochs 4 --seed 3, "
+        "and this run asks for --epochs 5 --seed 3; rerun with --epochs 4 --seed 3 to resume "
+        "it, or add --fresh to start over\n"
+    )
+    assert len(trials(run_dir)) == 3
+
+
+def test_the_demo_is_imported_only_when_it_runs() -> None:
+    code = "import sys; from helios.cli import main; main(['plugins', 'list']); print(sorted(sys.modules))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ},
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = proc.stdout.splitlines()[-1]
+    assert "helios.demo" not in modules and "'torch'" not in modules
