@@ -308,7 +308,11 @@ def test_the_scaffold_builds_installs_checks_and_passes_its_tests(
 ) -> None:
     pytest.importorskip("hatchling", reason="building the wheel needs hatchling")
     pytest.importorskip("torch", reason="the scaffold's own tests train on CPU")
-    root = create_plugin_project("step_counter", tmp_path / "work").root
+    # for the core this fixture site holds (it shadows the installed one)
+    made = create_plugin_project(
+        "step_counter", tmp_path / "work", helios_version=plugin_env.core_version
+    )
+    root = made.root
     dist = tmp_path / "dist"
     _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(dist), str(root))
     (wheel,) = dist.glob("*.whl")

@@ -32,6 +32,7 @@ class PluginEnv:
 
     def __init__(self, root: Path, core_version: str = "0.1.0") -> None:
         self.root = root
+        self.core_version = core_version
         self.site = root / "site-packages"
         self.site.mkdir(parents=True)
         make_core_dist(self.site, core_version)

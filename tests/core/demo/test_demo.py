@@ -271,3 +271,39 @@ def test_the_demo_is_imported_only_when_it_runs() -> None:
     assert proc.returncode == 0, proc.stderr
     modules = proc.stdout.splitlines()[-1]
     assert "helios.demo" not in modules and "'torch'" not in modules
+
+
+def test_auto_device_names_the_kind_of_a_cuda_plugin_it_cannot_use() -> None:
+    from types import SimpleNamespace
+
+    from helios.demo import DemoError
+    from helios.demo.run import _device
+    from helios.plugins.verdicts import Kind, Reason
+
+    class Report:
+        def __init__(self, verdict: Any) -> None:
+            self.verdict = verdict
+
+        def ids(self) -> list[str]:
+            return ["cuda"]
+
+        def __getitem__(self, plugin_id: str) -> Any:
+            return self.verdict
+
+    incompatible = SimpleNamespace(
+        ok=False,
+        kind=Kind.INCOMPATIBLE,
+        reason=Reason.INCOMPATIBLE_CORE,
+        message="helios-cuda 0.1.0 requires helios-trainer>=9",
+        fix="pip install -U helios-cuda",
+    )
+    report: Any = Report(incompatible)
+    assert _device(report, "auto") == ("cpu", "helios-cuda is incompatible here: incompatible-core")
+    assert _device(report, "cpu") == ("cpu", "--device cpu")
+    with pytest.raises(DemoError) as info:
+        _device(report, "cuda")
+    assert str(info.value) == (
+        "--device cuda needs the CUDA plug-in, and it is incompatible here (incompatible-core): "
+        "helios-cuda 0.1.0 requires helios-trainer>=9. Fix: pip install -U helios-cuda; or use "
+        "--device cpu"
+    )

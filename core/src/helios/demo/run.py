@@ -138,13 +138,14 @@ def _device(report: LoadReport, requested: str) -> tuple[str, str]:
             )
         return "cpu", "helios-cuda is not installed"
     if not verdict.ok:
+        kind = verdict.kind.value.replace("-", " ")  # not applicable, incompatible or broken
         if requested == "cuda":
             raise DemoError(
-                f"--device cuda needs the CUDA plug-in, and it is {verdict.kind.value.replace('-', ' ')}"
-                f" here ({verdict.reason.value}): {verdict.message}. Fix: {verdict.fix}; or use "
+                f"--device cuda needs the CUDA plug-in, and it is {kind} here "
+                f"({verdict.reason.value}): {verdict.message}. Fix: {verdict.fix}; or use "
                 "--device cpu"
             )
-        return "cpu", f"helios-cuda is not applicable here: {verdict.reason.value}"
+        return "cpu", f"helios-cuda is {kind} here: {verdict.reason.value}"
     import torch
 
     if not torch.cuda.is_available():  # e.g. a made-up GPU from HELIOS_FAKE_DEVICE
