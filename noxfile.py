@@ -25,15 +25,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
 from tools.matrix import Cell, compatibility_cells
-from tools.projects import Project, all_projects, plugin_projects
-from tools.releases import HistoryError, export
+from tools.projects import Project, all_projects, plugin_projects, requirement_name
+from tools.releases import HistoryError, build_wheel
 
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = True
@@ -203,12 +202,10 @@ def compat(session: nox.Session, cell: Cell | None) -> None:
     session.install(TORCH, "numpy")
     if core.release is None:
         session.install("./core")
-    else:
-        tmp = Path(session.create_tmp())
-        source = export(ROOT, core.release.commit, "core", tmp / core.release.commit[:12])
-        wheels = RELEASE_WHEELS / f"helios-trainer-{core.version}-{core.release.commit[:12]}"
-        session.run("python", "-m", "pip", "wheel", "--no-deps", "-w", str(wheels), str(source))
-        (wheel,) = wheels.glob(f"helios_trainer-{core.version}-*.whl")
+    else:  # rebuilt from the commit that released it
+        wheel = build_wheel(
+            ROOT, core.release, "core", RELEASE_WHEELS, lambda cmd: session.run(*cmd)
+        )
         session.install(str(wheel))
     session.install(f"./{cell.plugin.folder}", *TEST_DEPS)
     session.run(
@@ -235,19 +232,17 @@ def build(session: nox.Session) -> None:
     # Their third-party dependencies, so `pip install --no-index` can work from here alone.
     ours = {p.name for p in all_projects(ROOT)}
     third_party = sorted(
-        {d for p in all_projects(ROOT) for d in p.dependencies if _name(d) not in ours | {"torch"}}
+        {
+            d
+            for p in all_projects(ROOT)
+            for d in p.dependencies
+            if requirement_name(d) not in ours | {"torch"}
+        }
     )
     session.run(
         "python", "-m", "pip", "download", "-q", "--only-binary", ":all:", "--dest",
         str(WHEELHOUSE), TORCH, *third_party,
     )  # fmt: skip
-
-
-def _name(requirement: str) -> str:
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(Requirement(requirement).name)
 
 
 PLUGIN_PARAMS = [nox.param(p, id=Path(p.folder).name) for p in plugin_projects(ROOT)]
@@ -267,7 +262,7 @@ def install(session: nox.Session, plugin: Project) -> None:
 def refuse(session: nox.Session) -> None:
     """A plug-in built for a core range that leaves out the installed core: incompatible."""
     session.install("--no-index", "--find-links", str(WHEELHOUSE), "helios-trainer")
-    session.run("python", "-m", "tools.install_check", "refused", "plugins/cuda", str(WHEELHOUSE))
+    session.run("python", "-m", "tools.install_check", "refused", "plugins/cuda")
 
 
 @nox.session(python=MAIN_PYTHON, tags=["packaging"])
@@ -275,8 +270,10 @@ def scaffold(session: nox.Session) -> None:
     """``helios plugins new`` makes a plug-in that validates, installs and passes its tests."""
     install_core(session, torch=True)
     session.install("pytest>=8", "hatchling>=1.18", "ruff==0.17.6", "mypy>=1.10")
-    project = Path(tempfile.mkdtemp(prefix="helios-scaffold-")) / "helios-smoke"
-    session.run("helios", "plugins", "new", "smoke", "--dest", str(project.parent))
+    work = Path(session.create_tmp()) / "scaffold"
+    shutil.rmtree(work, ignore_errors=True)  # `new` refuses to write over a previous run's
+    project = work / "helios-smoke"
+    session.run("helios", "plugins", "new", "smoke", "--dest", str(work))
     session.run("helios", "plugins", "validate", str(project))
     session.install("--no-build-isolation", str(project))
     session.run("python", "-m", "pip", "check")  # its helios-trainer range fits this core
@@ -285,7 +282,6 @@ def scaffold(session: nox.Session) -> None:
     session.run("ruff", "check", str(project))  # what it generates is clean and typed
     session.run("ruff", "format", "--check", str(project))
     session.run("mypy", "--config-file", str(project / "pyproject.toml"), str(project / "src"))
-    shutil.rmtree(project.parent)
 
 
 @nox.session(python=MAIN_PYTHON, default=False)
@@ -294,4 +290,4 @@ def release(session: nox.Session) -> None:
     if not session.posargs:
         session.error("usage: nox -s release -- DIST VERSION [--dry-run]")
     session.install("packaging")
-    session.run("python", "-m", "tools.release", *session.posargs, external=True)
+    session.run("python", "-m", "tools.release", *session.posargs)

@@ -3,7 +3,7 @@
     python -m tools.install_check installed ID
         exactly plug-in ID is installed (with helios-trainer), its verdict is the one this
         machine calls for, and it imports where it should and is left alone where it should not
-    python -m tools.install_check refused FOLDER WHEELHOUSE
+    python -m tools.install_check refused FOLDER
         build FOLDER's plug-in against a core range that leaves out the installed core, install it
         with --no-deps, and prove ``helios plugins check`` reports it incompatible, unimported
 
@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tools.projects import CORE, MANIFEST, find_project, plugin_projects
@@ -58,12 +59,11 @@ def cuda_usable() -> bool:
 
 
 def installed(plugin_id: str) -> None:
-    project = next(p for p in plugin_projects(ROOT) if plugin_id in p.entry_points)
-    ours = sorted(
-        d.metadata["Name"]
-        for d in metadata.distributions()
-        if d.metadata["Name"].startswith("helios-")
-    )
+    by_id = {i: p for p in plugin_projects(ROOT) for i in p.entry_points}
+    expect(plugin_id in by_id, f"no plug-in {plugin_id!r} here; known: {sorted(by_id)}")
+    project = by_id[plugin_id]
+    names = (canonicalize_name(d.metadata["Name"] or "") for d in metadata.distributions())
+    ours = sorted(name for name in names if name.startswith("helios-"))
     print(f"installed helios distributions: {ours}")
     expect(ours == sorted([CORE, project.name]), f"expected only {CORE} and {project.name}")
     status, report = helios("plugins", "list")
@@ -87,7 +87,14 @@ def installed(plugin_id: str) -> None:
     expect(status == (0 if usable else 1), f"helios plugins check --import exited {status}")
 
 
-def refused(folder: str, wheelhouse: Path) -> None:
+def rewrite(path: Path, pattern: str, replacement: str) -> None:
+    """Replace the one match of ``pattern`` in ``path``; fail naming the file otherwise."""
+    text, count = re.subn(pattern, replacement, path.read_text(encoding="utf-8"))
+    expect(count == 1, f"{path}: expected one match of {pattern!r} to rewrite, found {count}")
+    path.write_text(text, encoding="utf-8")
+
+
+def refused(folder: str) -> None:
     project = find_project(ROOT, folder)
     core = Version(metadata.version(CORE))
     excluded = f">={core.major}.{core.minor + 1},<{core.major}.{core.minor + 2}"
@@ -95,15 +102,10 @@ def refused(folder: str, wheelhouse: Path) -> None:
         source = Path(tmp) / "src-tree"
         shutil.copytree(project.path, source, ignore=shutil.ignore_patterns("__pycache__"))
         package = source / "src" / project.package
-        manifest = package / MANIFEST
-        text = re.sub(r'(?m)^helios = "[^"]*"', f'helios = "{excluded}"', manifest.read_text())
-        manifest.write_text(text)
-        pyproject = source / "pyproject.toml"
-        pyproject.write_text(
-            re.sub(r'"helios-trainer[^"]*"', f'"{CORE}{excluded}"', pyproject.read_text())
-        )
+        rewrite(package / MANIFEST, r'(?m)^helios = "[^"]*"', f'helios = "{excluded}"')
+        rewrite(source / "pyproject.toml", r'"helios-trainer[^"]*"', f'"{CORE}{excluded}"')
         init = package / "__init__.py"
-        init.write_text(init.read_text() + f"\nraise RuntimeError({SENTINEL!r})\n")
+        init.write_text(f"{init.read_text(encoding='utf-8')}\nraise RuntimeError({SENTINEL!r})\n")
         wheels = Path(tmp) / "wheels"
         pip = [sys.executable, "-m", "pip"]
         # hatchling (the build backend) comes from the index; nothing else is fetched
@@ -132,8 +134,8 @@ def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["installed"] and len(argv) == 2:
             installed(argv[1])
-        elif argv[:1] == ["refused"] and len(argv) == 3:
-            refused(argv[1], Path(argv[2]))
+        elif argv[:1] == ["refused"] and len(argv) == 2:
+            refused(argv[1])
         else:
             print(__doc__, file=sys.stderr)
             return 2

@@ -39,6 +39,11 @@ class Project:
         return self.root / self.folder
 
     @property
+    def dist_stem(self) -> str:
+        """``helios_cuda-0.1.0``: how wheel and sdist file names of this version begin."""
+        return f"{self.name.replace('-', '_')}-{self.version}"
+
+    @property
     def pyproject(self) -> Path:
         return self.path / "pyproject.toml"
 
@@ -61,9 +66,8 @@ class Project:
     def core_range(self) -> SpecifierSet | None:
         """The helios-trainer range of [project].dependencies, or None if it has none."""
         for line in self.dependencies:
-            requirement = Requirement(line)
-            if canonicalize_name(requirement.name) == CORE:
-                return requirement.specifier
+            if requirement_name(line) == CORE:
+                return Requirement(line).specifier
         return None
 
 
@@ -102,6 +106,11 @@ def load_project(root: Path, folder: str) -> Project:
         entry_points=dict(eps),
         package=packages[0],
     )
+
+
+def requirement_name(requirement: str) -> str:
+    """The canonical distribution name a PEP 508 requirement line asks for."""
+    return canonicalize_name(Requirement(requirement).name)
 
 
 def core_project(root: Path) -> Project:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -21,8 +22,8 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from tools.projects import CORE, Project, find_project, plugin_projects
-from tools.releases import git, releases
+from tools.projects import CORE, MANIFEST, Project, find_project, plugin_projects
+from tools.releases import HistoryError, git, releases
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ def range_problems(root: Path) -> list[str]:
     problems = []
     for plugin in plugin_projects(root):
         if plugin.manifest_path is None:
-            problems.append(f"{plugin.folder}: no src/{plugin.package}/helios-plugin.toml")
+            problems.append(f"{plugin.folder}: no src/{plugin.package}/{MANIFEST}")
             continue
         raw = plugin.manifest().get("requires", {}).get("helios")
         declared = plugin.core_range()
@@ -66,9 +67,16 @@ def write_version(project: Project, version: str) -> None:
         )
     new = pattern.sub(f'version = "{version}"', text)
     fd, tmp = tempfile.mkstemp(dir=project.path, prefix=".pyproject-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(new)
-    os.replace(tmp, project.pyproject)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(new)
+            out.flush()
+            os.fsync(out.fileno())
+        shutil.copymode(project.pyproject, tmp)  # mkstemp's 0600 would stick otherwise
+        os.replace(tmp, project.pyproject)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def release(root: Path, name: str, version_text: str, *, dry_run: bool) -> int:
@@ -94,6 +102,9 @@ def release(root: Path, name: str, version_text: str, *, dry_run: bool) -> int:
         print("release: commit or stash your changes first (git status)", file=sys.stderr)
         return 1
     tag = f"{project.name}-{version}"
+    if git(root, "tag", "--list", tag).strip():
+        print(f"release: tag {tag} exists already; pick a higher version", file=sys.stderr)
+        return 2
     print(f"release: {project.name} {project.version} -> {version} (tag {tag})")
     if project.name == CORE:
         for plugin in not_admitting(root, version):
@@ -142,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 2
+    except HistoryError as exc:
+        print(f"release: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

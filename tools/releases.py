@@ -12,12 +12,13 @@ import io
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from tools.projects import Project, TOMLDecodeError, read_pyproject, read_toml
+from tools.projects import Project, TOMLDecodeError, all_projects, read_pyproject, read_toml
 
 RECORD = "releases.toml"
 
@@ -69,14 +70,29 @@ def recorded(root: Path, project: Project) -> dict[str, str]:
         return {}
     data = read_toml(path.read_text(encoding="utf-8"))
     entries = data.get("release", [])
+    known = {p.name for p in all_projects(root)}
     found: dict[str, str] = {}
     for entry in entries:
-        if entry.get("distribution") != project.name:
+        name, version, commit = (entry.get(k) for k in ("distribution", "version", "commit"))
+        if not all(isinstance(v, str) for v in (name, version, commit)):
+            raise HistoryError(
+                f"{path}: every [[release]] needs string distribution, version and commit "
+                f"keys, found {entry}"
+            )
+        if name not in known:
+            raise HistoryError(
+                f"{path}: distribution {name!r} is not in this repository (known: "
+                f"{', '.join(sorted(known))}); fix the record"
+            )
+        if name != project.name:
             continue
-        version, commit = entry.get("version"), entry.get("commit")
-        if not (isinstance(version, str) and isinstance(commit, str)):
-            raise HistoryError(f"{path}: every [[release]] needs string version and commit keys")
-        full = git(root, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}").strip()
+        try:
+            full = git(root, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}").strip()
+        except HistoryError:
+            raise HistoryError(
+                f"{path}: {name} {version} is recorded at {commit!r}, which is not a commit "
+                "here; fix the record (or fetch the full history)"
+            ) from None
         at = _version_at(root, full, f"{project.folder}/pyproject.toml")
         if at != version:
             raise HistoryError(
@@ -122,23 +138,26 @@ def export(root: Path, commit: str, folder: str, dest: Path) -> Path:
     return dest / folder
 
 
-def build_wheel(root: Path, release: Release, folder: str, wheel_dir: Path, python: str) -> Path:
-    """Build the wheel of ``release`` from its commit into ``wheel_dir`` (reused if there).
+def build_wheel(
+    root: Path,
+    release: Release,
+    folder: str,
+    cache: Path,
+    run: Callable[[Sequence[str]], object],
+) -> Path:
+    """The wheel of ``release`` built from its commit, kept in ``cache/<dist>-<ver>-<commit>/``.
 
-    ``python`` is the interpreter whose pip builds it (its build isolation fetches hatchling).
+    ``run`` runs a command (``pip wheel`` of the exported folder): nox's ``session.run``, or
+    a subprocess in tests. A cached wheel is reused; the commit is part of its folder's name.
     """
-    name = release.distribution.replace("-", "_")
-    existing = sorted(wheel_dir.glob(f"{name}-{release.version}-*.whl"))
-    if existing:
-        return existing[0]
-    wheel_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="helios-release-") as tmp:
-        source = export(root, release.commit, folder, Path(tmp))
-        subprocess.run(
-            [python, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(source)],
-            check=True,
-        )
-    built = sorted(wheel_dir.glob(f"{name}-{release.version}-*.whl"))
+    stem = f"{release.distribution.replace('-', '_')}-{release.version}"
+    wheel_dir = cache / f"{release.distribution}-{release.version}-{release.commit[:12]}"
+    built = sorted(wheel_dir.glob(f"{stem}-*.whl"))
     if not built:
-        raise HistoryError(f"building {release} left no {name}-{release.version} wheel")
+        with tempfile.TemporaryDirectory(prefix="helios-release-") as tmp:
+            source = export(root, release.commit, folder, Path(tmp))
+            run(["python", "-m", "pip", "wheel", "--no-deps", "-w", str(wheel_dir), str(source)])
+        built = sorted(wheel_dir.glob(f"{stem}-*.whl"))
+    if len(built) != 1:
+        raise HistoryError(f"building {release} left {len(built)} {stem} wheels in {wheel_dir}")
     return built[0]

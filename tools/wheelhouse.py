@@ -1,7 +1,7 @@
 """Check the wheels and sdists in a wheelhouse against the sources they were built from.
 
 ``python -m tools.wheelhouse DIR`` checks, for every distribution of the repository: one wheel
-and one sdist of the tree's version; the wheel's name, version, Requires-Dist, extras and entry
+and one sdist of the tree's version; the wheel's name, version, Requires-Dist (per extra too) and entry
 points equal what pyproject.toml declares; a plug-in's manifest is inside the wheel, byte for
 byte, next to its ``__init__.py``, and names the class its entry point names; the sdist carries
 pyproject.toml and the manifest. Exit status 1 with one line per problem otherwise.
@@ -26,6 +26,32 @@ def _normalized(requirements: list[str]) -> set[str]:
     return {str(Requirement(r)) for r in requirements}
 
 
+def _for_extra(requirements: list[str], extra: str) -> set[str]:
+    """``name+specifier`` of the requirements an install of ``[extra]`` adds on this Python."""
+    chosen = set()
+    for line in requirements:
+        requirement = Requirement(line)
+        if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
+            chosen.add(f"{canonicalize_name(requirement.name)}{requirement.specifier}")
+    return chosen
+
+
+def _extra_problems(requires: list[str], optional: dict[str, list[str]]) -> list[str]:
+    problems = []
+    for extra, lines in sorted(optional.items()):
+        expected = {
+            f"{canonicalize_name(r.name)}{r.specifier}"
+            for r in map(Requirement, lines)
+            if r.marker is None or r.marker.evaluate({"extra": extra})
+        }
+        found = _for_extra([r for r in requires if "extra ==" in r], extra)
+        if found != expected:
+            problems.append(
+                f"extra {extra!r} requires {sorted(found)}, expected {sorted(expected)}"
+            )
+    return problems
+
+
 def _one(folder: Path, pattern: str, problems: list[str]) -> Path | None:
     found = sorted(folder.glob(pattern))
     if len(found) != 1:
@@ -37,10 +63,11 @@ def _one(folder: Path, pattern: str, problems: list[str]) -> Path | None:
 def check_wheel(project: Project, wheel: Path) -> list[str]:
     """Problems of ``wheel`` against ``project``'s sources; empty when it is right."""
     problems: list[str] = []
-    stem = f"{project.name.replace('-', '_')}-{project.version}"
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        info = f"{stem}.dist-info"
+        info = f"{project.dist_stem}.dist-info"
+        if f"{info}/METADATA" not in names:
+            return [f"{wheel.name}: {info}/METADATA is missing"]
         meta = HeaderParser().parsestr(archive.read(f"{info}/METADATA").decode())
         eps = configparser.ConfigParser(delimiters=("=",))
         eps.optionxform = str  # type: ignore[assignment,method-assign]  # keep entry-name case
@@ -62,6 +89,7 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
     expected_extras = set(pyproject.get("optional-dependencies", {}))
     if extras != expected_extras:
         problems.append(f"Provides-Extra is {sorted(extras)}, expected {sorted(expected_extras)}")
+    problems += _extra_problems(requires, pyproject.get("optional-dependencies", {}))
     for group, expected in (
         ("helios.plugins", project.entry_points),
         ("console_scripts", pyproject.get("scripts", {})),
@@ -89,10 +117,10 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
 
 def check_sdist(project: Project, sdist: Path) -> list[str]:
     problems: list[str] = []
-    stem = f"{project.name.replace('-', '_')}-{project.version}"
+    stem = project.dist_stem
     with tarfile.open(sdist) as archive:
         names = set(archive.getnames())
-        pkg_info = archive.extractfile(f"{stem}/PKG-INFO")
+        pkg_info = archive.extractfile(f"{stem}/PKG-INFO") if f"{stem}/PKG-INFO" in names else None
         meta = HeaderParser().parsestr(pkg_info.read().decode()) if pkg_info else None
     if meta is None or meta["Version"] != project.version:
         problems.append(f"PKG-INFO does not say version {project.version}")
@@ -107,9 +135,8 @@ def check(root: Path, wheelhouse: Path) -> list[str]:
     """Every problem of the wheelhouse, for every distribution in the repository."""
     problems: list[str] = []
     for project in all_projects(root):
-        stem = f"{project.name.replace('-', '_')}-{project.version}"
-        wheel = _one(wheelhouse, f"{stem}-*.whl", problems)
-        sdist = _one(wheelhouse, f"{stem}.tar.gz", problems)
+        wheel = _one(wheelhouse, f"{project.dist_stem}-*.whl", problems)
+        sdist = _one(wheelhouse, f"{project.dist_stem}.tar.gz", problems)
         if wheel is not None:
             problems += check_wheel(project, wheel)
         if sdist is not None:

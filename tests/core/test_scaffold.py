@@ -55,7 +55,8 @@ def project(tmp_path: Path) -> Path:
         ("clip", "helios-clip", "helios_clip", "ClipPlugin"),
         ("step_counter", "helios-step-counter", "helios_step_counter", "StepCounterPlugin"),
         ("conv2d_x", "helios-conv2d-x", "helios_conv2d_x", "Conv2dXPlugin"),
-        ("my_plugin", "helios-my-plugin", "helios_my_plugin", "MyPlugin"),  # no PluginPlugin
+        ("my_plugin", "helios-my-plugin", "helios_my_plugin", "MyPlugin"),  # no MyPluginPlugin
+        ("plugin", "helios-plugin", "helios_plugin", "PluginPlugin"),  # not the base's name
     ],
 )
 def test_names_come_from_the_id(
@@ -206,6 +207,25 @@ def test_the_helios_prefix_is_refused(tmp_path: Path) -> None:
     assert str(info.value) == (
         "invalid plug-in name 'helios_clip': give the id without the 'helios_' prefix (the "
         "distribution is named helios-<id> already); try: helios plugins new clip"
+    )
+    assert tree(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("trainer", "helios-trainer is the core itself"),
+        ("core", "helios-core is another project on the public package index"),
+        ("cuda", "helios-cuda is the first-party CUDA plug-in"),
+        ("optuna", "helios-optuna is the first-party Optuna plug-in"),
+    ],
+)
+def test_a_taken_name_is_refused(name: str, why: str, tmp_path: Path) -> None:
+    with pytest.raises(ScaffoldError) as info:
+        create_plugin_project(name, tmp_path)
+    assert str(info.value) == (
+        f"invalid plug-in name {name!r}: {why}; pick another id, for example: "
+        f"helios plugins new my_{name}"
     )
     assert tree(tmp_path) == []
 

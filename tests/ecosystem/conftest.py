@@ -21,6 +21,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
         "GIT_COMMITTER_NAME": "Helios Tests",
         "GIT_COMMITTER_EMAIL": "tests@helios.invalid",
         "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_CONFIG_NOSYSTEM": "1",
     }.items():
         monkeypatch.setenv(key, value)
     root = tmp_path / "repo"

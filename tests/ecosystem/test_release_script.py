@@ -109,3 +109,18 @@ def test_a_manifest_range_must_equal_the_pyproject_range(
     assert main(["cuda", "0.1.1", "--root", str(repo.root)]) == 1
     assert "fix the plug-in ranges first" in capsys.readouterr().err
     assert find_project(repo.root, "cuda").version == "0.1.0"
+
+
+def test_an_existing_tag_blocks_the_release_before_anything_changes(
+    repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    released_repo(repo)
+    repo.git("tag", "helios-cuda-0.1.1")
+
+    assert main(["cuda", "0.1.1", "--root", str(repo.root)]) == 2
+
+    assert capsys.readouterr().err.strip() == (
+        "release: tag helios-cuda-0.1.1 exists already; pick a higher version"
+    )
+    assert repo.git("log", "--format=%s") == "0.1.0"
+    assert find_project(repo.root, "cuda").version == "0.1.0"

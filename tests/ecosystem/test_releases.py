@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,16 @@ from tools.releases import RECORD, HistoryError, Release, build_wheel, releases
 from support.gitrepo import Repo
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(command: Sequence[str]) -> None:
+    """What nox's session.run does for build_wheel: the command, with this interpreter."""
+    assert command[0] == "python"
+    subprocess.run([sys.executable, *command[1:]], check=True)
+
+
+def refuse_to_run(command: Sequence[str]) -> None:
+    raise AssertionError(f"a cached wheel should have been reused, not {command}")
 
 
 def test_the_commit_that_set_a_version_released_it(repo: Repo) -> None:
@@ -93,14 +104,14 @@ def test_an_older_release_is_rebuilt_from_its_commit(repo: Repo, tmp_path: Path)
     repo.commit("0.2.0")
     old = releases(repo.root, core_project(repo.root))[0]
 
-    wheel = build_wheel(repo.root, old, "core", tmp_path / "wheels", sys.executable)
+    wheel = build_wheel(repo.root, old, "core", tmp_path / "wheels", run)
 
     assert wheel.name == "helios_trainer-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("helios/__init__.py").decode() == "MARKER = 'the 0.1.0 code'\n"
     assert "the 0.2.0 code" in (repo.root / "core/src/helios/__init__.py").read_text()
     # built once: a second call reuses the wheel
-    assert build_wheel(repo.root, old, "core", tmp_path / "wheels", sys.executable) == wheel
+    assert build_wheel(repo.root, old, "core", tmp_path / "wheels", refuse_to_run) == wheel
 
 
 @pytest.mark.slow
@@ -111,7 +122,7 @@ def test_this_repository_rebuilds_a_core_release_older_than_the_tree(tmp_path: P
     assert older, f"no helios-trainer release older than the tree's {tree.version} in history"
     oldest = older[0]
 
-    wheel = build_wheel(ROOT, oldest, "core", tmp_path, sys.executable)
+    wheel = build_wheel(ROOT, oldest, "core", tmp_path, run)
 
     with zipfile.ZipFile(wheel) as archive:
         meta = archive.read(f"helios_trainer-{oldest.version}.dist-info/METADATA").decode()
@@ -123,3 +134,34 @@ def test_this_repository_rebuilds_a_core_release_older_than_the_tree(tmp_path: P
         check=True,
     ).stdout
     assert shipped == at_commit
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (
+            'distribution = "helios-trainer"\nversion = "0.1.0"\ncommit = "deadbeef"',
+            "helios-trainer 0.1.0 is recorded at 'deadbeef', which is not a commit here; fix "
+            "the record (or fetch the full history)",
+        ),
+        (
+            'distribution = "helios-trainr"\nversion = "0.1.0"\ncommit = "HEAD"',
+            "distribution 'helios-trainr' is not in this repository (known: helios-trainer); "
+            "fix the record",
+        ),
+        (
+            'distribution = "helios-trainer"\nversion = "0.1.0"',
+            "every [[release]] needs string distribution, version and commit keys, found "
+            "{'distribution': 'helios-trainer', 'version': '0.1.0'}",
+        ),
+    ],
+)
+def test_a_bad_record_names_the_entry_and_the_fix(repo: Repo, record: str, message: str) -> None:
+    repo.core("0.1.0")
+    repo.commit("0.1.0")
+    repo.write(RECORD, f"[[release]]\n{record}\n")
+
+    with pytest.raises(HistoryError) as caught:
+        releases(repo.root, core_project(repo.root))
+
+    assert str(caught.value) == f"{repo.root / RECORD}: {message}"

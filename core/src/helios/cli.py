@@ -225,11 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from helios.plugins.errors import PluginError
 
-    try:
-        if args.command == "demo":
-            from helios.demo.run import main as demo
+    if args.command == "demo":
+        from helios.demo import DemoError
+        from helios.demo.run import main as demo
 
+        try:  # only the demo's own errors are one line; a bug deep in training keeps its trace
             return demo(args)
+        except (PluginError, DemoError) as exc:
+            print(f"helios: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    try:
         if args.action == "validate":
             return _validate(args)
         if args.action == "new":

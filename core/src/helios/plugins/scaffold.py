@@ -24,6 +24,14 @@ from helios.plugins.manifest import CORE_DISTRIBUTION, ID_PATTERN, MANIFEST_FILE
 
 __all__ = ["Names", "Scaffold", "ScaffoldError", "core_range", "create_plugin_project"]
 
+#: Ids whose names are taken: the distribution, package or id belongs to someone else.
+RESERVED = {
+    "trainer": "helios-trainer is the core itself",
+    "core": "helios-core is another project on the public package index",
+    "cuda": "helios-cuda is the first-party CUDA plug-in",
+    "optuna": "helios-optuna is the first-party Optuna plug-in",
+}
+
 #: The summary line written into the manifest and the pyproject description.
 SUMMARY = "Count the validation cycles of a training run and log each one"
 
@@ -55,12 +63,19 @@ class Names:
                 f"invalid plug-in name {name!r}: give the id without the 'helios_' prefix "
                 f"(the distribution is named helios-<id> already); {_suggest(name)}"
             )
+        if name in RESERVED:
+            raise ScaffoldError(
+                f"invalid plug-in name {name!r}: {RESERVED[name]}; pick another id, for "
+                f"example: helios plugins new my_{name}"
+            )
         camel = "".join(part.capitalize() for part in name.split("_"))
+        # "Plugin" alone would shadow the base class it derives from
+        keep = camel.endswith("Plugin") and camel != "Plugin"
         return cls(
             plugin_id=name,
             distribution="helios-" + name.replace("_", "-"),
             package="helios_" + name,
-            class_name=camel if camel.endswith("Plugin") else camel + "Plugin",
+            class_name=camel if keep else camel + "Plugin",
         )
 
     @property
