@@ -74,6 +74,7 @@ def _install_fixture_copy(env: PluginEnv) -> None:
         module_source=(PACKAGE / "plugin.py").read_text(encoding="utf-8"),
         init_source=(PACKAGE / "__init__.py").read_text(encoding="utf-8"),
         requires=tuple(_pyproject(PROJECT / "pyproject.toml")["dependencies"]),
+        version=_pyproject(PROJECT / "pyproject.toml")["version"],
     )
 
 
@@ -100,7 +101,7 @@ def test_a_too_old_optuna_is_incompatible_before_import(tmp_path: Path) -> None:
     }
     assert (verdict["distribution"], verdict["version"]) == (
         "helios-optuna",
-        version("helios-optuna"),
+        _pyproject(PROJECT / "pyproject.toml")["version"],
     )
     assert not {"helios_optuna", "optuna", "torch"} & {m.partition(".")[0] for m in modules}
 
