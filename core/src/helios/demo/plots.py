@@ -6,7 +6,6 @@ so no global backend is chosen and no window can open. Files are written atomica
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
+
+from helios.demo.atomic import write_atomic
 
 __all__ = ["CURVES", "HISTORY", "ZOOM", "plot_curves", "plot_history", "save"]
 
@@ -25,11 +26,8 @@ _COMPLETE, _PRUNED, _BEST = "tab:blue", "tab:red", "tab:green"
 
 
 def save(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` as a PNG to ``path`` atomically (a temporary file, then a rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png", dpi=110)
-    os.replace(tmp, path)
-    return path
+    """Write ``figure`` as a PNG to ``path`` atomically (see :mod:`helios.demo.atomic`)."""
+    return write_atomic(path, lambda handle: figure.savefig(handle, format="png", dpi=110))
 
 
 def _curve(trial: FrozenTrial) -> tuple[list[int], list[float]]:
@@ -82,7 +80,12 @@ def plot_curves(
     if best is not None:
         label = f"best: trial {best.number} ({_curve(best)[1][-1]:.3f})"
         handles.append(Line2D([], [], color=_BEST, linewidth=2.8, label=label))
-    figure.suptitle(f"Validation accuracy of every trial, epoch by epoch ({len(trials)} trials)")
+    # Failed and running trials are not drawn, so they are not counted either.
+    drawn = len(completed) + len(pruned)
+    figure.suptitle(
+        f"Validation accuracy epoch by epoch: {drawn} trials ({len(completed)} completed, "
+        f"{len(pruned)} pruned)"
+    )
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     return save(figure, path)
 

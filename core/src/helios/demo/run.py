@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import importlib.util
 import json
-import os
 import shutil
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from helios.demo import DemoError
+from helios.demo.atomic import write_text_atomic
 from helios.plugins.loader import build_report, load_plugins
 from helios.plugins.probe import probe_device
 from helios.plugins.report import LoadReport
@@ -183,7 +183,7 @@ def _mark(run_dir: Path) -> None:
     """Write the marker that says the folder is the demo's (``--fresh`` may clear it)."""
     marker = run_dir / MARKER
     if not marker.exists():
-        _write_atomic(marker, json.dumps({"written-by": "helios demo"}) + "\n")
+        write_text_atomic(marker, json.dumps({"written-by": "helios demo"}) + "\n")
 
 
 def _clear(run_dir: Path) -> None:
@@ -195,12 +195,6 @@ def _clear(run_dir: Path) -> None:
             shutil.rmtree(run_dir / name)
             removed.append(name + "/")
     print(f"--fresh: removed {', '.join(removed) or 'nothing'} from {run_dir}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------- tuning and results

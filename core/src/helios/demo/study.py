@@ -45,6 +45,9 @@ STUDY_NAME = "helios-demo"
 DB_NAME = "study.db"
 CHECKPOINTS = "checkpoints"
 SAVE_NAME = "digits"
+#: The study's user attribute holding ``{"epochs": …, "seed": …}`` (one attribute, one write).
+SETTINGS_ATTR = "demo-settings"
+_SETTINGS_KEYS = ("epochs", "seed")
 #: Trial states that count towards ``--trials``.
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -112,11 +115,16 @@ class Tuner:
             direction="maximize",
             pruner=_pruner(),
         )
-        wanted: dict[str, Any] = {"epochs": settings.epochs, "seed": settings.seed}
-        found = {key: study.user_attrs.get(key) for key in wanted}
-        if all(value is None for value in found.values()):
-            for key, value in wanted.items():
-                study.set_user_attr(key, value)
+        wanted = {"epochs": settings.epochs, "seed": settings.seed}
+        found = _stored_settings(study)
+        if found is None:
+            if study.get_trials(deepcopy=False):
+                raise DemoError(
+                    f"the study in {settings.run_dir / DB_NAME} holds trials but not the "
+                    "--epochs and --seed they were tuned with; add --fresh to start over"
+                )
+            # One attribute, written in one call: a run killed here stores all or nothing.
+            study.set_user_attr(SETTINGS_ATTR, wanted)
         elif found != wanted:
             raise DemoError(
                 f"the study in {settings.run_dir / DB_NAME} was tuned with --epochs "
@@ -206,6 +214,25 @@ class Tuner:
         trainer.fit(model, data)
         trainer.test(model, data)
         return Evaluation(best, model.metrics["test_accuracy"], int(model.metrics["test_images"]))
+
+
+def _stored_settings(study: optuna.Study) -> dict[str, int] | None:
+    """The ``--epochs`` and ``--seed`` stored with ``study``, or None if it holds none (whole).
+
+    Studies of older demos hold them as two attributes, ``epochs`` and ``seed``, written one
+    after the other: both are read as the settings; one alone (a run killed between the two
+    writes) counts as none.
+    """
+    attrs = study.user_attrs
+    stored = attrs.get(SETTINGS_ATTR)
+    if stored is None and all(key in attrs for key in _SETTINGS_KEYS):
+        stored = {key: attrs[key] for key in _SETTINGS_KEYS}
+    if not isinstance(stored, dict):
+        return None
+    values = {key: stored.get(key) for key in _SETTINGS_KEYS}
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in values.values()):
+        return None
+    return {key: int(value) for key, value in values.items() if isinstance(value, int)}
 
 
 def _save_name(trial: BaseTrial) -> str:

@@ -1,0 +1,193 @@
+"""In-process checks of the demo's parts: atomic writes, the stored settings, the curves' title."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from matplotlib.figure import Figure
+from optuna.trial import TrialState, create_trial
+
+from helios.demo import DemoError, plots, study
+from helios.demo.atomic import write_atomic, write_text_atomic
+from helios.demo.run import MARKER, _mark
+
+# ---------------------------------------------------------------------- atomic writes
+
+
+def test_an_atomic_write_replaces_the_file_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("old", encoding="utf-8")
+    assert write_text_atomic(target, "new ✓\n") == target
+    assert target.read_text(encoding="utf-8") == "new ✓\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_a_failed_rename_leaves_the_old_file_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("old", encoding="utf-8")
+
+    def refuse(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "refused", str(dst))
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError):
+        write_text_atomic(target, "new")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(
+    tmp_path: Path, error: BaseException
+) -> None:
+    target = tmp_path / "file.bin"
+    target.write_bytes(b"old")
+
+    def half_then_fail(handle: Any) -> None:
+        handle.write(b"ne")
+        raise error
+
+    with pytest.raises(type(error)):
+        write_atomic(target, half_then_fail)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
+
+
+def test_a_failed_fsync_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "file.txt"
+
+    def fail(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(OSError, match="Input/output error"):
+        write_text_atomic(target, "new")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_marker_and_the_pictures_are_written_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[Path] = []
+
+    def spy(path: Path, write: Any) -> Path:
+        written.append(path)
+        return write_atomic(path, write)
+
+    monkeypatch.setattr("helios.demo.atomic.write_atomic", spy)
+    monkeypatch.setattr(plots, "write_atomic", spy)
+    _mark(tmp_path)
+    figure = Figure()
+    figure.add_subplot().plot([1, 2], [3, 4])
+    plots.save(figure, tmp_path / "picture.png")
+    assert written == [tmp_path / MARKER, tmp_path / "picture.png"]
+    assert (tmp_path / "picture.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER, "picture.png"]
+
+
+# ---------------------------------------------------------------------- the stored settings
+
+
+def _settings(run_dir: Path, epochs: int = 4, seed: int = 3) -> study.DemoSettings:
+    run_dir.mkdir(exist_ok=True)
+    return study.DemoSettings(run_dir=run_dir, trials=1, epochs=epochs, seed=seed, device="cpu")
+
+
+def _tuner(settings: study.DemoSettings) -> study.Tuner:
+    plugin: Any = object
+    return study.Tuner(settings, plugin, lambda s, n: s.ask())
+
+
+def _raw_study(settings: study.DemoSettings) -> optuna.Study:
+    return optuna.create_study(
+        storage=settings.storage, study_name=study.STUDY_NAME, direction="maximize"
+    )
+
+
+def _changed(settings: study.DemoSettings, epochs: int, seed: int) -> str:
+    return (
+        f"the study in {settings.run_dir / 'study.db'} was tuned with --epochs {epochs} --seed "
+        f"{seed}, and this run asks for --epochs {settings.epochs} --seed {settings.seed}; rerun "
+        f"with --epochs {epochs} --seed {seed} to resume it, or add --fresh to start over"
+    )
+
+
+def test_the_settings_are_stored_in_one_attribute(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "run")
+    assert _tuner(settings).study.user_attrs == {"demo-settings": {"epochs": 4, "seed": 3}}
+    assert _tuner(settings).study.user_attrs == {"demo-settings": {"epochs": 4, "seed": 3}}
+    with pytest.raises(DemoError) as info:
+        _tuner(_settings(tmp_path / "run", seed=4))
+    assert str(info.value) == _changed(_settings(tmp_path / "run", seed=4), 4, 3)
+
+
+def test_a_study_of_an_older_demo_keeps_its_two_attributes(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "run")
+    old = _raw_study(settings)
+    old.set_user_attr("epochs", 4)
+    old.set_user_attr("seed", 3)
+    old.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5, intermediate_values={1: 0.5}))
+    assert len(_tuner(settings).study.trials) == 1  # the same settings: resumed
+    changed = _settings(tmp_path / "run", epochs=5)
+    with pytest.raises(DemoError) as info:
+        _tuner(changed)
+    assert str(info.value) == _changed(changed, 4, 3)
+
+
+def test_a_run_killed_while_storing_the_old_attributes_is_not_blamed_on_seed_none(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path / "run", epochs=5, seed=7)
+    _raw_study(settings).set_user_attr("epochs", 4)  # killed before "seed" was written
+    tuner = _tuner(settings)  # no trials yet: the settings are simply stored
+    assert tuner.study.user_attrs["demo-settings"] == {"epochs": 5, "seed": 7}
+
+
+def test_trials_without_their_settings_are_refused_with_fresh(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "run")
+    old = _raw_study(settings)
+    old.set_user_attr("epochs", 4)
+    old.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5, intermediate_values={1: 0.5}))
+    with pytest.raises(DemoError) as info:
+        _tuner(settings)
+    assert str(info.value) == (
+        f"the study in {tmp_path / 'run' / 'study.db'} holds trials but not the --epochs and "
+        "--seed they were tuned with; add --fresh to start over"
+    )
+
+
+# ---------------------------------------------------------------------- the curves
+
+
+def test_the_curves_title_counts_only_the_trials_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    curve = {1: 0.8, 2: 0.9}
+    trials = [
+        create_trial(state=TrialState.COMPLETE, value=0.9, intermediate_values=curve),
+        create_trial(state=TrialState.COMPLETE, value=0.95, intermediate_values={1: 0.9, 2: 0.95}),
+        create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.5}),
+        create_trial(state=TrialState.FAIL, intermediate_values={1: 0.4}),
+        create_trial(state=TrialState.RUNNING, intermediate_values={1: 0.6}),
+    ]
+    for number, trial in enumerate(trials):
+        trial.number = number
+    figures: list[Figure] = []
+
+    def keep(figure: Figure, path: Path) -> Path:
+        figures.append(figure)
+        return path
+
+    monkeypatch.setattr(plots, "save", keep)
+    plots.plot_curves(trials, trials[1], 2, tmp_path / plots.CURVES)
+    [figure] = figures
+    suptitle: Any = figure.get_suptitle()
+    assert suptitle == "Validation accuracy epoch by epoch: 3 trials (2 completed, 1 pruned)"
