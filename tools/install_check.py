@@ -25,9 +25,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tools.projects import CORE, MANIFEST, find_project, plugin_projects
+from tools.projects import CORE, MANIFEST, REPO_ROOT, find_project, plugin_projects
 
-ROOT = Path(__file__).resolve().parents[1]
 SENTINEL = "helios-install-check: the plug-in module was imported"
 
 
@@ -59,7 +58,7 @@ def cuda_usable() -> bool:
 
 
 def installed(plugin_id: str) -> None:
-    by_id = {i: p for p in plugin_projects(ROOT) for i in p.entry_points}
+    by_id = {i: p for p in plugin_projects(REPO_ROOT) for i in p.entry_points}
     expect(plugin_id in by_id, f"no plug-in {plugin_id!r} here; known: {sorted(by_id)}")
     project = by_id[plugin_id]
     names = (canonicalize_name(d.metadata["Name"] or "") for d in metadata.distributions())
@@ -95,7 +94,7 @@ def rewrite(path: Path, pattern: str, replacement: str) -> None:
 
 
 def refused(folder: str) -> None:
-    project = find_project(ROOT, folder)
+    project = find_project(REPO_ROOT, folder)
     core = Version(metadata.version(CORE))
     excluded = f">={core.major}.{core.minor + 1},<{core.major}.{core.minor + 2}"
     with tempfile.TemporaryDirectory(prefix="helios-refused-") as tmp:

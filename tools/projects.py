@@ -16,6 +16,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+#: This repository's root (tools/ lives directly in it).
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CORE = "helios-trainer"
 CORE_FOLDER = "core"
 PLUGINS_FOLDER = "plugins"

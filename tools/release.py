@@ -22,10 +22,8 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from tools.projects import CORE, MANIFEST, Project, find_project, plugin_projects
+from tools.projects import CORE, MANIFEST, REPO_ROOT, Project, find_project, plugin_projects
 from tools.releases import HistoryError, git, releases
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def range_problems(root: Path) -> list[str]:
@@ -136,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("distribution", help="'check', or a distribution name or folder")
     parser.add_argument("version", nargs="?", help="the new version (PEP 440)")
     parser.add_argument("--dry-run", action="store_true", help="check and print; change nothing")
-    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.distribution == "check":
         problems = range_problems(args.root)

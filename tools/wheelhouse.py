@@ -19,7 +19,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tools.projects import MANIFEST, Project, all_projects, read_pyproject
+from tools.projects import MANIFEST, REPO_ROOT, Project, all_projects, read_pyproject
 
 
 def _normalized(requirements: list[str]) -> set[str]:
@@ -149,11 +149,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m tools.wheelhouse WHEELHOUSE", file=sys.stderr)
         return 2
     wheelhouse = Path(argv[0])
-    problems = check(Path(__file__).resolve().parents[1], wheelhouse)
+    problems = check(REPO_ROOT, wheelhouse)
     for problem in problems:
         print(f"wheelhouse: {problem}", file=sys.stderr)
     if not problems:
-        count = len(all_projects(Path(__file__).resolve().parents[1]))
+        count = len(all_projects(REPO_ROOT))
         print(f"wheelhouse: {count} wheels and {count} sdists match their sources ({wheelhouse})")
     return 1 if problems else 0
 
