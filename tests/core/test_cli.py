@@ -74,6 +74,7 @@ def test_json_report_shape(installed: PluginEnv) -> None:
         "fix": "install a CUDA build of torch (pip install torch --index-url "
         "https://download.pytorch.org/whl/cu124, see https://pytorch.org/get-started/)",
         "manifest": str(installed.dists[1].package_dir / "helios-plugin.toml"),
+        "dist_info": str(installed.dists[1].dist_info),
         "summary": "fixture plug-in gpu",
         "overrides": ["training_batch"],
     }

@@ -260,8 +260,8 @@ def test_manifest_problems(plugin_env: PluginEnv) -> None:
     assert report["bad"].reason is Reason.MANIFEST_INVALID
     assert "[id] expected a lowercase identifier" in report["bad"].message
     assert report["bad"].fix.startswith("helios plugins validate ")
-    assert report["wrongentry"].reason is Reason.ENTRY_POINT_MISMATCH
-    assert report["wrongentry"].message == (
+    assert report["renamed"].reason is Reason.ENTRY_POINT_MISMATCH  # listed by its entry name
+    assert report["renamed"].message == (
         "the entry point 'renamed = helios_wrongentry.plugin:FixturePlugin' does not match the "
         "manifest (id = 'wrongentry', class = 'helios_wrongentry.plugin:FixturePlugin')"
     )

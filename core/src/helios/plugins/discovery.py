@@ -2,6 +2,8 @@
 
 The scan runs once per process (:func:`discover` caches it; ``refresh=True`` scans again).
 Manifests are located with a *top-level* ``find_spec``, which executes no package code.
+A plug-in is identified by its installed distribution (the metadata folder it was found in),
+never by the ``Name`` its metadata claims: two folders may claim one name.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
-from helios.plugins.distinfo import Headers, headers, ranges_on
+from helios.plugins.distinfo import Headers, headers, owned_files, ranges_on
 from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME
 
 __all__ = ["ENTRY_POINT_GROUP", "Candidate", "discover"]
@@ -30,6 +32,17 @@ class Candidate:
     entry_value: str
     metadata: Headers = field(repr=False)
     other_entries: tuple[str, ...] = ()  # further entries of the same distribution (an error)
+    #: The distribution's metadata folder (``*.dist-info``); None when its finder has none.
+    dist_info: Path | None = None
+    #: Tells this distribution from every other one of the scan, whatever Name it claims.
+    identity: str = ""
+
+    @property
+    def location(self) -> str:
+        """Where the distribution is installed, for people: its dist-info folder, cut short."""
+        if self.dist_info is None:
+            return f"metadata not in a folder ({self.identity})"
+        return _cut_path(str(self.dist_info))
 
     @property
     def distribution(self) -> str:
@@ -66,14 +79,25 @@ class Candidate:
             return ()
         return tuple(Path(p) for p in spec.submodule_search_locations)
 
+    @property
+    def shared_package(self) -> bool:
+        """Whether the package is a namespace package spread over several folders."""
+        return len(self.package_dirs) > 1
+
     @cached_property
     def manifest_path(self) -> Path | None:
-        """The ``helios-plugin.toml`` next to the package's ``__init__.py``, if present."""
-        for folder in self.package_dirs:
-            candidate = folder / MANIFEST_FILENAME
-            if candidate.is_file():
-                return candidate
-        return None
+        """The ``helios-plugin.toml`` next to the package's ``__init__.py``, if present.
+
+        A namespace package may hold other distributions' manifests in its other folders;
+        then only the one among this distribution's own installed files counts.
+        """
+        found = [
+            d / MANIFEST_FILENAME for d in self.package_dirs if (d / MANIFEST_FILENAME).is_file()
+        ]
+        if not self.shared_package or not found:
+            return found[0] if found else None
+        own = owned_files(self.dist_info, found) if self.dist_info is not None else []
+        return own[0] if own else None
 
 
 _CACHE: tuple[Candidate, ...] | None = None
@@ -97,13 +121,30 @@ def _scan() -> tuple[Candidate, ...]:
         if ep.dist is not None:
             grouped.setdefault(id(ep.dist), (ep.dist, []))[1].append(ep)
     found = []
-    for dist, (first, *rest) in grouped.values():
+    for number, (dist, (first, *rest)) in enumerate(grouped.values()):
+        folder = _metadata_folder(dist)
         found.append(
             Candidate(
                 entry_name=first.name,
                 entry_value=first.value,
                 metadata=headers(dist),  # read once per distribution
                 other_entries=tuple(f"{ep.name} = {ep.value}" for ep in rest),
+                dist_info=folder,
+                identity=str(folder) if folder else f"{type(dist).__qualname__} #{number}",
             )
         )
     return tuple(found)
+
+
+def _metadata_folder(dist: md.Distribution) -> Path | None:
+    """The folder a distribution's metadata was read from (``PathDistribution`` keeps it)."""
+    path = getattr(dist, "_path", None)
+    return Path(path) if isinstance(path, Path) else None
+
+
+_PATH_LIMIT = 160
+
+
+def _cut_path(text: str) -> str:
+    """A long path shortened from the left: its end (the folder's own name) is what tells."""
+    return text if len(text) <= _PATH_LIMIT else "..." + text[-(_PATH_LIMIT - 3) :]

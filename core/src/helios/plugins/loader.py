@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from helios.plugins import checks
 from helios.plugins.discovery import Candidate, discover
-from helios.plugins.distinfo import installed_version
+from helios.plugins.distinfo import canonical_name, installed_version
 from helios.plugins.errors import (
     ManifestError,
     PluginBrokenError,
@@ -55,7 +55,7 @@ def _verdict(
     candidate: Candidate, manifest: Manifest | None, failure: checks.Failure | None
 ) -> Verdict:
     return Verdict(
-        id=manifest.id if manifest else candidate.entry_name,
+        id=candidate.entry_name,  # what `list` shows is what `check ID` and load_plugins select
         distribution=candidate.distribution,
         version=candidate.version,
         reason=failure.reason if failure else Reason.READY,
@@ -64,6 +64,7 @@ def _verdict(
         found=failure.found if failure else "",
         fix=failure.fix if failure else "",
         manifest=str(candidate.manifest_path) if candidate.manifest_path else None,
+        dist_info=candidate.location,
         summary=manifest.summary if manifest else "",
         overrides=tuple(sorted(manifest.overrides.claimed())) if manifest else (),
     )
@@ -76,9 +77,15 @@ def _read_manifest(candidate: Candidate) -> Manifest | checks.Failure:
             ", ".join(map(str, candidate.package_dirs))
             or f"no importable package {candidate.package!r}"
         )
+        message = f"no {MANIFEST_FILENAME} next to the __init__.py of {candidate.package!r}"
+        if candidate.shared_package:  # the other folders' manifests are other distributions'
+            message = (
+                f"no {MANIFEST_FILENAME} of its own in the namespace package "
+                f"{candidate.package!r}, which other distributions share"
+            )
         return checks.Failure(
             Reason.MANIFEST_MISSING,
-            f"no {MANIFEST_FILENAME} next to the __init__.py of {candidate.package!r} ({where})",
+            f"{message} ({where})",
             required=f"{candidate.package}/{MANIFEST_FILENAME}",
             found="nothing",
             fix=f"ship {MANIFEST_FILENAME} inside the package, or reinstall: "
@@ -151,25 +158,44 @@ def _with(entry: _Entry, failure: checks.Failure) -> _Entry:
 
 
 def _mark_duplicates(entries: list[_Entry]) -> list[_Entry]:
-    by_id: dict[str, list[str]] = {}
+    """Every installed distribution claiming an id that another one claims is a duplicate.
+
+    Distributions are told apart by where they are installed, never by the Name their
+    metadata gives: a second distribution calling itself ``helios-optuna`` is still a second.
+    """
+    by_id: dict[str, list[Candidate]] = {}
     for entry in entries:
-        by_id.setdefault(entry.id, []).append(entry.candidate.distribution)
+        by_id.setdefault(entry.id, []).append(entry.candidate)
     out = []
     for entry in entries:
-        others = [d for d in by_id[entry.id] if d != entry.candidate.distribution]
+        group = by_id[entry.id]
+        others = [c for c in group if c.identity != entry.candidate.identity]
         if others:
-            entry = _with(
-                entry,
-                checks.Failure(
-                    Reason.DUPLICATE_ID,
-                    f"the plug-in id {entry.id!r} is also provided by {', '.join(others)}",
-                    required="one distribution per plug-in id",
-                    found=", ".join(by_id[entry.id]),
-                    fix=f"uninstall all but one: pip uninstall {' '.join(others)}",
-                ),
-            )
+            entry = _with(entry, _duplicate(entry.id, group, others))
         out.append(entry)
     return out
+
+
+def _duplicate(plugin_id: str, group: list[Candidate], others: list[Candidate]) -> checks.Failure:
+    def who(c: Candidate) -> str:
+        return f"{c.distribution} {c.version} ({c.location})"
+
+    names = [canonical_name(c.distribution) for c in group]
+    by_name = [c.distribution for c in others if names.count(canonical_name(c.distribution)) == 1]
+    by_folder = [c.location for c in others if names.count(canonical_name(c.distribution)) > 1]
+    fixes = [f"pip uninstall {' '.join(by_name)}"] if by_name else []
+    fixes += [  # pip cannot tell apart distributions that claim one Name: remove it by hand
+        f"delete the files listed in {folder}/RECORD, then {folder} (its Name is claimed by "
+        "another installed distribution, so pip cannot pick it)"
+        for folder in by_folder
+    ]
+    return checks.Failure(
+        Reason.DUPLICATE_ID,
+        f"the plug-in id {plugin_id!r} is also provided by {', '.join(map(who, others))}",
+        required="one distribution per plug-in id",
+        found=", ".join(map(who, group)),
+        fix="uninstall all but one: " + "; ".join(fixes),
+    )
 
 
 def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
@@ -229,7 +255,7 @@ def _evaluate(
 
     core = installed_version(CORE_DISTRIBUTION)
     candidates = discover(refresh)
-    installed = {c.entry_name for c in candidates}  # = the manifest ids, once consistent
+    installed = {c.entry_name for c in candidates}  # the ids, as `list` shows them
     missing: list[Verdict] = []
     if ids is not None:  # read only the manifests asked for
         wanted = list(dict.fromkeys(ids))
@@ -249,7 +275,7 @@ def _evaluate(
 def _load(entry: _Entry) -> type[Plugin] | Verdict:
     """Import and verify one plug-in whose checks passed, and register its class."""
     assert entry.manifest is not None
-    key = (entry.candidate.distribution, entry.id)
+    key = (entry.candidate.identity, entry.id)
     if key in _LOADED:
         return _LOADED[key]
     from helios.plugins.verify import import_class, verify_class  # only once checks passed
@@ -319,6 +345,7 @@ def load_plugins(
     :returns: plug-in id -> class, in the order asked.
     :raises PluginNotInstalledError: an id no installed distribution provides.
     :raises PluginSelectionError: (a subclass per kind) a check failed; nothing was imported.
+    :raises PluginBrokenError: every check passed, but an import or class verification failed.
     """
     settings = settings if settings is not None else Settings.from_env()
     entries, missing, *_ = _evaluate(ids, settings, device, refresh=False)

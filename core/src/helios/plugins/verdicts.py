@@ -81,6 +81,7 @@ class Verdict:
     found: str = ""
     fix: str = ""
     manifest: str | None = None
+    dist_info: str | None = None  # where the distribution is installed: tells two rows apart
     summary: str = ""
     overrides: tuple[str, ...] = field(default_factory=tuple)
 
