@@ -197,6 +197,43 @@ def test_import_that_raises_is_broken_and_others_are_unaffected(plugin_env: Plug
         load_plugins(["crash"], settings=NONE)
 
 
+def test_broken_error_says_the_import_ran(plugin_env: PluginEnv, tmp_path: Path) -> None:
+    marker = tmp_path / "ran.marker"
+    crash = f"open({str(marker)!r}, 'w').close()\nraise ImportError('missing native lib')\n"
+    plugin_env.add("helios-crash", "crash", init_source=crash)
+    plugin_env.add("helios-fine", "fine", class_name="FinePlugin")
+    plugin_env.add("helios-v", "v", module_source="class FixturePlugin:\n    plugin_id = 'v'\n")
+    plugin_env.activate()
+    with pytest.raises(PluginBrokenError) as caught:
+        load_plugins(["crash"], settings=NONE)
+    assert marker.exists()  # the import did run
+    (verdict,) = caught.value.verdicts
+    assert str(caught.value) == (
+        "plug-in broken: its checks passed and its import ran, but importing or verifying it "
+        f"failed:\n  - {verdict.render()}"
+    )
+    assert verdict.render().startswith(
+        "crash (helios-crash 0.1.0): import-failed: importing helios_crash.plugin:FixturePlugin "
+        "raised ImportError: missing native lib at "
+    )
+    assert verdict.render().endswith(
+        " Fix: fix the plug-in or reinstall it (pip install --force-reinstall helios-crash); "
+        "the installed manifest passed its checks"
+    )
+    with pytest.raises(PluginBrokenError) as caught:
+        load_plugins(["fine", "v", "crash"], settings=NONE)
+    assert str(caught.value) == (
+        "2 plug-ins broken: their checks passed and their imports ran, but importing or "
+        "verifying them failed:\n" + "\n".join(f"  - {v.render()}" for v in caught.value.verdicts)
+    )
+    assert sorted(v.reason for v in caught.value.verdicts) == [
+        Reason.IMPORT_FAILED,
+        Reason.NOT_A_PLUGIN,
+    ]
+    assert "nothing was imported" not in str(caught.value)
+    assert PLUGIN_REGISTRY.get("FinePlugin").plugin_id == "fine"  # it loaded, and stays
+
+
 @pytest.mark.parametrize(
     ("source", "reason", "message"),
     [

@@ -43,18 +43,19 @@ class ManifestError(PluginError, ValueError):
 class PluginSelectionError(PluginError):
     """Plug-ins asked for by id did not pass their checks; none of them was imported.
 
-    ``verdicts`` holds the failing verdicts. The subclass tells which kind failed first.
+    ``verdicts`` holds the failing verdicts. The subclass tells which kind failed first;
+    :class:`PluginBrokenError` alone comes after the imports.
     """
 
     def __init__(self, verdicts: Sequence[Verdict]) -> None:
         self.verdicts = tuple(verdicts)
-        head = (
-            "plug-in check failed"
-            if len(self.verdicts) == 1
-            else (f"{len(self.verdicts)} plug-in checks failed")
-        )
         body = "\n".join(f"  - {v.render()}" for v in self.verdicts)
-        super().__init__(f"{head}; nothing was imported:\n{body}")
+        super().__init__(f"{self._headline(len(self.verdicts))}:\n{body}")
+
+    @staticmethod
+    def _headline(count: int) -> str:
+        head = "plug-in check failed" if count == 1 else f"{count} plug-in checks failed"
+        return f"{head}; nothing was imported"
 
 
 class PluginNotApplicableError(PluginSelectionError):
@@ -66,7 +67,23 @@ class PluginIncompatibleError(PluginSelectionError):
 
 
 class PluginBrokenError(PluginSelectionError):
-    """A selected plug-in failed to import or its class failed verification."""
+    """A selected plug-in failed to import or its class failed verification.
+
+    Its checks had passed, so its import ran (and the plug-ins of the selection that did
+    load stay registered); each verdict says what failed and the fix.
+    """
+
+    @staticmethod
+    def _headline(count: int) -> str:
+        if count == 1:
+            return (
+                "plug-in broken: its checks passed and its import ran, but importing or "
+                "verifying it failed"
+            )
+        return (
+            f"{count} plug-ins broken: their checks passed and their imports ran, but importing "
+            "or verifying them failed"
+        )
 
 
 class PluginNotInstalledError(PluginError, ImportError):
