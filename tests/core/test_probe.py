@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helios.plugins import nvml as binding
 from helios.plugins import probe
@@ -163,6 +165,72 @@ def test_select_visible(visible: str | None, chosen: list[int]) -> None:
 def test_select_visible_without_devices() -> None:
     assert probe.select_visible([], None) == []
     assert probe.select_visible([], "0") == []
+
+
+@pytest.mark.parametrize(
+    ("visible", "chosen"),
+    [
+        ("1" * 5000, []),  # far past any device, and never handed to int()
+        ("0" * 5000 + "2,0", [2, 0]),  # leading zeros still read like strtoul
+        ("1," + "9" * 20, [1]),
+        ("0," + ",".join(["x"] * 100_000), [0]),
+    ],
+)
+def test_select_visible_with_huge_values(visible: str, chosen: list[int]) -> None:
+    assert probe.select_visible(UUIDS, visible) == chosen
+
+
+def _select_visible_by_scanning(uuids: list[str], visible: str) -> list[int]:
+    """CUDA's rule read literally (each entry scans every device): the reference."""
+    chosen: list[int] = []
+    for raw in visible.split(","):
+        entry = raw.strip()
+        if entry[:4].upper() == "GPU-":
+            hits = [i for i, u in enumerate(uuids) if u.lower().startswith(entry.lower())]
+            index = hits[0] if len(hits) == 1 else None
+        else:
+            digits = re.match(r"\+?(\d+)", entry)
+            index = int(digits.group(1)) if digits else None
+            index = index if index is not None and index < len(uuids) else None
+        if index is None:
+            break
+        if index in chosen:
+            return []
+        chosen.append(index)
+    return chosen
+
+
+uuid_prefixes = st.sampled_from(["GPU-", "gpu-", "GPU-0", "GPU-00", "GPU-01", "GPU-1", "GPU-a"])
+
+
+@given(
+    uuids=st.lists(st.text(alphabet="01aA-", max_size=6).map(lambda t: "GPU-" + t), max_size=6),
+    entries=st.lists(
+        st.one_of(
+            st.integers(0, 8).map(str),
+            st.tuples(uuid_prefixes, st.text(alphabet="01aA", max_size=3)).map("".join),
+            st.sampled_from(["", " 1 ", "x", "-1", "+0", "MIG-1"]),
+        ),
+        max_size=8,
+    ),
+)
+def test_select_visible_matches_the_literal_rule(uuids: list[str], entries: list[str]) -> None:
+    visible = ",".join(entries)
+    assert probe.select_visible(uuids, visible) == _select_visible_by_scanning(uuids, visible)
+
+
+def test_select_visible_with_many_devices() -> None:
+    uuids = [f"GPU-{i:08x}-0000-0000-0000-{i:012d}" for i in range(5000)]
+    by_prefix = ",".join(u[:12] for u in reversed(uuids))
+    assert probe.select_visible(uuids, by_prefix) == list(reversed(range(5000)))
+    by_ordinal = ",".join(str(i) for i in range(5000)) + ",4999"
+    assert probe.select_visible(uuids, by_ordinal) == []  # the last one names a device twice
+
+
+def test_a_long_cuda_visible_devices_is_cut_in_the_note() -> None:
+    device = probe.RawDevice("A100", "8.0", UUID_A)
+    _, note = probe.visible_gpus([device], "7" * 10_000)
+    assert note == ("CUDA_VISIBLE_DEVICES='" + "7" * 56 + "... hides the machine's 1 GPU")
 
 
 # --------------------------------------------------------------------------- NVML through FakeNVML
@@ -593,6 +661,68 @@ def test_fake_device_errors(
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         probe_device()
     assert probe._cached is None  # a failed probe is not cached
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_found"),
+    [
+        (
+            "[" * 5000,
+            "expected a JSON object nested at most 4 levels deep, found a value nested 5000 "
+            "levels deep ('" + "[" * 56 + "...)",
+        ),
+        (
+            '{"gpus": [[[["8.0"]]]]}',
+            "expected a JSON object nested at most 4 levels deep, found a value nested 5 levels "
+            """deep ('{"gpus": [[[["8.0"]]]]}')""",
+        ),
+        (
+            '{"gpus": [' + "1" * 5000 + "]}",
+            "expected numbers of at most 32 characters, found a number of 5000 characters ("
+            + "1" * 57
+            + "...)",
+        ),
+        (
+            '{"torch_cuda": 1.' + "5" * 40 + "}",
+            "expected numbers of at most 32 characters, found a number of 42 characters (1."
+            + "5" * 40
+            + ")",
+        ),
+        (
+            '{"gpus": []}' + " " * 20_000,  # good JSON, but too long to parse at all
+            "expected a JSON object of at most 16384 characters, found 20012 characters "
+            """('{"gpus": []}""" + " " * 44 + "...)",
+        ),
+        (
+            '{"driver": "' + "5" * 100 + '"}',
+            'expected "driver" to be at most 64 characters long, found 100 characters (string "'
+            + "5" * 56
+            + "...)",
+        ),
+        (
+            '{"gpus": "' + "8" * 100 + '"}',
+            'expected "gpus" to be a list of compute capabilities such as ["8.0", "8.6"], '
+            'found string "' + "8" * 56 + "...",
+        ),
+        (
+            "gpus=" + "8" * 100,
+            "expected a JSON object, found '" + "gpus=" + "8" * 51 + "..., which is not JSON "
+            "(Expecting value at char 0)",
+        ),
+    ],
+)
+def test_hostile_fake_device_values(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected_found: str
+) -> None:
+    monkeypatch.setenv(FAKE_ENV, value)
+    expected = f"HELIOS_FAKE_DEVICE: {expected_found}. {GOOD_VALUE}"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        probe_device()
+
+
+def test_brackets_inside_fake_strings_are_not_nesting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAKE_ENV, '{"driver": "[[[[[\\"{{{{{", "gpus": ["8.0"]}')
+    assert probe_device().driver == '[[[[["{{{{{'
 
 
 def test_the_example_in_the_error_is_good(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,13 +11,14 @@ machine (see :func:`fake_device`).
 from __future__ import annotations
 
 import ast
+import bisect
 import importlib.metadata
 import importlib.util
 import itertools
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -236,6 +237,7 @@ class RawDevice(NamedTuple):
 # --------------------------------------------------------------------------- CUDA_VISIBLE_DEVICES
 
 _ORDINAL = re.compile(r"\+?(\d+)")  # CUDA reads an ordinal like strtoul: "1gpu" is 1
+_ORDINAL_DIGITS = 18  # more significant digits than any machine has devices: invalid
 
 
 def select_visible(uuids: Sequence[str], visible: str | None) -> list[int]:
@@ -244,29 +246,66 @@ def select_visible(uuids: Sequence[str], visible: str | None) -> list[int]:
     ``visible`` is CUDA_VISIBLE_DEVICES: None shows all, "" none; otherwise a comma list of
     ordinals or "GPU-" UUID prefixes, read up to the first invalid entry. Naming one device
     twice hides every device, as CUDA does. MIG UUIDs are not resolved (they end the list).
+    The work grows with the devices and the entries read, never with their product.
     """
     if visible is None:
         return list(range(len(uuids)))
+    by_uuid = _UUIDIndex(uuids)
     chosen: list[int] = []
-    for entry in visible.split(","):
-        index = _resolve(entry.strip(), uuids)
+    seen: set[int] = set()
+    for entry in _entries(visible):  # at most len(uuids) + 1 entries are ever read
+        index = _resolve(entry.strip(), len(uuids), by_uuid)
         if index is None:
             break
-        if index in chosen:
+        if index in seen:
             return []
+        seen.add(index)
         chosen.append(index)
     return chosen
 
 
-def _resolve(entry: str, uuids: Sequence[str]) -> int | None:
+def _entries(visible: str) -> Iterator[str]:
+    """The comma-separated entries of ``visible``, one at a time (the value may be huge)."""
+    start = 0
+    while True:
+        end = visible.find(",", start)
+        if end < 0:
+            yield visible[start:]
+            return
+        yield visible[start:end]
+        start = end + 1
+
+
+class _UUIDIndex:
+    """Finds the one device whose UUID starts with a prefix, case-insensitively, by bisection."""
+
+    def __init__(self, uuids: Sequence[str]) -> None:
+        pairs = sorted((uuid.lower(), index) for index, uuid in enumerate(uuids))
+        self._keys = [key for key, _ in pairs]
+        self._indices = [index for _, index in pairs]
+
+    def unique(self, prefix: str) -> int | None:
+        """The index of the only UUID starting with ``prefix``; None for none or several."""
+        prefix = prefix.lower()
+        at = bisect.bisect_left(self._keys, prefix)
+        if at == len(self._keys) or not self._keys[at].startswith(prefix):
+            return None
+        if at + 1 < len(self._keys) and self._keys[at + 1].startswith(prefix):
+            return None
+        return self._indices[at]
+
+
+def _resolve(entry: str, count: int, by_uuid: _UUIDIndex) -> int | None:
     if entry[:4].upper() == "GPU-":
-        matches = [i for i, uuid in enumerate(uuids) if uuid.lower().startswith(entry.lower())]
-        return matches[0] if len(matches) == 1 else None
+        return by_uuid.unique(entry)
     ordinal = _ORDINAL.match(entry)
     if ordinal is None:
         return None
-    index = int(ordinal.group(1))
-    return index if index < len(uuids) else None
+    digits = ordinal.group(1).lstrip("0") or "0"
+    if len(digits) > _ORDINAL_DIGITS:  # never int() a huge digit string: it is slow or refused
+        return None
+    index = int(digits)
+    return index if index < count else None
 
 
 def visible_gpus(devices: Sequence[RawDevice], visible: str | None) -> tuple[tuple[GPU, ...], str]:
@@ -280,7 +319,8 @@ def visible_gpus(devices: Sequence[RawDevice], visible: str | None) -> tuple[tup
     if not devices:
         return gpus, "the NVIDIA driver reports no GPU"
     plural = "s" if len(devices) > 1 else ""
-    return gpus, f"{VISIBLE_ENV}={visible!r} hides the machine's {len(devices)} GPU{plural}"
+    shown = _cut(repr(visible))
+    return gpus, f"{VISIBLE_ENV}={shown} hides the machine's {len(devices)} GPU{plural}"
 
 
 # --------------------------------------------------------------------------- HELIOS_FAKE_DEVICE
@@ -289,6 +329,13 @@ _FAKE_STRINGS = ("torch_version", "torch_cuda", "driver", "driver_cuda")
 _FAKE_KEYS = (*_FAKE_STRINGS, "gpus")
 _VERSION = re.compile(r"\d+(\.\d+)+")
 _CAPABILITY = re.compile(r"\d+\.\d+")
+# Bounds checked before the value is parsed: a machine with 2,000 GPUs fits in 16,384
+# characters; a good value nests two levels (an object holding the GPU list).
+_FAKE_MAX_CHARS = 16384
+_FAKE_MAX_DEPTH = 4
+_FAKE_MAX_NUMBER = 32  # characters of one JSON number
+_FAKE_MAX_STRING = 64  # characters of one version or driver string
+_SHOWN = 60  # characters of a bad value quoted back in an error
 
 
 def fake_device(text: str, visible: str | None) -> DeviceInfo:
@@ -313,12 +360,65 @@ def fake_device(text: str, visible: str | None) -> DeviceInfo:
     return report.device_info(torch_version, values.get("torch_cuda"))
 
 
-def _parse_fake(text: str) -> dict[str, Any]:
+class _LongNumber(Exception):
+    """A JSON number longer than any value this setting can hold."""
+
+
+def _bounded_number(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        if len(text) > _FAKE_MAX_NUMBER:
+            raise _LongNumber(text)
+        return kind(text)
+
+    return parse
+
+
+def _nesting(text: str) -> int:
+    """How deep arrays and objects nest in JSON ``text`` (brackets inside strings ignored)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _load_fake_json(text: str) -> object:
+    """``json.loads`` of a value whose size, nesting and numbers are bounded first."""
+    if len(text) > _FAKE_MAX_CHARS:
+        found = f"{len(text)} characters ({_cut(repr(text))})"
+        raise _fake_error(f"a JSON object of at most {_FAKE_MAX_CHARS} characters", found)
+    depth = _nesting(text)
+    if depth > _FAKE_MAX_DEPTH:
+        found = f"a value nested {depth} levels deep ({_cut(repr(text))})"
+        raise _fake_error(f"a JSON object nested at most {_FAKE_MAX_DEPTH} levels deep", found)
     try:
-        values = json.loads(text)
+        return json.loads(text, parse_int=_bounded_number(int), parse_float=_bounded_number(float))
     except json.JSONDecodeError as exc:
-        found = f"{text!r}, which is not JSON ({exc.msg} at char {exc.pos})"
-        raise _fake_error("a JSON object", found) from None
+        found = f"{_cut(repr(text))}, which is not JSON ({exc.msg} at char {exc.pos})"
+    except _LongNumber as exc:
+        number = exc.args[0]
+        found = f"a number of {len(number)} characters ({_cut(number)})"
+        raise _fake_error(f"numbers of at most {_FAKE_MAX_NUMBER} characters", found) from None
+    except (ValueError, RecursionError) as exc:  # whatever else the parser refuses
+        found = f"{_cut(repr(text))}, which is not JSON ({_cut(str(exc))})"
+    raise _fake_error("a JSON object", found)
+
+
+def _parse_fake(text: str) -> dict[str, Any]:
+    values = _load_fake_json(text)
     if not isinstance(values, dict):
         raise _fake_error("a JSON object", _json_kind(values))
     for key in values:
@@ -338,6 +438,9 @@ def _check_fake_string(key: str, value: object) -> None:
         raise _fake_error(f'"{key}" to be a version such as "12.1" or null', _json_kind(value))
     if not isinstance(value, str) or not value:
         raise _fake_error(f'"{key}" to be a non-empty string or null', _json_kind(value))
+    if len(value) > _FAKE_MAX_STRING:
+        found = f"{len(value)} characters ({_json_kind(value)})"
+        raise _fake_error(f'"{key}" to be at most {_FAKE_MAX_STRING} characters long', found)
 
 
 def _check_fake_gpus(value: object) -> None:
@@ -360,7 +463,12 @@ def _json_kind(value: object) -> str:
         kind = "string"
     else:
         kind = "array" if isinstance(value, list) else "object"
-    return f"{kind} {json.dumps(value)}"
+    return f"{kind} {_cut(json.dumps(value))}"
+
+
+def _cut(text: str) -> str:
+    """``text``, or its beginning and ``...`` when it is too long to quote in an error."""
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 def _fake_error(expected: str, found: str) -> ValueError:
