@@ -117,6 +117,23 @@ def test_table_output(installed: PluginEnv) -> None:
     assert "  fix: pip install 'surely-absent>=1'" in lines
 
 
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        ((), {"HELIOS_PLUGINS_ONLY": ","}),
+        (("--only", ","), {}),
+        (("--only", " , "), {"HELIOS_PLUGINS_ONLY": " "}),
+    ],
+)
+def test_an_only_selection_naming_no_id_selects_everything(
+    plugin_env: PluginEnv, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    plugin_env.add("helios-good", "good", class_name="GoodPlugin")
+    code, out, err, _ = plugin_env.cli("plugins", "check", "good", "--json", *args, env=env)
+    assert (code, err) == (0, "")
+    assert [p["reason"] for p in json.loads(out)["plugins"]] == ["ready"]
+
+
 def test_bad_environment_setting_is_a_clear_error(installed: PluginEnv) -> None:
     code, out, err, _ = installed.cli("plugins", "list", env={"HELIOS_PLUGINS_STRICT": "maybe"})
     assert code == 1

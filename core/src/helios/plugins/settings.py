@@ -18,7 +18,7 @@ _FALSE = {"", "0", "false", "no", "off"}
 
 
 def parse_ids(text: str) -> frozenset[str]:
-    """Plug-in ids from a comma- or space-separated list."""
+    """Plug-in ids from a comma- or space-separated list; empty items are ignored."""
     return frozenset(part for part in re.split(r"[,\s]+", text) if part)
 
 
@@ -26,14 +26,20 @@ def parse_ids(text: str) -> frozenset[str]:
 class Settings:
     """Which installed plug-ins may load.
 
-    ``only``: if set, every other plug-in is *not selected*. ``disable``: these are *disabled*.
-    ``strict``: names in ``only``/``disable`` that no installed plug-in has, and installed
-    plug-ins that are incompatible or broken, are errors instead of warnings.
+    ``only``: if set, every other plug-in is *not selected*; a selection that names no id
+    (``HELIOS_PLUGINS_ONLY=","``, blank, or ``--only ""``) restricts nothing, like an unset one.
+    ``disable``: these are *disabled*. ``strict``: names in ``only``/``disable`` that no
+    installed plug-in has, and installed plug-ins that are incompatible or broken, are errors
+    instead of warnings.
     """
 
     only: frozenset[str] | None = None
     disable: frozenset[str] = frozenset()
     strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.only is not None and not self.only:  # names no id: the same as unset
+            object.__setattr__(self, "only", None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -46,7 +52,7 @@ class Settings:
                 f"{env[STRICT_ENV]!r}; unset it or set {STRICT_ENV}=1"
             )
         return cls(
-            only=parse_ids(only) if only is not None and only.strip() else None,
+            only=parse_ids(only) if only is not None else None,
             disable=parse_ids(env.get(DISABLE_ENV, "")),
             strict=strict in _TRUE,
         )
@@ -57,9 +63,10 @@ class Settings:
         disable: Iterable[str] = (),
         strict: bool = False,
     ) -> Settings:
-        """These settings with CLI flags on top: ``only`` replaces, ``disable`` adds."""
+        """These settings with CLI flags on top: ``only`` replaces (unless it names no id, like
+        an absent flag), ``disable`` adds."""
         return Settings(
-            only=frozenset(only) if only is not None else self.only,
+            only=frozenset(only or ()) or self.only,
             disable=self.disable | frozenset(disable),
             strict=self.strict or strict,
         )
