@@ -124,9 +124,7 @@ def test_list_and_check_id_agree_on_every_verdict(plugin_env: PluginEnv) -> None
     assert [r["reason"] for r in listed["good"]] == ["ready"]
     assert [r["reason"] for r in listed["dup"]] == ["duplicate-id", "duplicate-id"]
     # An id that only a manifest names is not an installed plug-in, for list and check alike.
-    assert [r["reason"] for r in _verdict_rows(["wrongentry"])["wrongentry"]] == [
-        "not-installed"
-    ]
+    assert [r["reason"] for r in _verdict_rows(["wrongentry"])["wrongentry"]] == ["not-installed"]
     assert load_plugins(["good"], settings=NONE)["good"].__name__ == "GoodPlugin"
 
 

@@ -104,7 +104,12 @@ _CACHE: tuple[Candidate, ...] | None = None
 
 
 def discover(refresh: bool = False) -> tuple[Candidate, ...]:
-    """Every installed plug-in, one per distribution (canonical name), in ``sys.path`` order."""
+    """Every installed plug-in, one per distribution, in ``sys.path`` order.
+
+    Of metadata folders with one normalised name (``helios_cuda-0.1.0.dist-info``), only the
+    first on ``sys.path`` counts, as for import; folders with different names are different
+    distributions, whatever their METADATA calls them.
+    """
     global _CACHE
     if _CACHE is None or refresh:
         if refresh:
