@@ -19,7 +19,7 @@ import stat
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import torch
 
@@ -113,7 +113,7 @@ def save_checkpoint(data: dict[str, Any], path: Path, keep: int) -> None:
     try:
         with os.fdopen(os.open(temporary, flags, 0o644), "wb") as handle:
             digesting = _Digesting(handle)
-            torch.save(data, digesting)
+            torch.save(data, cast(BinaryIO, digesting))  # torch only calls write()
             handle.write(_MAGIC + digesting.sha.hexdigest().encode("ascii") + b"\n")
             handle.flush()
             os.fsync(handle.fileno())

@@ -17,6 +17,7 @@ Torch-free: the demo takes the same lock before it imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
@@ -45,10 +46,8 @@ _HELD: set[int] = set()  # descriptors of the locks this process holds
 def _close_in_child() -> None:
     """After ``fork``: drop the child's copies, so that only the parent holds its locks."""
     for fd in list(_HELD):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:  # pragma: no cover - already closed
-            pass
     _HELD.clear()
 
 

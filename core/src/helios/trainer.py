@@ -22,11 +22,11 @@ from torch import nn
 
 from helios import checkpoint as ckpt
 from helios import distributed
-from helios.runlock import RunDirError, RunLock, RunLockedError
 from helios.data import DataModule
 from helios.model import Model
 from helios.plugins.plugin import Plugin
 from helios.rng import get_rng_state, seed_everything, set_rng_state
+from helios.runlock import RunDirError, RunLock, RunLockedError
 from helios.trainer_plugins import PluginSet
 
 __all__ = ["Trainer", "TrainingState", "TrainingUnit"]
