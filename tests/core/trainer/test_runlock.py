@@ -159,7 +159,7 @@ def test_a_second_trainer_on_a_live_run_is_refused_before_it_trains(
     assert [batch for batch, _ in other.losses] == [1, 2]
 
     go_on(first)
-    out, err = first.communicate()
+    _, err = first.communicate()
     assert first.returncode == 0, err
     assert [p.name for p in list_checkpoints(tmp_path, "toy")] == [
         f"toy_step{step:09d}.pth" for step in (4, 5, 6)
@@ -233,14 +233,15 @@ def test_prepare_run_dir_makes_the_folder_and_leaves_nothing_in_it(tmp_path: Pat
 # ---------------------------------------------------------------------- distributed
 def ranks(run_dir: Path) -> list[str]:
     """Two ranks of one run, started as torchrun would (no agent that ends the others)."""
-    port = free_port()
+    world = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2"}
     procs = [
         subprocess.Popen(
             [sys.executable, str(HOLDER), "rank", str(run_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**ENV, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-                 "LOCAL_RANK": str(rank), "WORLD_SIZE": "2"},
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**ENV, **world, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+        )
         for rank in (0, 1)
     ]
     outs = []
