@@ -266,3 +266,31 @@ def test_in_ddp_rank_0_holds_the_lock_and_every_rank_fails_with_its_refusal(
         "toy_step000000001.pth",
         "toy_step000000002.pth",
     ]
+
+
+# ---------------------------------------------------------------------- dead writers
+def test_the_temporary_file_of_a_writer_killed_mid_write_is_removed_by_the_next_run(
+    tmp_path: Path, holders: list[subprocess.Popen[str]]
+) -> None:
+    writer = start(holders, "fit-save", tmp_path)
+    assert line(writer) == f"writing {writer.pid}"  # in the middle of step 3's checkpoint
+    temporary = tmp_path / f".toy_step000000003.pth.tmp-{writer.pid}"
+    assert temporary.is_file()
+    writer.kill()
+    assert writer.wait() == -signal.SIGKILL
+    assert temporary.exists()  # left behind
+    others = [
+        tmp_path / ".toy_trial-1_step000000001.pth.tmp-1",  # another save name's
+        tmp_path / ".toy_step000000001.pth.tmp-x",  # not a writer's name
+    ]
+    for other in others:
+        other.write_bytes(b"not ours")
+
+    model = ToyModel()
+    trainer(tmp_path).fit(model, ToyData())
+    assert [batch for batch, _ in model.losses] == [3, 4, 5, 6]  # from step 2
+    assert not temporary.exists()
+    assert all(other.exists() for other in others)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        f"toy_step{step:09d}.pth" for step in (4, 5, 6)
+    ]
