@@ -501,9 +501,10 @@ class Trainer:
         rng = data["rng"]
         if len(rng) != data["world_size"] or not all(isinstance(r, dict) for r in rng):
             raise ckpt.CheckpointError(
-                f"{path}: entry 'rng' holds {len(rng)} item(s), expected one generator state "
-                f"per process ({data['world_size']}); delete the file to resume from the one "
-                "before it"
+                f"{path}: entry 'rng' holds {len(rng)} item(s) of type(s) "
+                f"{', '.join(sorted({type(r).__name__ for r in rng})) or 'none'}, expected one "
+                f"dict of generator states per process ({data['world_size']}); delete the file "
+                "to resume from the one before it"
             )
         if data["world_size"] != self.env.world_size:
             raise ckpt.CheckpointError(

@@ -64,6 +64,7 @@ class BlockingSaveModel(ToyModel):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
+        assert self.trainer is not None
         if self.trainer.state.iteration == 3:
             state["blocker"] = Blocker()
         return state
@@ -73,8 +74,9 @@ class LockReportingModel(ToyModel):
     """Reads the run's lock file when training starts (on every rank)."""
 
     def on_training_start(self) -> None:
-        text = (self.trainer.run_dir / ".toy.lock").read_text(encoding="utf-8").split()[0]
-        self.lock_text = text
+        assert self.trainer is not None and self.trainer.run_dir is not None
+        lock_file = self.trainer.run_dir / ".toy.lock"
+        self.lock_text = lock_file.read_text(encoding="utf-8").split()[0]
 
 
 def trainer(run_dir: Path, **kwargs: Any) -> Trainer:

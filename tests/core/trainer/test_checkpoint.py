@@ -278,6 +278,18 @@ FIELDS = (
 )
 ENTRIES = "format, world_size, state, model, plugins, rng"
 DELETE = "delete the file to resume from the one before it"
+
+
+def _invalid_mt19937() -> str:
+    """torch's own words for a generator state it cannot take."""
+    try:
+        torch.Generator().set_state(torch.zeros(5056, dtype=torch.uint8))
+    except RuntimeError as exc:
+        return str(exc)
+    raise AssertionError("torch took an all-zero mt19937 state")
+
+
+INVALID_MT19937 = _invalid_mt19937()
 UNUSABLE = {
     "format 99": (
         put("format", 99),
@@ -305,7 +317,17 @@ UNUSABLE = {
     ),
     "rng of another length": (
         put("rng", []),
-        "entry 'rng' holds 0 item(s), expected one generator state per process (1); " + DELETE,
+        "entry 'rng' holds 0 item(s) of type(s) none, expected one dict of generator states per "
+        f"process (1); {DELETE}",
+    ),
+    "rng items of another type": (
+        put("rng", [[1]]),
+        "entry 'rng' holds 1 item(s) of type(s) list, expected one dict of generator states per "
+        f"process (1); {DELETE}",
+    ),
+    "an invalid generator state": (
+        lambda data: data["rng"][0].update(torch=torch.zeros(5056, dtype=torch.uint8)),
+        f"entry 'rng' cannot be restored (RuntimeError: {INVALID_MT19937}); {DELETE}",
     ),
     "an unknown state key": (
         put_state("bogus", 1),
