@@ -1,49 +1,120 @@
-"""Checkpoint files: atomic writes, safe loads, retention, and fallback past a torn file."""
+"""Checkpoint files: atomic writes with a digest, safe loads, retention, and fallback past a
+torn or corrupt file.
+
+A file is torch's zip (``torch.save``) followed by a one-line trailer,
+``helios-sha256 <64 hex digits>\\n``: the SHA-256 of the bytes before it. The trailer is written
+into the same temporary file and renamed into place with it, so after a crash a file and its
+digest always agree. Loading checks the digest before torch parses anything; a mismatch is a
+corrupt file, and the run resumes from the previous one. Files of format 1 (before the digest)
+are checked against the CRC-32 of each zip member instead, which torch does not check either.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
+import stat
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import torch
 
-__all__ = ["CheckpointError", "find_latest", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "CheckpointError",
+    "CorruptCheckpointError",
+    "find_latest",
+    "list_checkpoints",
+    "load_checkpoint",
+    "remove_stale_temporaries",
+    "save_checkpoint",
+]
+
+#: The checkpoint format written now: 2 carries the digest trailer; 1 (before it) is read too.
+FORMAT = 2
+#: The entries of a checkpoint and their types, in every format.
+ENTRIES: dict[str, type] = {
+    "format": int,
+    "world_size": int,
+    "state": dict,
+    "model": dict,
+    "plugins": dict,
+    "rng": list,
+}
 
 _NAME = re.compile(r"^(?P<stem>.+)_step(?P<step>\d+)\.pth$")
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)_step\d+\.pth\.tmp-\d+$")
+_MAGIC = b"helios-sha256 "
+_TRAILER = len(_MAGIC) + 64 + 1
+_CHUNK = 1 << 20
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be used; the message names the file and what to do."""
 
 
+class CorruptCheckpointError(CheckpointError):
+    """A torn or corrupt file: :func:`find_latest` falls back past it to an older one."""
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause  # "<type>: <first line>", for the fallback warning
+
+
 def checkpoint_path(folder: Path, save_name: str, step: int) -> Path:
     return folder / f"{save_name}_step{step:09d}.pth"
 
 
+def _is_regular(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:  # pragma: no cover - vanished meanwhile
+        return False
+
+
 def list_checkpoints(folder: Path, save_name: str) -> list[Path]:
-    """This run's checkpoints, oldest first."""
+    """This run's checkpoints, oldest first: regular files only (never a FIFO or a link)."""
     if not folder.is_dir():
         return []
     found = []
-    for path in folder.iterdir():
-        match = _NAME.match(path.name)
-        if match and match.group("stem") == save_name:
-            found.append((int(match.group("step")), path))
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = _NAME.match(entry.name)
+            if match and match.group("stem") == save_name and _is_regular(entry):
+                found.append((int(match.group("step")), folder / entry.name))
     return [path for _, path in sorted(found)]
 
 
+class _Digesting:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle, self.sha = handle, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
 def save_checkpoint(data: dict[str, Any], path: Path, keep: int) -> None:
-    """Write ``data`` atomically (temporary file, fsync, rename) and keep the newest ``keep``."""
+    """Write ``data`` and its digest atomically (temporary file, fsync, rename), then keep the
+    newest ``keep`` files of this save name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.unlink(missing_ok=True)  # a stale one of an earlier process with this pid
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(temporary, "wb") as handle:
-            torch.save(data, handle)
+        with os.fdopen(os.open(temporary, flags, 0o644), "wb") as handle:
+            digesting = _Digesting(handle)
+            torch.save(data, cast(BinaryIO, digesting))  # torch only calls write()
+            handle.write(_MAGIC + digesting.sha.hexdigest().encode("ascii") + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -55,6 +126,25 @@ def save_checkpoint(data: dict[str, Any], path: Path, keep: int) -> None:
         for old in list_checkpoints(path.parent, stem.group("stem"))[:-keep]:
             if old != path:  # never the file just written
                 old.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(folder: Path, save_name: str) -> list[Path]:
+    """Remove the temporary files that writers of ``save_name`` left behind when they died.
+
+    Call it only while holding the run's lock (:mod:`helios.runlock`): then no live process
+    writes this save name, so every one of its temporary files is stale, whatever pid (or host)
+    its name carries. Returns the removed files.
+    """
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = _TEMPORARY.match(entry.name)
+            if match and match.group("stem") == save_name and _is_regular(entry):
+                (folder / entry.name).unlink(missing_ok=True)
+                removed.append(folder / entry.name)
+    return sorted(removed)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -70,25 +160,127 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load with ``weights_only=True``; refuse files that carry pickled Python objects."""
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else 'no detail'}"
+
+
+def _corrupt(path: Path, cause: str) -> CorruptCheckpointError:
+    return CorruptCheckpointError(f"{path} is torn or corrupt ({cause})", cause)
+
+
+def _verify(handle: BinaryIO, path: Path) -> bool:
+    """Check the trailer's digest against the bytes before it; False if there is no trailer."""
+    size = os.fstat(handle.fileno()).st_size
+    if size < _TRAILER:
+        return False
+    handle.seek(size - _TRAILER)
+    trailer = handle.read(_TRAILER)
+    handle.seek(0)
+    expected = trailer[len(_MAGIC) : -1]
+    if not (
+        trailer.startswith(_MAGIC)
+        and trailer.endswith(b"\n")
+        and re.fullmatch(rb"[0-9a-f]{64}", expected)
+    ):
+        return False
+    sha, left = hashlib.sha256(), size - _TRAILER
+    while left:
+        chunk = handle.read(min(_CHUNK, left))
+        if not chunk:
+            raise _corrupt(path, "the file shrank while it was read")
+        sha.update(chunk)
+        left -= len(chunk)
+    if sha.hexdigest().encode("ascii") != expected:
+        raise _corrupt(path, "SHA-256 digest mismatch: its bytes changed after it was written")
+    handle.seek(0)
+    return True
+
+
+def _check_crcs(handle: BinaryIO, path: Path) -> None:
+    """A file without a digest: every zip member must match its CRC-32."""
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc) or "Unsupported class" in str(exc):
-            found = re.search(r"GLOBAL [\w.]+", str(exc))
+        with zipfile.ZipFile(handle) as archive:  # leaves ``handle`` open
+            bad = archive.testzip()
+    except Exception as exc:  # not a zip archive, or a damaged one
+        raise _corrupt(path, _first_line(exc)) from None
+    if bad is not None:
+        raise _corrupt(path, f"CRC-32 mismatch in its member {bad}")
+    handle.seek(0)
+
+
+def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint: digest checked, then ``torch.load(weights_only=True)``, then its
+    entries checked.
+
+    Raises :class:`CorruptCheckpointError` for a torn or corrupt file (any failure to read or
+    parse it) and :class:`CheckpointError` for a file that is intact but unusable: pickled
+    Python objects, an unknown format, a missing, unknown or mistyped entry.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _corrupt(path, _first_line(exc)) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _corrupt(path, "not a regular file")
+        try:
+            verified = _verify(handle, path)
+        except OSError as exc:
+            raise _corrupt(path, _first_line(exc)) from None
+        if not verified:
+            _check_crcs(handle, path)
+        try:
+            data = torch.load(handle, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            # The type torch's weights-only unpickler refuses an object with, whatever the
+            # wording; the name of the object is only a detail, when the message gives it.
+            found = re.search(r"GLOBAL ([\w.]+)", str(exc))
             raise CheckpointError(
-                f"{path} holds pickled Python objects ({found.group(0) if found else 'a global'}) "
-                "and helios loads checkpoints with weights_only=True; save only tensors, "
-                "numbers, strings and containers of them in state_dict()"
+                f"{path} holds pickled Python objects "
+                f"({'GLOBAL ' + found.group(1) if found else 'an object'}) and helios loads "
+                "checkpoints with weights_only=True; save only tensors, numbers, strings and "
+                "containers of them in state_dict()"
             ) from None
-        raise
+        except Exception as exc:  # every other failure of a parse: the bytes are damaged
+            raise _corrupt(path, _first_line(exc)) from None
+    return _checked(path, data, verified)
+
+
+def _checked(path: Path, data: Any, verified: bool) -> dict[str, Any]:
     if not isinstance(data, dict) or "format" not in data:
-        raise CheckpointError(f"{path} is not a helios checkpoint (no 'format' entry)")
+        raise CheckpointError(
+            f"{path} is not a helios checkpoint (no 'format' entry); move it out of the "
+            "run_dir, or pass another run_dir"
+        )
+    version = data["format"]
+    if type(version) is not int or not 1 <= version <= FORMAT:
+        raise CheckpointError(
+            f"{path}: entry 'format' is {version!r}, and this helios-trainer reads formats 1 to "
+            f"{FORMAT}; a newer helios-trainer wrote it: upgrade (pip install -U "
+            "helios-trainer), or pass another run_dir"
+        )
+    if version >= 2 and not verified:
+        raise _corrupt(path, "its SHA-256 trailer is missing or damaged")
+    for key, kind in ENTRIES.items():
+        if key not in data:
+            raise CheckpointError(
+                f"{path}: entry {key!r} is missing; a helios checkpoint has "
+                f"{', '.join(ENTRIES)}: delete the file to resume from the one before it"
+            )
+        if not isinstance(data[key], kind) or isinstance(data[key], bool):
+            raise CheckpointError(
+                f"{path}: entry {key!r} is a {type(data[key]).__name__}, expected a "
+                f"{kind.__name__}; delete the file to resume from the one before it"
+            )
+    unknown = sorted(str(key) for key in data if key not in ENTRIES)
+    if unknown:
+        raise CheckpointError(
+            f"{path}: entry {unknown[0]!r} is unknown (a helios checkpoint has "
+            f"{', '.join(ENTRIES)}); delete the file to resume from the one before it"
+        )
     return data
-
-
-_TORN = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError)
 
 
 def find_latest(
@@ -96,20 +288,16 @@ def find_latest(
 ) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint that loads; a torn or corrupt newer one is skipped with a warning."""
     candidates = list_checkpoints(folder, save_name)
-    failed: list[tuple[Path, BaseException]] = []
+    failed: list[tuple[Path, CorruptCheckpointError]] = []
     for path in reversed(candidates):
         try:
             data = load_checkpoint(path, map_location)
-        except CheckpointError:
-            raise
-        except _TORN as exc:
+        except CorruptCheckpointError as exc:
             failed.append((path, exc))
             continue
         for bad, error in failed:
-            detail = str(error).splitlines()[0] if str(error) else "no detail"
             warnings.warn(
-                f"checkpoint {bad} is torn or corrupt ({type(error).__name__}: "
-                f"{detail}); resuming from {path} "
+                f"checkpoint {bad} is torn or corrupt ({error.cause}); resuming from {path} "
                 "instead",
                 RuntimeWarning,
                 stacklevel=2,

@@ -26,12 +26,13 @@ from helios.data import DataModule
 from helios.model import Model
 from helios.plugins.plugin import Plugin
 from helios.rng import get_rng_state, seed_everything, set_rng_state
+from helios.runlock import RunDirError, RunLock, RunLockedError
 from helios.trainer_plugins import PluginSet
 
 __all__ = ["Trainer", "TrainingState", "TrainingUnit"]
 
 log = logging.getLogger("helios")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = ckpt.FORMAT
 
 
 class TrainingUnit(enum.Enum):
@@ -61,6 +62,39 @@ class TrainingState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingState:
         return cls(**data)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, data: dict[str, Any]) -> TrainingState:
+        """The state a checkpoint's ``state`` entry holds; :class:`CheckpointError` naming the
+        file and the key for a missing, unknown or mistyped key."""
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        for key in data:
+            if key not in fields:
+                raise ckpt.CheckpointError(
+                    f"{path}: entry 'state' has the unknown key {key!r} (a training state has "
+                    f"{', '.join(fields)}); this helios-trainer cannot resume it: pass "
+                    "another run_dir"
+                )
+        for name, field in fields.items():
+            if name not in data:
+                raise ckpt.CheckpointError(
+                    f"{path}: entry 'state' has no key {name!r}; delete the file to resume "
+                    "from the one before it"
+                )
+            value, kinds = data[name], _STATE_TYPES[str(field.type)]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise ckpt.CheckpointError(
+                    f"{path}: entry 'state' key {name!r} is {value!r}, expected "
+                    f"{field.type}; delete the file to resume from the one before it"
+                )
+        return cls(**data)
+
+
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "bool": (bool,),
+    "float | None": (float, int, type(None)),
+}
 
 
 class Trainer:
@@ -136,6 +170,7 @@ class Trainer:
             weakref.WeakKeyDictionary()
         )
         self._set_up_models: weakref.WeakSet[Model] = weakref.WeakSet()
+        self._run_lock: RunLock | None = None
         plugins = list(plugins)
         for plugin in plugins:
             if not isinstance(plugin, str):
@@ -198,6 +233,10 @@ class Trainer:
             )
             log.error("%s%s", where, phase, exc_info=True)
             raise
+        finally:
+            if self._run_lock is not None:
+                self._run_lock.release()
+                self._run_lock = None
         return self.state
 
     def _prepare(self, model: Model, datamodule: DataModule, training: bool) -> None:
@@ -205,7 +244,9 @@ class Trainer:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
-        self._plugins.attach(self, model, self._configured_models)
+        self._plugins.attach(self, model, self._configured_models)  # may set model.save_name
+        if training and self.run_dir is not None:
+            self._take_run(self.run_dir, model.save_name)
         seed_everything(self.seed + self.rank)
         datamodule.setup()
         for key, value in self.placement().items():
@@ -228,6 +269,26 @@ class Trainer:
                     "resume=False would mix a new run with them; pass resume=True to continue "
                     "it, or use another run_dir (or delete those files) to start over"
                 )
+
+    def _take_run(self, run_dir: Path, save_name: str) -> None:
+        """Own the run before the first step: rank 0 checks that ``run_dir`` is writable,
+        locks ``save_name`` in it and removes the temporary files dead writers left; every
+        rank raises rank 0's error if it could not."""
+        error: RunDirError | RunLockedError | None = None
+        if self.rank == 0:
+            try:
+                self._run_lock = RunLock.acquire(run_dir, save_name)
+            except (RunDirError, RunLockedError) as exc:
+                error = exc
+            else:
+                for stale in ckpt.remove_stale_temporaries(run_dir, save_name):
+                    log.info("%s: removed %s, left by a writer that died", save_name, stale)
+        if self.is_distributed:
+            shared: list[Any] = [error]
+            dist.broadcast_object_list(shared, src=0, device=self.device)
+            error = shared[0]
+        if error is not None:
+            raise error
 
     def placement(self) -> dict[str, Any]:
         """What models and plug-ins are told before setup: distributed, rank, device, map_loc."""
@@ -436,6 +497,15 @@ class Trainer:
         if found is None:
             return
         path, data = found
+        state = TrainingState.from_checkpoint(path, data["state"])
+        rng = data["rng"]
+        if len(rng) != data["world_size"] or not all(isinstance(r, dict) for r in rng):
+            raise ckpt.CheckpointError(
+                f"{path}: entry 'rng' holds {len(rng)} item(s) of type(s) "
+                f"{', '.join(sorted({type(r).__name__ for r in rng})) or 'none'}, expected one "
+                f"dict of generator states per process ({data['world_size']}); delete the file "
+                "to resume from the one before it"
+            )
         if data["world_size"] != self.env.world_size:
             raise ckpt.CheckpointError(
                 f"{path} was written by a {data['world_size']}-process run and this run has "
@@ -444,8 +514,14 @@ class Trainer:
             )
         model.load_state_dict(data["model"])
         self._plugins.load_state_dicts(data["plugins"])
-        self.state = TrainingState.from_dict(data["state"])
-        set_rng_state(data["rng"][self.rank])
+        self.state = state
+        try:
+            set_rng_state(rng[self.rank])
+        except Exception as exc:
+            raise ckpt.CheckpointError(
+                f"{path}: entry 'rng' cannot be restored ({type(exc).__name__}: {exc}); "
+                "delete the file to resume from the one before it"
+            ) from None
         log.info("%s: resumed from %s", model.save_name, path)
 
 

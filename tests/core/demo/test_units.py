@@ -1,4 +1,5 @@
-"""In-process checks of the demo's parts: atomic writes, the stored settings, the curves' title."""
+"""In-process checks of the demo's parts: atomic writes, the run folder and its lock, the stored
+settings, the curves' title."""
 
 from __future__ import annotations
 
@@ -13,7 +14,46 @@ from optuna.trial import TrialState, create_trial
 
 from helios.demo import DemoError, plots, study
 from helios.demo.atomic import write_atomic, write_text_atomic
-from helios.demo.run import MARKER, _mark
+from helios.demo.run import LOCK, MARKER, _check_run_dir, _locked, _mark
+from helios.runlock import RunLock
+
+
+# ---------------------------------------------------------------------- the run folder
+def test_a_run_dir_under_a_file_is_one_line_naming_the_path_and_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helios.cli import main
+
+    a_file = tmp_path / "file"
+    a_file.write_text("", encoding="utf-8")
+    assert main(["demo", "--run-dir", str(a_file / "sub")]) == 1
+    assert capsys.readouterr().err == (
+        f"helios: error: --run-dir {a_file / 'sub'} cannot be created: {a_file} is a file, not "
+        f"a folder; pass a --run-dir that is not under a file (or move {a_file} away)\n"
+    )
+    assert a_file.read_text(encoding="utf-8") == ""
+
+
+def test_a_folder_with_only_a_stale_lock_counts_as_new(tmp_path: Path) -> None:
+    (tmp_path / LOCK).write_text("12345 elsewhere\n", encoding="utf-8")  # a demo killed early
+    _check_run_dir(tmp_path)  # no error
+    with _locked(tmp_path):
+        assert (tmp_path / LOCK).read_text(encoding="utf-8").split()[0] == str(os.getpid())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_demo_in_one_folder_is_refused_naming_the_first(tmp_path: Path) -> None:
+    first = RunLock.acquire(tmp_path, "helios-demo")
+    try:
+        with pytest.raises(DemoError) as info, _locked(tmp_path):
+            pytest.fail("two demos hold one folder")
+    finally:
+        first.release()
+    assert str(info.value) == (
+        f"another helios demo (process {os.getpid()}) is running in {tmp_path} (it holds "
+        f"{tmp_path / '.helios-demo.lock'}); wait for it to end, or pass another --run-dir"
+    )
+
 
 # ---------------------------------------------------------------------- atomic writes
 

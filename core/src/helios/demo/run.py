@@ -24,6 +24,7 @@ from helios.plugins.loader import build_report, load_plugins
 from helios.plugins.probe import probe_device
 from helios.plugins.report import LoadReport
 from helios.plugins.settings import Settings
+from helios.runlock import RunDirError, RunLock, RunLockedError, check_creatable
 
 if TYPE_CHECKING:
     from helios.demo.study import DemoSettings, Tuner
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["DemoError", "main"]
 
 MARKER = "helios-demo.json"
-LOCK = ".lock"
+LOCK_NAME = "helios-demo"
+LOCK = f".{LOCK_NAME}.lock"  # held while a demo runs (see helios.runlock)
 #: What ``--fresh`` removes: the files and folders the demo writes, nothing else.
 OWNED_FILES = (
     "study.db",
@@ -99,6 +101,10 @@ def main(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- checks
 def _check_run_dir(run_dir: Path) -> None:
+    try:
+        check_creatable(run_dir, "--run-dir")
+    except RunDirError as exc:
+        raise DemoError(str(exc)) from None
     if run_dir.exists() and not run_dir.is_dir():
         raise DemoError(
             f"--run-dir {run_dir} is a file, expected a folder (new, empty, or one an earlier "
@@ -161,21 +167,19 @@ def _device(report: LoadReport, requested: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------- the run folder
 @contextlib.contextmanager
 def _locked(run_dir: Path) -> Iterator[None]:
-    """Hold ``<run-dir>/.lock``: one demo per folder (a killed one releases it)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / LOCK, "a+b") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no lock
-            yield
-            return
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DemoError(
-                f"another helios demo is running in {run_dir} (it holds {run_dir / LOCK}); wait "
-                "for it to end, or pass another --run-dir"
-            ) from None
+    """Make ``run_dir`` (writable) and hold its lock, ``<run-dir>/.helios-demo.lock``: one demo
+    per folder. The trainer's run lock, so a killed demo releases it too."""
+    try:
+        lock = RunLock.acquire(run_dir, LOCK_NAME, label="--run-dir")
+    except RunDirError as exc:
+        raise DemoError(str(exc)) from None
+    except RunLockedError as exc:
+        who = f" (process {exc.holder})" if exc.holder is not None else ""
+        raise DemoError(
+            f"another helios demo{who} is running in {run_dir} (it holds {run_dir / LOCK}); "
+            "wait for it to end, or pass another --run-dir"
+        ) from None
+    with lock:
         yield
 
 
