@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +211,25 @@ def test_a_cycle_reported_already_is_not_reported_again() -> None:
         _, model, _ = train(trial, total=2)
     assert isinstance(model, TunedModel)
     assert study.trials[0].intermediate_values == {1: 123.0, 2: model.cycle_metrics[1][1]}
+
+
+class _DivergedModel(TunedModel):
+    """A run whose loss diverged: its metric is NaN at every cycle."""
+
+    def on_validation_end(self, validation_cycle: int) -> None:
+        super().on_validation_end(validation_cycle)
+        self.metrics[METRIC] = float("nan")
+
+
+def test_a_nan_reported_already_and_measured_again_is_the_same_value() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.report(float("nan"), 1)  # a diverged run killed after validating cycle 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the resumed run measures NaN again: nothing to say
+        train(trial, total=2, model=_DivergedModel(save_name="toy"))
+    values = study.trials[0].intermediate_values
+    assert sorted(values) == [1, 2] and all(math.isnan(v) for v in values.values())
 
 
 def test_the_state_belongs_to_one_trial() -> None:

@@ -147,7 +147,7 @@ class OptunaPlugin(Plugin):
         value = self._metric()
         stored = _reported_steps(self._trial)
         if validation_cycle in stored:
-            if stored[validation_cycle] != value:
+            if not _same_value(stored[validation_cycle], value):
                 warnings.warn(
                     f"trial {self._trial.number} holds {self._metric_name}="
                     f"{stored[validation_cycle]!r} for validation cycle {validation_cycle} "
@@ -308,6 +308,11 @@ def _require_shared_storage(storage: BaseStorage, what: str) -> None:
         "optuna.create_study(storage='sqlite:///study.db', study_name='tune', "
         "load_if_exists=True)"
     )
+
+
+def _same_value(stored: float, measured: float) -> bool:
+    """Equal values, NaN included: a resumed run that diverges again measures NaN again."""
+    return stored == measured or (math.isnan(stored) and math.isnan(measured))
 
 
 def _reported_steps(trial: BaseTrial) -> dict[int, float]:
