@@ -141,10 +141,10 @@ def test_fit_then_test_keeps_one_save_name_suffix(tmp_path: Path) -> None:
 
 
 def test_a_fixed_trial_retrains_chosen_parameters() -> None:
-    trial = optuna.trial.FixedTrial({"lr": 0.05, "hidden": 8}, number=4)
+    trial = optuna.trial.FixedTrial({"lr": 0.015, "hidden": 8}, number=4)
     plugin, model, state = train(trial, total=2)
     assert isinstance(model, TunedModel)
-    assert model.suggested == {"lr": 0.05, "hidden": 8}
+    assert model.suggested == {"lr": 0.015, "hidden": 8}
     assert model.save_name == "toy_trial-4" and not plugin.pruned and state.epoch == 2
 
 
