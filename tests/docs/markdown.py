@@ -186,7 +186,7 @@ def parse_page(text: str, page: str) -> list[Block]:
 
 
 def _directives(markers: list[tuple[int, str]], block: Block) -> Directives:
-    found: dict[str, object] = {}
+    found: dict[str, str] = {}  # skip, needs-gpu, file, cwd, setup: each at most once
     replace: list[tuple[str, str]] = []
     allow: set[int] = set()
     for line, content in markers:
@@ -204,7 +204,7 @@ def _directives(markers: list[tuple[int, str]], block: Block) -> Directives:
             found[name] = _reason(where, reason)
         elif name == "needs-gpu":
             _expect(where, not args and reason is None, "takes no argument")
-            found[name] = True
+            found[name] = "yes"
         elif name in ("file", "cwd"):
             _expect(where, reason is None, "takes a path and no (reason)")
             found[name] = _relative_path(where, args)
@@ -242,13 +242,13 @@ def _directives(markers: list[tuple[int, str]], block: Block) -> Directives:
             f"{block.page}:{block.line}: a text block is never run, so only `file` applies to it"
         )
     return Directives(
-        skip=found.get("skip"),  # type: ignore[arg-type]
-        needs_gpu=bool(found.get("needs-gpu", False)),
-        file=found.get("file"),  # type: ignore[arg-type]
-        cwd=found.get("cwd"),  # type: ignore[arg-type]
+        skip=found.get("skip"),
+        needs_gpu="needs-gpu" in found,
+        file=found.get("file"),
+        cwd=found.get("cwd"),
         replace=tuple(replace),
         allow_exit=frozenset(allow),
-        setup=found.get("setup"),  # type: ignore[arg-type]
+        setup=found.get("setup"),
     )
 
 
