@@ -31,7 +31,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
 from tools.matrix import Cell, compatibility_cells
-from tools.projects import Project, all_projects, plugin_projects, requirement_name
+from tools.projects import Project, all_projects, plugin_projects, read_toml, requirement_name
 from tools.releases import HistoryError, build_wheel
 
 nox.options.download_python = "never"
@@ -239,9 +239,16 @@ def build(session: nox.Session) -> None:
             if requirement_name(d) not in ours | {"torch"}
         }
     )
+    # ... and the core's demo extra (scikit-learn, matplotlib), so 'helios-trainer[demo]' can too.
+    extras = read_toml((ROOT / "core" / "pyproject.toml").read_text(encoding="utf-8"))
+    demo = [
+        d
+        for d in extras["project"]["optional-dependencies"]["demo"]
+        if requirement_name(d) not in ours
+    ]
     session.run(
         "python", "-m", "pip", "download", "-q", "--only-binary", ":all:", "--dest",
-        str(WHEELHOUSE), TORCH, *third_party,
+        str(WHEELHOUSE), TORCH, *third_party, *demo,
     )  # fmt: skip
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import select
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +20,9 @@ __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+#: Stdout's reader went away (``helios plugins list --json | head``): what a shell reports for a
+#: Unix tool that SIGPIPE ended (128 + 13), so ``set -o pipefail`` sees it the same way.
+EXIT_BROKEN_PIPE = 141
 
 
 class _Version(argparse.Action):
@@ -221,7 +226,49 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    When the reader of stdout goes away early (``helios plugins list --json | head``), the
+    command stops quietly with :data:`EXIT_BROKEN_PIPE` instead of a traceback.
+    """
+    try:
+        try:
+            code = _run(argv)
+        except SystemExit:  # --help, --version and usage errors have printed too
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # a pipe's last block is written here, not at interpreter exit
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise  # some other pipe broke: that is a real error, keep its traceback
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _stdout_reader_gone() -> bool:
+    """True when stdout is a pipe whose reading end is closed."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):  # Windows: no poll(); a broken pipe there is stdout's
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's final flush stays quiet."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     from helios.plugins.errors import PluginError
 
