@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from helios.plugins.errors import PluginConflictError
+from helios.plugins.errors import PluginConflictError, PluginError
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
 
 if TYPE_CHECKING:
@@ -15,6 +16,19 @@ if TYPE_CHECKING:
     from helios.trainer import Trainer
 
 __all__ = ["PluginSet"]
+
+
+def _instantiate(plugin_id: str, cls: type[Plugin]) -> Plugin:
+    """``cls()``; a plug-in whose constructor needs arguments is told to come as an instance."""
+    try:
+        inspect.signature(cls).bind()
+    except TypeError as exc:
+        raise PluginError(
+            f"the plug-in {plugin_id!r} ({cls.__module__}.{cls.__qualname__}) needs arguments "
+            f"to be created ({exc}), and a plug-in selected by id is created with none; pass "
+            f"an instance instead: Trainer(plugins=[{cls.__qualname__}(...)])"
+        ) from None
+    return cls()
 
 
 class PluginSet:
@@ -44,8 +58,8 @@ class PluginSet:
                         f"override {flag}; only one plug-in of a trainer may {_DOES[flag]}: "
                         "select only one of them"
                     )
-        for cls in load_plugins(ids).values():
-            self.add(cls())
+        for plugin_id, cls in load_plugins(ids).items():
+            self.add(_instantiate(plugin_id, cls))
 
     def add(self, plugin: Plugin) -> None:
         """Register ``plugin`` after checking it against the others and its own manifest."""
