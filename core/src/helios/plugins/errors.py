@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from helios.plugins.echo import escape
+
 if TYPE_CHECKING:
     from helios.plugins.verdicts import Verdict
 
@@ -24,9 +26,10 @@ class ManifestIssue:
     line: int | None = None
 
     def render(self, path: str) -> str:
-        where = f"{path}:{self.line}" if self.line else path
-        key = f" [{self.key}]" if self.key else ""
-        return f"{where}:{key} {self.message}"
+        """``PATH:LINE: [KEY] message``, with any control character escaped."""
+        where = f"{escape(path)}:{self.line}" if self.line else escape(path)
+        key = f" [{escape(self.key)}]" if self.key else ""
+        return f"{where}:{key} {escape(self.message)}"
 
 
 class ManifestError(PluginError, ValueError):
@@ -35,7 +38,7 @@ class ManifestError(PluginError, ValueError):
     def __init__(self, path: str, issues: Sequence[ManifestIssue]) -> None:
         self.path = path
         self.issues = tuple(issues)
-        lines = [f"invalid plug-in manifest {path} ({len(self.issues)} problem(s)):"]
+        lines = [f"invalid plug-in manifest {escape(path)} ({len(self.issues)} problem(s)):"]
         lines += ["  " + issue.render(path) for issue in self.issues]
         super().__init__("\n".join(lines))
 
