@@ -11,7 +11,10 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["FileRefused", "read_regular_file"]
+__all__ = ["READ_CODES", "FileRefused", "read_regular_file"]
+
+#: The codes of :class:`FileRefused`.
+READ_CODES = ("unreadable", "not-a-file", "too-large")
 
 _CHUNK = 1 << 16
 # O_NONBLOCK: opening a FIFO never waits for a writer (the type check refuses it right after).

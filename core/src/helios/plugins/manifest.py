@@ -140,6 +140,17 @@ def _reason(exc: Exception) -> str:
     return shown(first, limit=120)
 
 
+_CONTROL_NAMES = {
+    "\t": "tab",
+    "\n": "line feed",
+    "\v": "vertical tab",
+    "\f": "form feed",
+    "\r": "carriage return",
+    "\x1b": "escape",
+    "\x85": "next line",
+}
+
+
 def _line_break(text: str) -> str | None:
     """What makes ``text`` more than one line of plain text: a control character (CR, TAB, ESC,
     ...) or a line or paragraph separator, named with its position; None if there is none."""
@@ -147,7 +158,7 @@ def _line_break(text: str) -> str | None:
         return None
     for index, char in enumerate(text, start=1):
         if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            name = unicodedata.name(char, "a control character")
+            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "a control character")
             return f"U+{ord(char):04X} ({name.lower()}) at character {index}"
     return None
 
@@ -303,7 +314,11 @@ def _check_device(chk: _Checker, raw: object) -> DeviceRequirement:
     )
     min_devices = chk.typed(table, "device.", "min-devices", int)
     if min_devices is not None and min_devices < 1:
-        chk.add("bad-value", "device.min-devices", f"expected an integer >= 1, found {min_devices}")
+        chk.add(
+            "bad-value",
+            "device.min-devices",
+            f"expected an integer >= 1, found {_show(min_devices)}",
+        )
         min_devices = None
     # An invalid accelerator is already reported; do not blame the cuda-only keys on it.
     if accelerator != "cuda" and table.get("accelerator", "any") in ACCELERATORS:
@@ -345,13 +360,13 @@ def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest |
             "version-too-new",
             "manifest-version",
             f"this helios-trainer understands manifest-version up to "
-            f"{SUPPORTED_MANIFEST_VERSION}, found {version}; upgrade helios-trainer "
+            f"{SUPPORTED_MANIFEST_VERSION}, found {_show(version)}; upgrade helios-trainer "
             "(pip install -U helios-trainer)",
         )
         return None  # the rest may follow rules this core does not know
     data = chk.table("", chk.data, _TOP_KEYS)
     if version is not None and version < 1:
-        chk.add("bad-value", "manifest-version", f"expected 1, found {version}")
+        chk.add("bad-value", "manifest-version", f"expected 1, found {_show(version)}")
     plugin_id = _required(chk, data, "", "id", str)
     if plugin_id is not None and not ID_PATTERN.fullmatch(plugin_id):
         chk.add(
