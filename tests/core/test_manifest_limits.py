@@ -12,7 +12,7 @@ import pytest
 
 from helios.plugins.bounded_read import FileRefused, read_regular_file
 from helios.plugins.errors import ManifestError, ManifestIssue
-from helios.plugins.manifest import MAX_MANIFEST_BYTES, MANIFEST_FILENAME, load_manifest
+from helios.plugins.manifest import MANIFEST_FILENAME, MAX_MANIFEST_BYTES, load_manifest
 from helios.plugins.manifest import parse_manifest as parse
 from helios.plugins.toml_limits import MAX_DEPTH, MAX_DIGITS, MAX_KEY_PARTS, check_limits
 from helios.plugins.toml_source import KeyLines, TOMLLimitError, parse_toml

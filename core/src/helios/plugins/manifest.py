@@ -158,7 +158,7 @@ def _line_break(text: str) -> str | None:
         return None
     for index, char in enumerate(text, start=1):
         if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "a control character")
+            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "") or "a control character"
             return f"U+{ord(char):04X} ({name.lower()}) at character {index}"
     return None
 

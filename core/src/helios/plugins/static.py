@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ast
 import stat
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
