@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from helios.plugins.echo import escape
-
 if TYPE_CHECKING:
     from helios.plugins.verdicts import Verdict
 
@@ -27,6 +25,8 @@ class ManifestIssue:
 
     def render(self, path: str) -> str:
         """``PATH:LINE: [KEY] message``, with any control character escaped."""
+        from helios.plugins.echo import escape  # only when there is an error to show
+
         where = f"{escape(path)}:{self.line}" if self.line else escape(path)
         key = f" [{escape(self.key)}]" if self.key else ""
         return f"{where}:{key} {escape(self.message)}"
@@ -38,6 +38,8 @@ class ManifestError(PluginError, ValueError):
     def __init__(self, path: str, issues: Sequence[ManifestIssue]) -> None:
         self.path = path
         self.issues = tuple(issues)
+        from helios.plugins.echo import escape
+
         lines = [f"invalid plug-in manifest {escape(path)} ({len(self.issues)} problem(s)):"]
         lines += ["  " + issue.render(path) for issue in self.issues]
         super().__init__("\n".join(lines))
