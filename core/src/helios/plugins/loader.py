@@ -16,7 +16,7 @@ from pathlib import Path
 from helios.plugins import checks
 from helios.plugins.discovery import Candidate, discover
 from helios.plugins.distinfo import installed_version
-from helios.plugins.echo import shown
+from helios.plugins.echo import quote, shown
 from helios.plugins.errors import (
     ManifestError,
     PluginBrokenError,
@@ -84,11 +84,12 @@ def _manifest_path(candidate: Candidate) -> Path | None:
 def _crashed(candidate: Candidate, doing: str, exc: Exception) -> checks.Failure:
     """The failure for an exception raised while ``doing`` something with ``candidate``."""
     error = f"{type(exc).__name__}: {shown(str(exc), limit=200)}"
+    name = quote(candidate.entry_name, quote_char="'")
     path = _manifest_path(candidate)
     target = path.parent if path is not None else candidate.package
     return checks.Failure(
         Reason.CHECK_CRASHED,
-        f"{doing} the plug-in {candidate.entry_name!r} raised {error}",
+        f"{doing} the plug-in {name} raised {error}",
         required=f"{doing} completes",
         found=error,
         fix=f"run 'helios plugins validate {target}' and report this to the author of "

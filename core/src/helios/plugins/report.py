@@ -12,6 +12,8 @@ from helios.plugins.verdicts import Kind, Verdict
 
 __all__ = ["LoadReport"]
 
+_NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
+
 _STATUS = {
     Kind.OK: "ok",
     Kind.NOT_APPLICABLE: "not applicable",
@@ -88,7 +90,7 @@ class LoadReport:
             if details:
                 lines.append("")
                 lines += [
-                    f"{shown(v.id)}: {escape(v.message, keep=chr(10))}"
+                    f"{shown(v.id)}: {escape(v.message, keep=_NEWLINE)}"
                     + (f"\n  fix: {escape(v.fix)}" if v.fix else "")
                     for v in details
                 ]

@@ -8,6 +8,8 @@ from typing import Any
 
 from helios.plugins.echo import escape, shown
 
+_NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
+
 
 class Kind(str, enum.Enum):
     """The three kinds of stop users can tell apart, plus success."""
@@ -101,7 +103,7 @@ class Verdict:
         who = f"{shown(self.id)} ({shown(self.distribution)} {shown(self.version)})"
         text = f"{who}: {self.reason.value}"
         if self.message:
-            text += f": {escape(self.message, keep=chr(10))}"
+            text += f": {escape(self.message, keep=_NEWLINE)}"
         if self.fix:
             text += f" Fix: {escape(self.fix)}"
         return text
