@@ -86,8 +86,8 @@ def check_limits(text: str) -> None:
                     text,
                     start,
                     "too-many-key-parts",
-                    f"a dotted key of more than {MAX_KEY_PARTS} parts; keys have at most "
-                    f"{MAX_KEY_PARTS} (a manifest needs 2, as in requires.helios)",
+                    f"a dotted key of more than {MAX_KEY_PARTS} parts; keys of at most "
+                    f"{MAX_KEY_PARTS} parts are read",
                 )
             if kind == "string":
                 ended = _STRING_END[token.group()].match(text, pos)
@@ -115,7 +115,7 @@ def check_limits(text: str) -> None:
                         start,
                         "too-deep",
                         f"arrays and inline tables nested more than {MAX_DEPTH} levels deep; "
-                        "at most that many are read (a manifest needs 2)",
+                        f"at most {MAX_DEPTH} levels are read",
                     )
             elif kind == "close":
                 depth = max(depth - 1, 0)
