@@ -7,6 +7,9 @@ real file, not a mock.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from helios.plugins import PluginBrokenError, PluginIncompatibleError
@@ -195,3 +198,29 @@ def test_the_trainer_sees_the_verdict(plugin_env: PluginEnv) -> None:
         f"validate {plugin_env.site / 'helios_needy'}' and report this to the author of "
         "helios-needy (or to helios-trainer, if the plug-in is not at fault)"
     )
+
+
+DEMO_NEEDS = ("torch", "optuna", "sklearn", "matplotlib")
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in DEMO_NEEDS), reason="the demo extra is absent"
+)
+def test_the_demo_stops_with_one_line_not_a_traceback(
+    plugin_env: PluginEnv, tmp_path: Path
+) -> None:
+    """A manifest bomb that claims the id 'optuna' is listed, then refused with the others."""
+    plugin_env.add(
+        "helios-optuna-bomb",
+        "optuna",
+        package="helios_optuna_bomb",
+        manifest=bomb_manifest("deep", "optuna").replace("helios_optuna.", "helios_optuna_bomb."),
+    )
+    code, out, err, _ = plugin_env.cli("demo", "--run-dir", str(tmp_path / "run"))
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.startswith("helios: error: 2 plug-in checks failed; nothing was imported:\n")
+    assert "  - optuna (helios-optuna-bomb 0.1.0): " in err
+    rows = [line.split()[:3] for line in out.splitlines()]
+    assert ["optuna", "helios-optuna-bomb", "0.1.0"] in rows  # the report was printed first
