@@ -12,7 +12,8 @@ tag ``packaging`` ``build`` (wheels + sdists + dependencies into build/wheelhous
                   ``scaffold`` (``helios plugins new`` makes a plug-in that validates, installs
                   and passes its own tests)
 tag ``demo``      ``demo`` (the main job: ``helios demo``), ``plugins`` (the load report)
-not default       ``demo``, ``plugins``, ``bench``, ``release`` (``nox -s release -- DIST VERSION``)
+not default       ``demo``, ``plugins``, ``bench``, ``release`` (``nox -s release -- DIST VERSION``),
+                  ``fuzz`` (50,000 manifests, hostile ones included; ``nox -s fuzz -- --seed N``)
 
 Interpreters come from pyenv (``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0``); nox never
 downloads one, and a missing interpreter fails the run instead of being skipped.
@@ -289,6 +290,18 @@ def scaffold(session: nox.Session) -> None:
     session.run("ruff", "check", str(project))  # what it generates is clean and typed
     session.run("ruff", "format", "--check", str(project))
     session.run("mypy", "--config-file", str(project / "pyproject.toml"), str(project / "src"))
+
+
+@nox.session(python=MAIN_PYTHON, default=False)
+def fuzz(session: nox.Session) -> None:
+    """The manifest validator against 50,000 generated, mutated and hostile texts.
+
+    Prints its seed first; exits 1 on any exception but ManifestError. Repeat a run with
+    ``nox -s fuzz -- --seed N --jobs J``; ``--cases`` changes the count.
+    """
+    install_core(session, torch=False)
+    session.install("hypothesis>=6.100", "jsonschema>=4.18", "tomli-w>=1.0")
+    session.run("python", "tests/core/fuzz_manifest.py", "--cases", "50000", *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON, default=False)

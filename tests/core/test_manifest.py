@@ -414,10 +414,14 @@ def test_load_missing_file_is_unreadable(tmp_path: Path) -> None:
     assert str(caught.value).endswith(f"  {path}: {issue.message}")
 
 
-def test_load_directory_is_unreadable(tmp_path: Path) -> None:
+def test_load_directory_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_manifest(tmp_path)
-    assert [i.code for i in caught.value.issues] == ["unreadable"]
+    assert caught.value.issues == (
+        ManifestIssue(
+            "not-a-file", "", "not a regular file but a directory; only regular files are read"
+        ),
+    )
 
 
 def test_load_uses_the_given_reader(tmp_path: Path) -> None:
@@ -454,3 +458,74 @@ def test_load_accepts_utf8_text(tmp_path: Path) -> None:
 def test_line_numbers_after_a_unicode_line_separator(separator: str) -> None:
     text = f"# a comment with a{separator}separator\n" + MINIMAL + "extra = 1\n"
     assert triples(text) == [("unknown-key", "requires.extra", 8)]
+
+
+# --- one line of text, and nothing raw from the file ----------------------------------------
+
+SUMMARY_BREAKS = {
+    "\r": "U+000D (carriage return)",
+    "\t": "U+0009 (tab)",
+    "\x1b": "U+001B (escape)",
+    "\x85": "U+0085 (next line)",
+    "\x00": "U+0000 (a control character)",
+    "\u2028": "U+2028 (line separator)",
+    "\u2029": "U+2029 (paragraph separator)",
+}
+
+
+@pytest.mark.parametrize("char", SUMMARY_BREAKS, ids=[f"U+{ord(c):04X}" for c in SUMMARY_BREAKS])
+def test_summary_is_one_line_of_text(char: str) -> None:
+    summary = json.dumps(f"one{char}two", ensure_ascii=True)  # a TOML basic string
+    (issue,) = issues_of(HEAD + f"summary = {summary}\n" + '[requires]\nhelios = ">=0.1"\n')
+    assert issue == ManifestIssue(
+        "bad-value",
+        "summary",
+        "expected one line of text without control characters, found "
+        f"{SUMMARY_BREAKS[char]} at character 4",
+        4,
+    )
+
+
+def test_summary_may_hold_any_printable_text() -> None:
+    summary = "Tuning — 調整 👩‍🔬 (zero-width joiner kept)"
+    assert parse_manifest(HEAD + f'summary = "{summary}"\nrequires.helios = ">=0.1"\n').summary == (
+        summary
+    )
+
+
+def test_an_id_with_terminal_escapes_is_echoed_escaped() -> None:
+    text = MINIMAL.replace('id = "example"', 'id = "\\u001b]0;owned\\u0007\\u001b[2J"')
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text, "m.toml", package="helios_example")
+    (issue,) = caught.value.issues
+    assert issue.message == (
+        "expected a lowercase identifier (a letter, then letters, digits or '_', at most 64 "
+        "characters) such as 'my_plugin', found \"\\x1b]0;owned\\x07\\x1b[2J\""
+    )
+    assert all(line.isprintable() for line in str(caught.value).split("\n"))
+
+
+def test_a_long_value_is_cut_with_its_length() -> None:
+    (issue,) = issues_of(MINIMAL.replace('id = "example"', f'id = "{"X" * 5000}"'))
+    assert issue.message.endswith(f'found "{"X" * 80}"... (5,000 characters)')
+
+
+def test_a_key_with_control_characters_is_escaped() -> None:
+    (issue,) = issues_of(MINIMAL + '"\\u001b[31mred" = 1\n')
+    # the line scanner does not decode escapes in quoted keys: the table's line is shown
+    assert (issue.code, issue.key, issue.line) == ("unknown-key", "requires.\\x1b[31mred", 5)
+    assert issue.message.startswith("unknown key '\\x1b[31mred'; allowed here: helios, ")
+
+
+def test_a_table_where_a_string_belongs_is_described_not_printed() -> None:
+    (issue,) = issues_of(MINIMAL.replace('id = "example"', "id = { a = [1, 2], b = 3 }"))
+    assert issue.message == "expected a string, found a table of 2 key(s)"
+
+
+def test_a_parser_complaint_is_one_line() -> None:
+    (issue,) = issues_of(MINIMAL + 'packages = ["bad req"]\n')
+    assert issue.code == "bad-requirement"
+    assert issue.message.startswith(
+        "expected a PEP 508 requirement such as 'optuna>=4.0', found \"bad req\" (Expected "
+    )
+    assert issue.message.isprintable()

@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 from helios.plugins import manifest as manifest_module
+from helios.plugins.bounded_read import READ_CODES
 from helios.plugins.errors import ManifestError
 from helios.plugins.manifest import (
     ACCELERATORS,
@@ -25,6 +26,7 @@ from helios.plugins.manifest import (
     parse_manifest,
 )
 from helios.plugins.plugin import UniquePluginOverrides
+from helios.plugins.toml_limits import LIMIT_CODES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,8 +39,9 @@ SCHEMA_PATH = MANIFESTS / "helios-plugin.schema.json"
 VALID = sorted((MANIFESTS / "examples" / "valid").glob("*.toml"))
 INVALID = sorted((MANIFESTS / "examples" / "invalid").glob("*.toml"))
 PACKAGE = "helios_example"
-#: Codes no file content can produce: they are tested in test_manifest.py instead.
-NOT_FROM_CONTENT = frozenset({"unreadable"})
+#: Codes no example can show: what the file is (missing, a FIFO) or its size (more than 64 KiB,
+#: too big to keep here). test_manifest.py and test_manifest_limits.py test them instead.
+NOT_FROM_CONTENT = frozenset({"unreadable", "not-a-file", "too-large"})
 
 _EXPECT = re.compile(r"^# expect: (?P<code>[a-z-]+) (?P<key>\S+) line (?P<line>\d+|-)$")
 _SCHEMA = re.compile(r"^# schema: (?P<verdict>rejects|accepts)(?:  # (?P<why>\S.*))?$")
@@ -113,9 +116,10 @@ def readme_codes() -> list[str]:
 
 
 def validator_codes() -> set[str]:
-    """The codes manifest.py can emit, read from its source."""
+    """The codes manifest.py can emit (read from its source), the reader's and the bounds'."""
     source = Path(manifest_module.__file__).read_text(encoding="utf-8")
-    return set(re.findall(r"(?:\.add|ManifestIssue)\(\s*\"([a-z-]+)\"", source))
+    found = set(re.findall(r"(?:\.add|ManifestIssue)\(\s*\"([a-z-]+)\"", source))
+    return found | set(READ_CODES) | set(LIMIT_CODES)
 
 
 def test_corpus_is_big_enough() -> None:

@@ -1,13 +1,18 @@
 """Property tests: whatever text it is given, the validator answers with a result or an issue list.
 
 Every outcome must be a :class:`Manifest` or a :class:`ManifestError` whose issues have a code,
-a message and a line inside the file; any other exception is a bug.
+a message of one printable line and a line inside the file; any other exception is a bug.
+Besides generated and mutated manifests, hostile texts aim at the parser and the messages:
+nesting 1,000 deep and more, numbers of 5,000 digits and more, dotted keys of 100,000 parts and
+more, and control characters. ``nox -s fuzz`` runs the same strategies for 50,000 cases.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,9 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
 from helios.plugins.errors import ManifestError
-from helios.plugins.manifest import ID_PATTERN, Manifest, parse_manifest
+from helios.plugins.manifest import ID_PATTERN, MAX_MANIFEST_BYTES, Manifest, parse_manifest
+from helios.plugins.toml_limits import MAX_DEPTH, MAX_DIGITS, MAX_KEY_PARTS, check_limits
+from helios.plugins.toml_source import TOMLLimitError, TOMLSyntaxError, parse_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "manifests" / "examples").rglob("*.toml"))
@@ -35,6 +42,7 @@ FUZZ = settings(
 )
 
 CHARS = st.characters(codec="utf-8")
+ONE_LINE_CHARS = CHARS.filter(lambda c: unicodedata.category(c) not in ("Cc", "Zl", "Zp"))
 TEXT = st.text(CHARS, max_size=12)
 
 
@@ -54,6 +62,10 @@ def outcome(text: str) -> Manifest | ManifestError:
         assert issue.code
         assert issue.message
         assert isinstance(issue.key, str)
+        # one printable line of bounded length: nothing from the file reaches a terminal raw
+        assert issue.message.isprintable(), issue.message
+        assert issue.key.isprintable(), issue.key
+        assert len(issue.message) <= 1000, len(issue.message)
         assert issue.line is None or 1 <= issue.line <= last_line, (issue, last_line)
     assert str(error).startswith("invalid plug-in manifest fuzz.toml")
     return error
@@ -181,7 +193,7 @@ DOCUMENTS = table(
         "manifest-version": vary(st.just(1), st.sampled_from([0, 2, -1])),
         "id": IDS,
         "class": CLASSES,
-        "summary": vary(st.text(CHARS.filter(lambda c: c != "\n"), max_size=20), TEXT),
+        "summary": vary(st.text(ONE_LINE_CHARS, max_size=20), TEXT),
         "requires": vary(REQUIRES),
         "overrides": vary(OVERRIDES),
         "device": vary(DEVICE),
@@ -280,3 +292,147 @@ def test_mutated_examples(text: str) -> None:
 
 def test_corpus_is_there() -> None:
     assert len(TEXTS) >= 24
+
+
+# --- hostile texts ------------------------------------------------------------------------
+
+CONTROL = st.characters(categories=["Cc", "Cf", "Zl", "Zp", "Co", "Cn"], codec="utf-8")
+
+
+def _within_bounds(text: str) -> bool:
+    try:
+        check_limits(text)
+    except TOMLLimitError:
+        return False
+    return True
+
+
+#: The corpus examples that keep every bound: the hostile texts start from them.
+WITHIN_BOUNDS = [text for text in TEXTS if _within_bounds(text)]
+
+
+def _around(limit: int, huge: int) -> st.SearchStrategy[int]:
+    """Sizes just below and above ``limit``, or far beyond it (``huge`` and up)."""
+    return st.one_of(st.integers(max(limit - 3, 1), limit + 3), st.integers(huge, 2 * huge))
+
+
+@st.composite
+def deep_value(draw: st.DrawFn) -> tuple[str, int]:
+    """Arrays and inline tables nested ``depth`` levels, closed or not."""
+    opener, closer, levels = draw(
+        st.sampled_from([("[", "]", 1), ("{a = ", "}", 1), ("[{b = ", "}]", 2)])
+    )
+    depth = draw(_around(MAX_DEPTH, 1_000))
+    count = -(-depth // levels)
+    tail = closer * count if draw(st.booleans()) else ""
+    return opener * count + "1" + tail, count * levels
+
+
+@st.composite
+def huge_number(draw: st.DrawFn) -> tuple[str, int]:
+    """An integer or float of ``count`` digits, in any TOML notation."""
+    count = draw(_around(MAX_DIGITS, 5_000))
+    digit = draw(st.sampled_from("123456789"))
+    form = draw(st.sampled_from(["dec", "neg", "hex", "oct", "bin", "frac", "under"]))
+    body = digit * count
+    if form == "neg":
+        return "-" + body, count
+    if form in ("hex", "oct", "bin"):
+        digit = {"hex": "f", "oct": "7", "bin": "1"}[form]
+        return f"0{form[0].replace('h', 'x')}" + digit * count, count + 2
+    if form == "frac":
+        return "1." + body, count
+    if form == "under":
+        return "_".join(body), count
+    return body, count
+
+
+@st.composite
+def long_key(draw: st.DrawFn) -> tuple[str, int]:
+    """A dotted key (or table header) of ``parts`` parts: bare, quoted, spaced."""
+    parts = draw(_around(MAX_KEY_PARTS, 100_000))
+    part = draw(st.sampled_from(["a", '"q"', "'l'", "9", "a-b", '"d.t"']))
+    sep = draw(st.sampled_from([".", " . ", "\t.\t"]))
+    key = sep.join([part] * parts)
+    return (f"[{key}]" if draw(st.booleans()) else f"{key} = 1"), parts
+
+
+def _toml_escaped(text: str) -> str:
+    """``text`` as the inside of a TOML basic string, every character escaped."""
+    return "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in text)
+
+
+@st.composite
+def control_line(draw: st.DrawFn) -> str:
+    """A line carrying control, format and separator characters where a value or key goes."""
+    chars = draw(st.text(CONTROL, min_size=1, max_size=6))
+    mixed = draw(st.text(CHARS, max_size=4)) + chars + draw(st.text(CHARS, max_size=4))
+    escaped = _toml_escaped(mixed)
+    return draw(
+        st.sampled_from(
+            [
+                f'id = "{escaped}"',
+                f'summary = "{escaped}"',
+                f'class = "helios_example.plugin:{escaped}"',
+                f'"{escaped}" = 1',
+                f'requires.packages = ["{escaped}"]',
+                f'device.accelerator = "{escaped}"',
+                f"note = '{mixed}'",  # raw, in a literal string
+                mixed,  # raw, anywhere
+            ]
+        )
+    )
+
+
+@st.composite
+def hostile(draw: st.DrawFn) -> tuple[str, str | None]:
+    """A corpus example with a bomb inserted, and the bound it must trip (None: any outcome).
+
+    A bomb over its bound inserted as a line of a file without multi-line strings must be
+    reported as exactly that bound; one inserted at any character may land inside a string.
+    """
+    text = draw(st.sampled_from(WITHIN_BOUNDS))
+    kind = draw(st.sampled_from(["deep", "number", "key", "control"]))
+    expected: str | None = None
+    if kind == "deep":
+        value, depth = draw(deep_value())
+        line = f"x = {value}"
+        expected = "too-deep" if depth > MAX_DEPTH else None
+    elif kind == "number":
+        value, count = draw(huge_number())
+        line = f"n = {value}"
+        expected = "too-many-digits" if count > MAX_DIGITS else None
+    elif kind == "key":
+        line, parts = draw(long_key())
+        expected = "too-many-key-parts" if parts > MAX_KEY_PARTS else None
+    else:
+        line = draw(control_line())
+    if draw(_percent(0, 75)):
+        if '"""' in text or "'''" in text:
+            expected = None  # the line may land inside a multi-line string
+        lines = text.split("\n")
+        at = draw(st.integers(0, len(lines)))
+        text = "\n".join([*lines[:at], line, *lines[at:]])
+    else:
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + line + text[at:]
+        expected = None
+    if len(text) > MAX_MANIFEST_BYTES:
+        expected = "too-large"
+    return text, expected
+
+
+def hostile_outcome(text: str, expected: str | None) -> None:
+    """The manifest answer is well formed (and names the bound it must); so is parse_toml's."""
+    result = outcome(text)
+    if expected is not None:
+        assert isinstance(result, ManifestError), text[:200]
+        assert [i.code for i in result.issues] == [expected], result.issues
+    with contextlib.suppress(TOMLSyntaxError, TOMLLimitError):  # any TOML text, any size
+        parse_toml(text)
+
+
+@settings(FUZZ, max_examples=500)
+@given(hostile())
+def test_hostile_texts(case: tuple[str, str | None]) -> None:
+    hostile_outcome(*case)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from helios.cli import main
-from helios.plugins.static import validate_path
+from helios.plugins.static import MAX_PROJECT_FILE_BYTES, validate_path
 from support.distfactory import manifest_text, plugin_source
 
 PYPROJECT = """\
@@ -143,3 +148,187 @@ def test_cli_validate_table(tmp_path: Path, capsys: object) -> None:
         "summary, requires, overrides, device (check the spelling, or upgrade helios-trainer if "
         "the key is newer)",
     ]
+
+
+# --- special files and malformed project files: one line each, never a hang or a traceback --
+
+
+def validate_cli(*paths: Path) -> tuple[int, str, str]:
+    """``helios plugins validate PATHS`` in a fresh interpreter (a hang fails, not blocks)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "helios", "plugins", "validate", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+FIFO_MESSAGE = "not a regular file but a FIFO (named pipe); only regular files are read"
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+
+
+@needs_fifo
+def test_validate_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "helios-plugin.toml"
+    os.mkfifo(fifo)
+    assert validate_cli(fifo) == (1, f"invalid: {fifo}\n  {fifo}: {FIFO_MESSAGE}\n", "")
+
+
+@needs_fifo
+def test_validate_a_folder_whose_manifest_is_a_fifo(tmp_path: Path) -> None:
+    package = tmp_path / "helios_tree"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    os.mkfifo(package / "helios-plugin.toml")
+    assert validate_cli(tmp_path) == (
+        1,
+        f"invalid: {tmp_path}\n  {package / 'helios-plugin.toml'}: {FIFO_MESSAGE}\n",
+        "",
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_validate_a_link_to_dev_zero(tmp_path: Path) -> None:
+    link = tmp_path / "helios-plugin.toml"
+    link.symlink_to("/dev/zero")
+    assert [(p.code, p.message) for p in validate_path(link).problems] == [
+        ("not-a-file", "not a regular file but a character device; only regular files are read")
+    ]
+
+
+@needs_fifo
+def test_a_pyproject_that_is_a_fifo(tmp_path: Path) -> None:
+    root = make_tree(tmp_path)
+    (root / "pyproject.toml").unlink()
+    os.mkfifo(root / "pyproject.toml")
+    (problem,) = validate_path(root).problems
+    assert (problem.code, problem.message) == (
+        "pyproject-unreadable",
+        f"cannot read pyproject.toml: {FIFO_MESSAGE}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("replace", "key", "message"),
+    [
+        (
+            ('dependencies = ["helios-trainer>=0.1,<0.2"]', 'dependencies = ["x", 3]'),
+            "project.dependencies[1]",
+            "a dependency must be a string (PEP 621), found an integer; fix pyproject.toml",
+        ),
+        (
+            ('dependencies = ["helios-trainer>=0.1,<0.2"]', 'dependencies = "helios-trainer"'),
+            "project.dependencies",
+            "[project].dependencies must be an array (PEP 621), found a string; fix pyproject.toml",
+        ),
+        (
+            ('tree = "helios_tree.plugin:TreePlugin"', "tree = { a = 1 }"),
+            'project.entry-points."helios.plugins".tree',
+            "an entry point must be a string (PEP 621), found a table; fix pyproject.toml",
+        ),
+        (
+            ('[project.entry-points."helios.plugins"]\n', 'entry-points = ["x"]\n[tool.x]\n'),
+            "project.entry-points",
+            "[project.entry-points] must be a table (PEP 621), found an array; fix pyproject.toml",
+        ),
+    ],
+    ids=["dependency-int", "dependencies-str", "entry-table", "entry-points-array"],
+)
+def test_a_malformed_pyproject_is_one_problem(
+    tmp_path: Path, replace: tuple[str, str], key: str, message: str
+) -> None:
+    root = make_tree(tmp_path)
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text()
+    assert replace[0] in text
+    pyproject.write_text(text.replace(*replace))
+    (problem,) = validate_path(root).problems
+    assert (problem.path, problem.code, problem.key, problem.message) == (
+        str(pyproject),
+        "pyproject-invalid",
+        key,
+        message,
+    )
+
+
+def test_a_pyproject_whose_project_is_no_table(tmp_path: Path) -> None:
+    root = make_tree(tmp_path)
+    (root / "pyproject.toml").write_text("project = 1\n")
+    (problem,) = validate_path(root).problems
+    assert (problem.code, problem.key, problem.message) == (
+        "pyproject-invalid",
+        "project",
+        "[project] must be a table (PEP 621), found an integer; fix pyproject.toml",
+    )
+
+
+def test_a_deeply_nested_pyproject_is_one_problem(tmp_path: Path) -> None:
+    root = make_tree(tmp_path)
+    with (root / "pyproject.toml").open("a") as handle:
+        handle.write("\n[tool.x]\ny = " + "[" * 1000 + "]" * 1000 + "\n")
+    (problem,) = validate_path(root).problems
+    assert (problem.code, problem.line, problem.message) == (
+        "pyproject-unreadable",
+        10,
+        "arrays and inline tables nested more than 32 levels deep; at most 32 levels are read",
+    )
+
+
+SOURCES = {
+    "unary-chain": (
+        "x = " + "-" * 100_000 + "1\n",
+        "the code is nested too deeply for Python's parser (MemoryError)",
+    ),
+    "nul-byte": ("x = 1\0\n", "source code string cannot contain null bytes"),
+}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_a_source_python_cannot_parse_is_one_problem(tmp_path: Path, name: str) -> None:
+    source, reason = SOURCES[name]
+    root = make_tree(tmp_path, source=source)
+    (problem,) = validate_path(root).problems
+    assert (problem.code, problem.message) == ("syntax-error", f"cannot parse: {reason}")
+    assert problem.path == str(root / "src" / "helios_tree" / "plugin.py")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10's parser takes this chain")
+def test_a_source_too_deep_for_the_ast_is_one_problem(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, source="x = " + "1+" * 100_000 + "1\n")
+    (problem,) = validate_path(root).problems
+    assert (problem.code, problem.message) == (
+        "syntax-error",
+        "cannot parse: the code is nested too deeply for Python's parser (RecursionError)",
+    )
+
+
+def test_a_deep_attribute_chain_in_the_class_is_read_without_recursion(tmp_path: Path) -> None:
+    """Names are read from the last attribute, not by unparsing (which recursed 3 frames a dot)."""
+    chain = "a." * 600
+    source = plugin_source("TreePlugin", "tree", ("training_batch",))
+    source = source.replace("UniquePluginOverrides(t", f"{chain}UniquePluginOverrides(t")
+    source = source.replace("(Plugin)", f"({chain}Plugin)")
+    assert validate_path(make_tree(tmp_path, source=source)).problems == []
+
+
+def test_a_source_over_the_size_limit(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, source="#" * (MAX_PROJECT_FILE_BYTES + 1))
+    (problem,) = validate_path(root).problems
+    assert (problem.code, problem.message) == (
+        "source-unreadable",
+        "cannot read the module: the file holds 1,048,577 bytes; at most 1,048,576 bytes are read",
+    )
+
+
+def test_problems_are_rendered_on_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('manifest-version = 1\n"\\u001b[2J\\r" = 1\n')
+    lines = [p.render() for p in validate_path(bad).problems]
+    assert lines[0] == (
+        f"{bad}: [\\x1b[2J\\r] unknown key '\\x1b[2J\\r'; allowed here: manifest-version, id, "
+        "class, summary, requires, overrides, device (check the spelling, or upgrade "
+        "helios-trainer if the key is newer)"
+    )
+    assert all(line.isprintable() for line in lines)

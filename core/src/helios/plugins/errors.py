@@ -24,9 +24,12 @@ class ManifestIssue:
     line: int | None = None
 
     def render(self, path: str) -> str:
-        where = f"{path}:{self.line}" if self.line else path
-        key = f" [{self.key}]" if self.key else ""
-        return f"{where}:{key} {self.message}"
+        """``PATH:LINE: [KEY] message``, with any control character escaped."""
+        from helios.plugins.echo import escape  # only when there is an error to show
+
+        where = f"{escape(path)}:{self.line}" if self.line else escape(path)
+        key = f" [{escape(self.key)}]" if self.key else ""
+        return f"{where}:{key} {escape(self.message)}"
 
 
 class ManifestError(PluginError, ValueError):
@@ -35,7 +38,9 @@ class ManifestError(PluginError, ValueError):
     def __init__(self, path: str, issues: Sequence[ManifestIssue]) -> None:
         self.path = path
         self.issues = tuple(issues)
-        lines = [f"invalid plug-in manifest {path} ({len(self.issues)} problem(s)):"]
+        from helios.plugins.echo import escape
+
+        lines = [f"invalid plug-in manifest {escape(path)} ({len(self.issues)} problem(s)):"]
         lines += ["  " + issue.render(path) for issue in self.issues]
         super().__init__("\n".join(lines))
 

@@ -1,18 +1,22 @@
 """The load pipeline: discover → manifest → checks → (only then) import → verify → register.
 
 :func:`build_report` decides about every plug-in (or a selection) and never raises for a
-plug-in's sake; :func:`load_plugins` loads a selection and raises a
-:class:`~helios.plugins.errors.PluginError` subclass before importing any of them if one fails.
+plug-in's sake: whatever one candidate's checks, import or registration raise becomes that
+candidate's ``check-crashed`` verdict, and the others are judged as usual. :func:`load_plugins`
+loads a selection and raises a :class:`~helios.plugins.errors.PluginError` subclass before
+importing any of them if one fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from helios.plugins import checks
 from helios.plugins.discovery import Candidate, discover
 from helios.plugins.distinfo import canonical_name, installed_version
+from helios.plugins.echo import quote, shown
 from helios.plugins.errors import (
     ManifestError,
     PluginBrokenError,
@@ -63,10 +67,34 @@ def _verdict(
         required=failure.required if failure else "",
         found=failure.found if failure else "",
         fix=failure.fix if failure else "",
-        manifest=str(candidate.manifest_path) if candidate.manifest_path else None,
+        manifest=str(path) if (path := _manifest_path(candidate)) else None,
         dist_info=candidate.location,
         summary=manifest.summary if manifest else "",
         overrides=tuple(sorted(manifest.overrides.claimed())) if manifest else (),
+    )
+
+
+def _manifest_path(candidate: Candidate) -> Path | None:
+    """The candidate's manifest path; None also when looking for it raised."""
+    try:
+        return candidate.manifest_path
+    except Exception:  # reported by the check that needs it
+        return None
+
+
+def _crashed(candidate: Candidate, doing: str, exc: Exception) -> checks.Failure:
+    """The failure for an exception raised while ``doing`` something with ``candidate``."""
+    error = f"{type(exc).__name__}: {shown(str(exc), limit=200)}"
+    name = quote(candidate.entry_name, quote_char="'")
+    path = _manifest_path(candidate)
+    target = path.parent if path is not None else candidate.package
+    return checks.Failure(
+        Reason.CHECK_CRASHED,
+        f"{doing} the plug-in {name} raised {error}",
+        required=f"{doing} completes",
+        found=error,
+        fix=f"run 'helios plugins validate {target}' and report this to the author of "
+        f"{candidate.distribution} (or to helios-trainer, if the plug-in is not at fault)",
     )
 
 
@@ -143,6 +171,17 @@ def _precheck(
         )
     )
     return _Entry(candidate, manifest, _verdict(candidate, manifest, failure))
+
+
+def _judge(
+    candidate: Candidate, settings: Settings, core: str | None, device: Callable[[], DeviceInfo]
+) -> _Entry:
+    """:func:`_precheck`, where an exception becomes the candidate's ``check-crashed`` verdict."""
+    try:
+        return _precheck(candidate, settings, core, device)
+    except Exception as exc:  # one plug-in's metadata must not stop the others being judged
+        failure = _crashed(candidate, "checking", exc)
+        return _Entry(candidate, None, _verdict(candidate, None, failure))
 
 
 def _with(entry: _Entry, failure: checks.Failure) -> _Entry:
@@ -261,7 +300,7 @@ def _evaluate(
         wanted = list(dict.fromkeys(ids))
         missing = [_not_installed(i, installed) for i in wanted if i not in installed]
         candidates = tuple(c for c in candidates if c.entry_name in wanted)
-    entries = [_precheck(c, settings, core, get_device) for c in candidates]
+    entries = [_judge(c, settings, core, get_device) for c in candidates]
     entries = _mark_conflicts(_mark_duplicates(entries))
     warnings = [
         f"{name} names {plugin_id!r}, which no installed plug-in provides"
@@ -273,20 +312,30 @@ def _evaluate(
 
 
 def _load(entry: _Entry) -> type[Plugin] | Verdict:
-    """Import and verify one plug-in whose checks passed, and register its class."""
+    """Import and verify one plug-in whose checks passed, and register its class.
+
+    Whatever the import, the verification or the registration raises becomes the plug-in's
+    ``check-crashed`` verdict (an import that raises is already ``import-failed``).
+    """
     assert entry.manifest is not None
     key = (entry.candidate.identity, entry.id)
     if key in _LOADED:
         return _LOADED[key]
     from helios.plugins.verify import import_class, verify_class  # only once checks passed
 
-    cls = import_class(entry.manifest, entry.candidate.distribution)
-    failure = cls if isinstance(cls, checks.Failure) else verify_class(cls, entry.manifest)
-    if failure is not None:
-        return _with(entry, failure).verdict
-    assert isinstance(cls, type)
-    assert issubclass(cls, Plugin)
-    PLUGIN_REGISTRY.register(cls)
+    doing = "importing"
+    try:
+        cls = import_class(entry.manifest, entry.candidate.distribution)
+        doing = "verifying"
+        failure = cls if isinstance(cls, checks.Failure) else verify_class(cls, entry.manifest)
+        if failure is not None:
+            return _with(entry, failure).verdict
+        assert isinstance(cls, type)
+        assert issubclass(cls, Plugin)
+        doing = "registering"
+        PLUGIN_REGISTRY.register(cls)
+    except Exception as exc:  # the class is the plug-in's own code: anything can happen
+        return _with(entry, _crashed(entry.candidate, doing, exc)).verdict
     _LOADED[key] = cls
     return cls
 

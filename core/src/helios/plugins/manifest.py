@@ -1,7 +1,10 @@
 """Manifest format v1 (``helios-plugin.toml``): parsing and validation.
 
 The specification is ``manifests/README.md``. Validation is hand-written (tomllib/tomli and
-packaging only) so that every problem names the file, the key and the line.
+packaging only) so that every problem names the file, the key and the line. A manifest comes
+from outside: it is read only from a regular file of at most :data:`MAX_MANIFEST_BYTES`, the
+text is held to the bounds of :mod:`helios.plugins.toml_limits` before it is parsed, and every
+value a message echoes is escaped and cut (:mod:`helios.plugins.echo`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import datetime
 import keyword
 import os
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,27 +22,40 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from helios.plugins.bounded_read import FileRefused, read_regular_file
 from helios.plugins.distinfo import canonical_name
+from helios.plugins.echo import quote, shown
 from helios.plugins.errors import ManifestError, ManifestIssue
 from helios.plugins.plugin import UniquePluginOverrides
 from helios.plugins.requirements import InvalidRequirement, PackageRequirement, parse_requirement
-from helios.plugins.toml_source import TOMLSyntaxError, key_lines, parse_toml
+from helios.plugins.toml_source import (
+    KeyLines,
+    TOMLLimitError,
+    TOMLSyntaxError,
+    key_lines,
+    parse_toml,
+)
 
 __all__ = [
     "ACCELERATORS",
     "CORE_DISTRIBUTION",
     "MANIFEST_FILENAME",
+    "MAX_MANIFEST_BYTES",
     "SUPPORTED_MANIFEST_VERSION",
     "DeviceRequirement",
     "Manifest",
     "load_manifest",
     "parse_manifest",
+    "toml_type",
 ]
 
 MANIFEST_FILENAME = "helios-plugin.toml"
 SUPPORTED_MANIFEST_VERSION = 1
 CORE_DISTRIBUTION = "helios-trainer"
 ACCELERATORS = ("any", "cpu", "cuda")
+#: The largest manifest read, in bytes (characters for :func:`parse_manifest`); real ones hold
+#: about 1 KB.
+MAX_MANIFEST_BYTES = 64 * 1024
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -87,7 +104,8 @@ class Manifest:
         return self.module.partition(".")[0]
 
 
-def _toml_type(value: object) -> str:
+def toml_type(value: object) -> str:
+    """The TOML type of a parsed value, with its article: ``an integer``, ``a table``."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int):
@@ -106,10 +124,43 @@ def _toml_type(value: object) -> str:
 
 
 def _show(value: object) -> str:
+    """A value read from the manifest, as a message may show it: escaped and cut."""
     if isinstance(value, str):
-        return f'"{value}"'
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return quote(value)
+    if isinstance(value, list):
+        return f"of {len(value)} item(s)"
+    if isinstance(value, dict):
+        return f"of {len(value)} key(s)"
+    return shown(repr(value))  # numbers have at most toml_limits.MAX_DIGITS digits
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a parser's complaint (which may repeat the value), escaped and cut."""
+    first = str(exc).partition("\n")[0]
+    return shown(first, limit=120)
+
+
+_CONTROL_NAMES = {
+    "\t": "tab",
+    "\n": "line feed",
+    "\v": "vertical tab",
+    "\f": "form feed",
+    "\r": "carriage return",
+    "\x1b": "escape",
+    "\x85": "next line",
+}
+
+
+def _line_break(text: str) -> str | None:
+    """What makes ``text`` more than one line of plain text: a control character (CR, TAB, ESC,
+    ...) or a line or paragraph separator, named with its position; None if there is none."""
+    if text.isprintable():
+        return None
+    for index, char in enumerate(text, start=1):
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "") or "a control character"
+            return f"U+{ord(char):04X} ({name.lower()}) at character {index}"
+    return None
 
 
 class _Checker:
@@ -121,7 +172,7 @@ class _Checker:
         self.issues: list[ManifestIssue] = []
 
     @cached_property
-    def lines(self) -> dict[str, int]:
+    def lines(self) -> KeyLines:
         """Key → line; only computed when there is a problem to report."""
         return key_lines(self.text)
 
@@ -131,12 +182,12 @@ class _Checker:
         while parts and line is None:
             line = self.lines.get(".".join(parts))
             parts.pop()
-        self.issues.append(ManifestIssue(code, key, message, line))
+        self.issues.append(ManifestIssue(code, shown(key), message, line))
 
     def table(self, key: str, value: object, allowed: tuple[str, ...]) -> dict[str, Any]:
         """Return ``value`` as a table, reporting unknown keys; a non-table is reported."""
         if not isinstance(value, dict):
-            self.add("wrong-type", key, f"expected a table, found {_toml_type(value)}")
+            self.add("wrong-type", key, f"expected a table, found {toml_type(value)}")
             return {}
         for name in value:
             if name not in allowed:
@@ -144,7 +195,8 @@ class _Checker:
                 self.add(
                     "unknown-key",
                     full,
-                    f"unknown key {name!r}; allowed here: {', '.join(allowed)} "
+                    f"unknown key {_name(name)}; allowed here: "
+                    f"{', '.join(allowed)} "
                     "(check the spelling, or upgrade helios-trainer if the key is newer)",
                 )
         return value
@@ -156,11 +208,11 @@ class _Checker:
         value = table[name]
         ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
         if not ok:
-            expected = _toml_type(kind())
+            expected = toml_type(kind())
             self.add(
                 "wrong-type",
                 f"{prefix}{name}",
-                f"expected {expected}, found {_toml_type(value)} {_show(value)}",
+                f"expected {expected}, found {toml_type(value)} {_show(value)}",
             )
             return None
         return value
@@ -175,7 +227,7 @@ class _Checker:
                 "bad-specifier",
                 key,
                 f"expected a PEP 440 version specifier such as {example!r}, "
-                f"found {_show(text)} ({exc})",
+                f"found {_show(text)} ({_reason(exc)})",
             )
             return None
         if not str(spec):
@@ -198,9 +250,10 @@ def _check_class(chk: _Checker, value: str, package: str | None) -> None:
         chk.add(
             "class-outside-package",
             "class",
-            f"the class must live in the plug-in's own top-level package {package!r} "
-            f"(the folder holding this manifest), found module {module!r}; move the class "
-            f"into {package}/ or the manifest next to {module.partition('.')[0]}/__init__.py",
+            f"the class must live in the plug-in's own top-level package {_name(package)} "
+            f"(the folder holding this manifest), found module {_name(module)}; move the class "
+            f"into {shown(package)}/ or the manifest next to "
+            f"{shown(module.partition('.')[0])}/__init__.py",
         )
 
 
@@ -210,7 +263,7 @@ def _check_packages(chk: _Checker, value: list[Any]) -> tuple[PackageRequirement
     for index, item in enumerate(value):
         key = f"requires.packages[{index}]"
         if not isinstance(item, str):
-            chk.add("wrong-type", key, f"expected a string, found {_toml_type(item)}")
+            chk.add("wrong-type", key, f"expected a string, found {toml_type(item)}")
             continue
         try:
             req = parse_requirement(item)
@@ -218,7 +271,8 @@ def _check_packages(chk: _Checker, value: list[Any]) -> tuple[PackageRequirement
             chk.add(
                 "bad-requirement",
                 key,
-                f"expected a PEP 508 requirement such as 'optuna>=4.0', found {_show(item)} ({exc})",
+                "expected a PEP 508 requirement such as 'optuna>=4.0', found "
+                f"{_show(item)} ({_reason(exc)})",
             )
             continue
         name = canonical_name(req.name)
@@ -232,7 +286,7 @@ def _check_packages(chk: _Checker, value: list[Any]) -> tuple[PackageRequirement
             chk.add(
                 "duplicate-package",
                 key,
-                f"{req.name!r} is already required by requires.packages[{seen[name]}]; "
+                f"{_name(req.name)} is already required by requires.packages[{seen[name]}]; "
                 "merge the two into one requirement",
             )
         else:
@@ -260,7 +314,11 @@ def _check_device(chk: _Checker, raw: object) -> DeviceRequirement:
     )
     min_devices = chk.typed(table, "device.", "min-devices", int)
     if min_devices is not None and min_devices < 1:
-        chk.add("bad-value", "device.min-devices", f"expected an integer >= 1, found {min_devices}")
+        chk.add(
+            "bad-value",
+            "device.min-devices",
+            f"expected an integer >= 1, found {_show(min_devices)}",
+        )
         min_devices = None
     # An invalid accelerator is already reported; do not blame the cuda-only keys on it.
     if accelerator != "cuda" and table.get("accelerator", "any") in ACCELERATORS:
@@ -283,6 +341,11 @@ def _check_overrides(chk: _Checker, raw: object) -> UniquePluginOverrides:
     return UniquePluginOverrides(**{k: bool(v) for k, v in flags.items()})
 
 
+def _name(text: str) -> str:
+    """A name from outside, in single quotes as in ``repr``, escaped and cut."""
+    return quote(text, quote_char="'")
+
+
 def _required(chk: _Checker, table: dict[str, Any], prefix: str, name: str, kind: type) -> Any:
     if name not in table:
         chk.add("missing-key", f"{prefix}{name}", f"required key {name!r} is missing")
@@ -297,13 +360,13 @@ def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest |
             "version-too-new",
             "manifest-version",
             f"this helios-trainer understands manifest-version up to "
-            f"{SUPPORTED_MANIFEST_VERSION}, found {version}; upgrade helios-trainer "
+            f"{SUPPORTED_MANIFEST_VERSION}, found {_show(version)}; upgrade helios-trainer "
             "(pip install -U helios-trainer)",
         )
         return None  # the rest may follow rules this core does not know
     data = chk.table("", chk.data, _TOP_KEYS)
     if version is not None and version < 1:
-        chk.add("bad-value", "manifest-version", f"expected 1, found {version}")
+        chk.add("bad-value", "manifest-version", f"expected 1, found {_show(version)}")
     plugin_id = _required(chk, data, "", "id", str)
     if plugin_id is not None and not ID_PATTERN.fullmatch(plugin_id):
         chk.add(
@@ -316,8 +379,13 @@ def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest |
     if class_path is not None:
         _check_class(chk, class_path, package)
     summary = chk.typed(data, "", "summary", str) or ""
-    if "\n" in summary:
-        chk.add("bad-value", "summary", "expected a single line of text")
+    breaker = _line_break(summary)
+    if breaker is not None:
+        chk.add(
+            "bad-value",
+            "summary",
+            f"expected one line of text without control characters, found {breaker}",
+        )
     requires = chk.table("requires", data["requires"], _REQUIRES_KEYS) if "requires" in data else {}
     if "requires" not in data:
         chk.add("missing-key", "requires", "required table [requires] with key 'helios' is missing")
@@ -349,13 +417,26 @@ def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest |
     )
 
 
+def _too_large(size: str) -> ManifestIssue:
+    return ManifestIssue(
+        "too-large",
+        "",
+        f"the manifest holds {size}; at most {MAX_MANIFEST_BYTES:,} are read (a manifest "
+        "needs about 1 KB)",
+    )
+
+
 def parse_manifest(text: str, path: str = "<string>", package: str | None = None) -> Manifest:
     """Validate manifest ``text``; ``package`` is the top-level package the class must be in.
 
     :raises ManifestError: listing every problem with its key and line.
     """
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise ManifestError(path, [_too_large(f"{len(text):,} characters")])
     try:
         data = parse_toml(text)
+    except TOMLLimitError as exc:
+        raise ManifestError(path, [ManifestIssue(exc.code, "", exc.message, exc.line)]) from None
     except TOMLSyntaxError as exc:
         raise ManifestError(
             path, [ManifestIssue("toml-syntax", "", f"not valid TOML: {exc}", exc.line)]
@@ -367,24 +448,33 @@ def parse_manifest(text: str, path: str = "<string>", package: str | None = None
     return manifest
 
 
+def _read(path: Path) -> bytes:
+    return read_regular_file(path, MAX_MANIFEST_BYTES)
+
+
 def load_manifest(
     path: Path, package: str | None = None, read: Callable[[Path], bytes] | None = None
 ) -> Manifest:
     """Read and validate the manifest file at ``path``.
 
     ``package`` defaults to the name of the folder holding the file when that folder is a
-    Python package (it has an ``__init__.py``).
+    Python package (it has an ``__init__.py``). Only a regular file of at most
+    :data:`MAX_MANIFEST_BYTES` is read; ``read`` replaces the reader (tests, archives).
     """
     folder = Path(os.path.abspath(path)).parent  # "x.toml" alone has parent "." (name "")
     if package is None and (folder / "__init__.py").is_file():
         package = folder.name
     try:
-        raw = (read or Path.read_bytes)(path)
+        raw = (read or _read)(path)
+    except FileRefused as exc:
+        raise ManifestError(str(path), [ManifestIssue(exc.code, "", exc.message)]) from None
     except OSError as exc:
         raise ManifestError(
             str(path),
             [ManifestIssue("unreadable", "", f"cannot read the file: {exc.strerror or exc}")],
         ) from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(str(path), [_too_large(f"{len(raw):,} bytes")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helios.plugins.checks import python_version
+from helios.plugins.echo import escape, shown
 from helios.plugins.probe import DeviceInfo
 from helios.plugins.verdicts import Kind, Verdict
 
 __all__ = ["LoadReport"]
+
+_NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
 
 _STATUS = {
     Kind.OK: "ok",
@@ -53,7 +56,11 @@ class LoadReport:
         }
 
     def render(self) -> str:
-        """A table a person can read, then one line per plug-in that is not OK."""
+        """A table a person can read, then one line per plug-in that is not OK.
+
+        What came from a plug-in's metadata or manifest is escaped (and names are cut), so no
+        control character reaches the terminal.
+        """
         head = f"helios-trainer {self.core_version or '(not installed)'} · Python {self.python}"
         lines = [head]
         if self.device is not None:
@@ -63,7 +70,12 @@ class LoadReport:
         else:
             rows = [("ID", "DISTRIBUTION", "STATUS", "REASON")]
             rows += [
-                (v.id, f"{v.distribution} {v.version}".strip(), _STATUS[v.kind], v.reason.value)
+                (
+                    shown(v.id),
+                    f"{shown(v.distribution)} {shown(v.version)}".strip(),
+                    _STATUS[v.kind],
+                    v.reason.value,
+                )
                 for v in self.verdicts
             ]
             widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -78,7 +90,9 @@ class LoadReport:
             if details:
                 lines.append("")
                 lines += [
-                    f"{v.id}: {v.message}" + (f"\n  fix: {v.fix}" if v.fix else "") for v in details
+                    f"{shown(v.id)}: {escape(v.message, keep=_NEWLINE)}"
+                    + (f"\n  fix: {escape(v.fix)}" if v.fix else "")
+                    for v in details
                 ]
-        lines += [f"warning: {w}" for w in self.warnings]
+        lines += [f"warning: {escape(w)}" for w in self.warnings]
         return "\n".join(lines)

@@ -3,22 +3,39 @@
 For a tree, the manifest is validated, then compared with the project's ``pyproject.toml``
 (entry point, helios-trainer range) and with the plug-in class read through ``ast``: its
 ``plugin_id``, its ``declared_overrides`` and the guarded hooks its class body defines.
+
+Every file is read with :func:`~helios.plugins.bounded_read.read_regular_file` (a FIFO or a
+device is refused, never opened for reading; at most :data:`MAX_PROJECT_FILE_BYTES` of a
+``pyproject.toml`` or a source file), and whatever the files hold, each problem is one line.
 """
 
 from __future__ import annotations
 
 import ast
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helios.plugins.bounded_read import FileRefused, read_regular_file
 from helios.plugins.distinfo import ranges_on
+from helios.plugins.echo import escape, quote, shown
 from helios.plugins.errors import ManifestError
-from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME, Manifest, load_manifest
+from helios.plugins.manifest import (
+    CORE_DISTRIBUTION,
+    MANIFEST_FILENAME,
+    Manifest,
+    load_manifest,
+    toml_type,
+)
 from helios.plugins.plugin import GUARDED_HOOKS, UniquePluginOverrides
-from helios.plugins.toml_source import TOMLSyntaxError, parse_toml
+from helios.plugins.toml_source import TOMLLimitError, TOMLSyntaxError, parse_toml
 
-__all__ = ["Problem", "Validation", "validate_path"]
+__all__ = ["MAX_PROJECT_FILE_BYTES", "Problem", "Validation", "validate_path"]
+
+#: The largest ``pyproject.toml`` or plug-in source file ``validate`` reads, in bytes.
+MAX_PROJECT_FILE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -32,9 +49,10 @@ class Problem:
     line: int | None = None
 
     def render(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        key = f" [{self.key}]" if self.key else ""
-        return f"{where}:{key} {self.message}"
+        """``PATH:LINE: [KEY] message`` on one line, control characters escaped."""
+        where = f"{escape(self.path)}:{self.line}" if self.line else escape(self.path)
+        key = f" [{escape(self.key)}]" if self.key else ""
+        return f"{where}:{key} {escape(self.message)}"
 
 
 @dataclass
@@ -62,7 +80,9 @@ class Validation:
 def validate_path(path: Path) -> Validation:
     """Validate a manifest file, a package folder holding one, or a plug-in project tree."""
     result = Validation(str(path))
-    if path.is_dir():
+    is_dir = _is(path, stat.S_ISDIR)
+    manifest_path = path  # a file, or anything else: load_manifest says what is wrong with it
+    if is_dir:
         found = _find_manifest(path)
         if found is None:
             result.problems.append(
@@ -75,8 +95,6 @@ def validate_path(path: Path) -> Validation:
             )
             return result
         manifest_path = found
-    elif path.is_file() or not path.exists():
-        manifest_path = path
     try:
         result.manifest = load_manifest(manifest_path)
     except ManifestError as exc:
@@ -84,10 +102,30 @@ def validate_path(path: Path) -> Validation:
             Problem(exc.path, i.code, i.message, key=i.key, line=i.line) for i in exc.issues
         ]
         return result
-    if path.is_dir():
+    if is_dir:
         result.problems += _check_project(path, manifest_path, result.manifest)
         result.problems += _check_class(manifest_path.parent.parent, result.manifest)
     return result
+
+
+def _is(path: Path, kind: Callable[[int], bool]) -> bool:
+    """Whether ``path`` (symbolic links followed) is of ``kind``; False if it cannot be seen."""
+    try:
+        return kind(path.stat().st_mode)
+    except (OSError, ValueError):  # missing, too long a name, a NUL byte, ...
+        return False
+
+
+def _read_text(path: Path) -> str:
+    """A project file as UTF-8 text.
+
+    :raises FileRefused: not a regular file, too large, unreadable or not UTF-8.
+    """
+    raw = read_regular_file(path, MAX_PROJECT_FILE_BYTES)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileRefused("unreadable", f"not UTF-8 text (byte {exc.start})") from None
 
 
 def _find_manifest(root: Path) -> Path | None:
@@ -101,31 +139,45 @@ def _find_manifest(root: Path) -> Path | None:
 def _check_project(root: Path, manifest_path: Path, manifest: Manifest) -> list[Problem]:
     """The project's entry point and core dependency agree with the manifest."""
     pyproject = next(
-        (p / "pyproject.toml" for p in (root, *root.parents) if (p / "pyproject.toml").is_file()),
+        (
+            p / "pyproject.toml"
+            for p in (root, *root.parents)
+            if _is(p / "pyproject.toml", lambda mode: not stat.S_ISDIR(mode))
+        ),
         None,
     )
     if pyproject is None or pyproject.parent not in (root, *manifest_path.parents):
         return []
     where = str(pyproject)
     try:
-        project = parse_toml(pyproject.read_text(encoding="utf-8")).get("project", {})
-    except (TOMLSyntaxError, OSError, UnicodeDecodeError) as exc:
+        document = parse_toml(_read_text(pyproject))
+    except FileRefused as exc:
         return [Problem(where, "pyproject-unreadable", f"cannot read pyproject.toml: {exc}")]
+    except TOMLLimitError as exc:
+        return [Problem(where, "pyproject-unreadable", exc.message, line=exc.line)]
+    except TOMLSyntaxError as exc:
+        return [Problem(where, "pyproject-unreadable", f"not valid TOML: {exc}", line=exc.line)]
+    shape = _project_shape(document, where)
+    if isinstance(shape, Problem):
+        return [shape]
+    entries, dependencies = shape
     problems = []
-    entries = project.get("entry-points", {}).get("helios.plugins", {})
     want = {manifest.id: manifest.class_path}
-    if {k: str(v).replace(" ", "") for k, v in entries.items()} != want:
+    if {k: v.replace(" ", "") for k, v in entries.items()} != want:
+        found = ", ".join(f"{shown(k)} = {quote(v)}" for k, v in list(entries.items())[:4])
+        if len(entries) > 4:
+            found += f", ... ({len(entries)} entries)"
         problems.append(
             Problem(
                 where,
                 "entry-point-mismatch",
                 f'[project.entry-points."helios.plugins"] must be exactly '
                 f'{manifest.id} = "{manifest.class_path}" (the manifest\'s id and class), '
-                f"found {entries or 'nothing'}",
+                f"found {found or 'nothing'}",
                 key='project.entry-points."helios.plugins"',
             )
         )
-    ranges = ranges_on(CORE_DISTRIBUTION, project.get("dependencies", []))
+    ranges = ranges_on(CORE_DISTRIBUTION, dependencies)
     if ranges != [manifest.requires_helios]:
         found = ", ".join(f"{CORE_DISTRIBUTION}{r}" for r in ranges) or "no dependency on it"
         problems.append(
@@ -140,11 +192,55 @@ def _check_project(root: Path, manifest_path: Path, manifest: Manifest) -> list[
     return problems
 
 
+def _project_shape(
+    document: dict[str, Any], where: str
+) -> tuple[dict[str, str], list[str]] | Problem:
+    """The plug-in entry points and the dependencies of a parsed ``pyproject.toml``, or the
+    first place where the file does not have the shape the packaging standards give it."""
+    project = document.get("project", {})
+    if not isinstance(project, dict):
+        return _shape_problem(where, "project", "[project] must be a table", project)
+    entry_points = project.get("entry-points", {})
+    if not isinstance(entry_points, dict):
+        return _shape_problem(
+            where, "project.entry-points", "[project.entry-points] must be a table", entry_points
+        )
+    entries = entry_points.get("helios.plugins", {})
+    key = 'project.entry-points."helios.plugins"'
+    if not isinstance(entries, dict):
+        return _shape_problem(where, key, f"[{key}] must be a table", entries)
+    for name, value in entries.items():
+        if not isinstance(value, str):
+            return _shape_problem(
+                where, f"{key}.{shown(name)}", "an entry point must be a string", value
+            )
+    dependencies = project.get("dependencies", [])
+    if not isinstance(dependencies, list):
+        return _shape_problem(
+            where, "project.dependencies", "[project].dependencies must be an array", dependencies
+        )
+    for index, item in enumerate(dependencies):
+        if not isinstance(item, str):
+            return _shape_problem(
+                where, f"project.dependencies[{index}]", "a dependency must be a string", item
+            )
+    return entries, dependencies
+
+
+def _shape_problem(where: str, key: str, rule: str, value: object) -> Problem:
+    return Problem(
+        where,
+        "pyproject-invalid",
+        f"{rule} (PEP 621), found {toml_type(value)}; fix pyproject.toml",
+        key=key,
+    )
+
+
 def _module_file(src: Path, module: str) -> Path | None:
     base = src.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
+        if _is(candidate, lambda mode: not stat.S_ISDIR(mode)):
+            return candidate  # a FIFO or a device is refused when it is read
     return None
 
 
@@ -191,7 +287,7 @@ def _declared_flags(value: ast.expr | None, callables: set[str]) -> frozenset[st
         return frozenset()
     if not isinstance(value, ast.Call) or value.args:
         return None
-    if ast.unparse(value.func).rpartition(".")[2] not in callables:
+    if _last_name(value.func) not in callables:
         return None
     flags = set()
     for keyword in value.keywords:
@@ -217,9 +313,22 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
         ]
     where = str(file)
     try:
-        tree = ast.parse(file.read_bytes(), filename=where)
+        tree = ast.parse(read_regular_file(file, MAX_PROJECT_FILE_BYTES), filename=where)
+    except FileRefused as exc:
+        return [Problem(where, "source-unreadable", f"cannot read the module: {exc}")]
     except SyntaxError as exc:
         return [Problem(where, "syntax-error", f"cannot parse: {exc.msg}", line=exc.lineno)]
+    except ValueError as exc:  # NUL bytes, on Python 3.10
+        return [Problem(where, "syntax-error", f"cannot parse: {exc}")]
+    except (RecursionError, MemoryError) as exc:
+        return [
+            Problem(
+                where,
+                "syntax-error",
+                f"cannot parse: the code is nested too deeply for Python's parser "
+                f"({type(exc).__name__})",
+            )
+        ]
     cls = _find_class(tree, qualname)
     if cls is None:
         return [
@@ -302,8 +411,16 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
 
 def _bases_are_plugin(cls: ast.ClassDef) -> bool:
     """Whether every base is ``Plugin`` itself (so inherited hooks cannot hide anywhere)."""
-    names = [ast.unparse(b).rpartition(".")[2] for b in cls.bases]
-    return all(n in ("Plugin", "ABC") for n in names)
+    return all(_last_name(b) in ("Plugin", "ABC") for b in cls.bases)
+
+
+def _last_name(node: ast.expr) -> str:
+    """``c`` for ``c`` or ``a.b.c``; "" for any other expression (never recursion-deep)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
 
 
 def _show(flags: frozenset[str]) -> str:

@@ -6,6 +6,10 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from helios.plugins.echo import escape, shown
+
+_NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
+
 
 class Kind(str, enum.Enum):
     """The three kinds of stop users can tell apart, plus success."""
@@ -15,7 +19,7 @@ class Kind(str, enum.Enum):
     INCOMPATIBLE = (
         "incompatible"  # invalid, incompatible or conflicting: an environment must change
     )
-    BROKEN = "broken"  # the import or the class verification failed
+    BROKEN = "broken"  # the import or the class verification failed, or a check crashed
 
 
 class Reason(str, enum.Enum):
@@ -44,6 +48,7 @@ class Reason(str, enum.Enum):
     NOT_A_PLUGIN = "not-a-plugin"
     ID_MISMATCH = "id-mismatch"
     OVERRIDES_MISMATCH = "overrides-mismatch"
+    CHECK_CRASHED = "check-crashed"  # checking, importing or registering it raised
 
     @property
     def kind(self) -> Kind:
@@ -63,6 +68,7 @@ _KINDS: dict[Reason, Kind] = {
     Reason.NOT_A_PLUGIN: Kind.BROKEN,
     Reason.ID_MISMATCH: Kind.BROKEN,
     Reason.OVERRIDES_MISMATCH: Kind.BROKEN,
+    Reason.CHECK_CRASHED: Kind.BROKEN,
 }
 for _reason in Reason:
     _KINDS.setdefault(_reason, Kind.INCOMPATIBLE)
@@ -95,11 +101,12 @@ class Verdict:
 
     def render(self) -> str:
         """One line for humans: plug-in, distribution, reason, what was required and found, fix."""
-        text = f"{self.id} ({self.distribution} {self.version}): {self.reason.value}"
+        who = f"{shown(self.id)} ({shown(self.distribution)} {shown(self.version)})"
+        text = f"{who}: {self.reason.value}"
         if self.message:
-            text += f": {self.message}"
+            text += f": {escape(self.message, keep=_NEWLINE)}"
         if self.fix:
-            text += f" Fix: {self.fix}"
+            text += f" Fix: {escape(self.fix)}"
         return text
 
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,226 @@
+"""One hostile plug-in never stops the others from being listed, checked or loaded.
+
+Real fixture distributions on a temporary site path; each hostile part (a manifest bomb, a
+terminal escape, undecodable metadata, a class that breaks verification or registration) is a
+real file, not a mock.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from helios.plugins import PluginBrokenError, PluginIncompatibleError
+from helios.plugins.loader import build_report, load_plugins
+from helios.plugins.probe import DeviceInfo
+from helios.plugins.settings import Settings
+from helios.plugins.verdicts import Kind, Reason
+from support.distfactory import manifest_text, plugin_source, write_dist_info
+from support.plugin_env import PluginEnv
+
+NONE = Settings()
+NO_GPU = DeviceInfo(
+    torch_version="2.13.0+cpu",
+    torch_cuda=None,
+    driver=None,
+    driver_cuda=None,
+    gpus=(),
+    source="fake (test)",
+)
+BOMBS = {
+    "deep": "nested = " + "[" * 1000 + "]" * 1000,
+    "digits": "big = " + "9" * 4301,
+    "hex": "big = 0x" + "f" * 20_000,
+    "dotted": "a" + ".a" * 20_000 + " = 1",
+}
+
+
+def table(out: str) -> dict[str, list[str]]:
+    """The rows of a rendered report's table, by plug-in id."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("ID "))
+    rows = [line.split() for line in lines[start + 1 :]]
+    return {row[0]: row[1:] for row in rows[: rows.index([])]}
+
+
+def with_good(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-good", "good", class_name="GoodPlugin")
+
+
+def bomb_manifest(name: str, plugin_id: str) -> str:
+    return manifest_text(plugin_id, f"helios_{plugin_id}.plugin:FixturePlugin") + BOMBS[name]
+
+
+@pytest.mark.parametrize("bomb", BOMBS)
+def test_a_manifest_bomb_is_one_verdict_and_the_others_are_listed(
+    plugin_env: PluginEnv, bomb: str
+) -> None:
+    with_good(plugin_env)
+    plugin_env.add("helios-bomb", "bomb", manifest=bomb_manifest(bomb, "bomb"))
+    plugin_env.activate()
+
+    report = build_report(settings=NONE, device=NO_GPU)
+    assert report["good"].reason is Reason.READY
+    verdict = report["bomb"]
+    assert verdict.reason is Reason.MANIFEST_INVALID
+    code = {"deep": "too-deep", "dotted": "too-many-key-parts"}.get(bomb, "too-many-digits")
+    assert f"helios-plugin.toml:11: {bomb_code_message(code)}" in verdict.message
+    with pytest.raises(PluginIncompatibleError, match="manifest-invalid"):
+        load_plugins(["bomb"], settings=NONE)
+    assert list(load_plugins(["good"], settings=NONE)) == ["good"]
+
+
+def bomb_code_message(code: str) -> str:
+    return {
+        "too-deep": "arrays and inline tables nested more than 32 levels deep",
+        "too-many-key-parts": "a dotted key of more than 32 parts",
+        "too-many-digits": "a number of ",
+    }[code]
+
+
+def test_terminal_escapes_in_a_manifest_never_reach_the_listing(plugin_env: PluginEnv) -> None:
+    with_good(plugin_env)
+    evil = manifest_text("evil", "helios_evil.plugin:FixturePlugin").replace(
+        'id = "evil"', 'id = "\\u001b]0;owned\\u0007\\u001b[2J"'
+    )
+    dist = plugin_env.add("helios-evil", "evil", manifest=evil)
+
+    code, out, err, _ = plugin_env.cli("plugins", "list")
+    assert (code, err) == (0, "")
+    assert "\x1b" not in out and "\x07" not in out
+    manifest = dist.package_dir / "helios-plugin.toml"
+    assert (
+        f"  {manifest}:2: [id] expected a lowercase identifier (a letter, then letters, digits "
+        "or '_', at most 64 characters) such as 'my_plugin', found "
+        '"\\x1b]0;owned\\x07\\x1b[2J"'
+    ) in out.splitlines()
+    assert table(out)["evil"] == ["helios-evil", "0.1.0", "incompatible", "manifest-invalid"]
+    assert table(out)["good"] == ["helios-good", "0.1.0", "ok", "ready"]
+
+
+def install_undecodable_requirement(plugin_env: PluginEnv) -> None:
+    """``needy`` requires ``weird``, whose installed METADATA is not UTF-8."""
+    plugin_env.add("helios-needy", "needy", packages=("weird",))
+    dist_info = write_dist_info(plugin_env.site, "weird", "1.0")
+    (dist_info / "METADATA").write_bytes(b"Name: weird\nVersion: 1.0\nSummary: caf\xe9\n\n")
+
+
+CRASH = (
+    "checking the plug-in 'needy' raised UnicodeDecodeError: 'utf-8' codec can't decode "
+    "byte 0xe9 in position 37: invalid continuation byte"
+)
+
+
+def test_a_check_that_raises_is_that_plugins_verdict(plugin_env: PluginEnv) -> None:
+    with_good(plugin_env)
+    install_undecodable_requirement(plugin_env)
+    plugin_env.activate()
+
+    report = build_report(settings=NONE, device=NO_GPU)
+    assert report["good"].reason is Reason.READY
+    verdict = report["needy"]
+    assert (verdict.reason, verdict.kind) == (Reason.CHECK_CRASHED, Kind.BROKEN)
+    assert verdict.message == CRASH
+    assert verdict.distribution == "helios-needy"
+    assert verdict.fix == (
+        f"run 'helios plugins validate {plugin_env.site / 'helios_needy'}' and report this to "
+        "the author of helios-needy (or to helios-trainer, if the plug-in is not at fault)"
+    )
+    with pytest.raises(PluginBrokenError) as caught:
+        load_plugins(["needy", "good"], settings=NONE)
+    assert f"needy (helios-needy 0.1.0): check-crashed: {CRASH}" in str(caught.value)
+    assert list(load_plugins(["good"], settings=NONE)) == ["good"]
+
+
+def test_list_and_check_report_a_crashing_check(plugin_env: PluginEnv) -> None:
+    with_good(plugin_env)
+    install_undecodable_requirement(plugin_env)
+
+    code, out, err, _ = plugin_env.cli("plugins", "list")
+    assert (code, err) == (0, "")
+    assert f"needy: {CRASH}" in out.splitlines()
+    code, out, err, _ = plugin_env.cli("plugins", "check")
+    assert (code, err) == (1, "")
+    assert table(out)["good"] == ["helios-good", "0.1.0", "ok", "ready"]
+    assert table(out)["needy"] == ["helios-needy", "0.1.0", "broken", "check-crashed"]
+
+
+def test_a_class_that_breaks_verification_is_that_plugins_verdict(
+    plugin_env: PluginEnv,
+) -> None:
+    source = plugin_source("OddPlugin", "odd").replace(
+        "declared_overrides = UniquePluginOverrides()", "declared_overrides = {'x': True}"
+    )
+    plugin_env.add("helios-odd", "odd", class_name="OddPlugin", module_source=source)
+    with_good(plugin_env)
+    plugin_env.activate()
+
+    report = build_report(settings=NONE, device=NO_GPU, load=True)
+    assert report["good"].reason is Reason.LOADED
+    assert report["odd"].reason is Reason.CHECK_CRASHED
+    assert report["odd"].message == (
+        "verifying the plug-in 'odd' raised AttributeError: 'dict' object has no attribute "
+        "'claimed'"
+    )
+    with pytest.raises(PluginBrokenError, match="check-crashed: verifying the plug-in 'odd'"):
+        load_plugins(["odd"], settings=NONE)
+
+
+def test_two_classes_of_one_name_are_a_verdict_not_a_crash(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-first", "first", class_name="SamePlugin")
+    plugin_env.add("helios-second", "second", class_name="SamePlugin")
+    plugin_env.activate()
+
+    report = build_report(settings=NONE, device=NO_GPU, load=True)
+    assert report["first"].reason is Reason.LOADED
+    assert report["second"].reason is Reason.CHECK_CRASHED
+    assert report["second"].message == (
+        "registering the plug-in 'second' raised ValueError: a plug-in class named "
+        "'SamePlugin' is already registered (helios_first.plugin.SamePlugin); cannot also "
+        "register helios_second.plugin.SamePlugin: rename one of the two classes"
+    )
+
+
+@pytest.mark.torch
+def test_the_trainer_sees_the_verdict(plugin_env: PluginEnv) -> None:
+    pytest.importorskip("torch")
+    from helios.trainer import Trainer
+
+    install_undecodable_requirement(plugin_env)
+    plugin_env.activate()
+    with pytest.raises(PluginBrokenError) as caught:
+        Trainer(total=1, device="cpu", progress=False, plugins=["needy"])
+    assert str(caught.value) == (
+        "plug-in check failed; nothing was imported:\n"
+        f"  - needy (helios-needy 0.1.0): check-crashed: {CRASH} Fix: run 'helios plugins "
+        f"validate {plugin_env.site / 'helios_needy'}' and report this to the author of "
+        "helios-needy (or to helios-trainer, if the plug-in is not at fault)"
+    )
+
+
+DEMO_NEEDS = ("torch", "optuna", "sklearn", "matplotlib")
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in DEMO_NEEDS), reason="the demo extra is absent"
+)
+def test_the_demo_stops_with_one_line_not_a_traceback(
+    plugin_env: PluginEnv, tmp_path: Path
+) -> None:
+    """A manifest bomb that claims the id 'optuna' is listed, then refused with the others."""
+    plugin_env.add(
+        "helios-optuna-bomb",
+        "optuna",
+        package="helios_optuna_bomb",
+        manifest=bomb_manifest("deep", "optuna").replace("helios_optuna.", "helios_optuna_bomb."),
+    )
+    code, out, err, _ = plugin_env.cli("demo", "--run-dir", str(tmp_path / "run"))
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.startswith("helios: error: 2 plug-in checks failed; nothing was imported:\n")
+    assert "  - optuna (helios-optuna-bomb 0.1.0): " in err
+    rows = [line.split()[:3] for line in out.splitlines()]
+    assert ["optuna", "helios-optuna-bomb", "0.1.0"] in rows  # the report was printed first
