@@ -32,16 +32,27 @@ class ManifestIssue:
         return f"{where}:{key} {escape(self.message)}"
 
 
+#: How many of a manifest's problems its error message lists; the headline counts them all.
+LISTED_ISSUES = 50
+
+
 class ManifestError(PluginError, ValueError):
-    """A ``helios-plugin.toml`` is unreadable or invalid; ``issues`` lists every problem."""
+    """A ``helios-plugin.toml`` is unreadable or invalid; ``issues`` holds every problem.
+
+    The message lists the first :data:`LISTED_ISSUES` of them and says how many more there are,
+    so a manifest of thousands of problems still makes a message of some KB, not MB.
+    """
 
     def __init__(self, path: str, issues: Sequence[ManifestIssue]) -> None:
         self.path = path
         self.issues = tuple(issues)
         from helios.plugins.echo import escape
 
-        lines = [f"invalid plug-in manifest {escape(path)} ({len(self.issues)} problem(s)):"]
-        lines += ["  " + issue.render(path) for issue in self.issues]
+        count = len(self.issues)
+        lines = [f"invalid plug-in manifest {escape(path)} ({count:,} problem(s)):"]
+        lines += ["  " + issue.render(path) for issue in self.issues[:LISTED_ISSUES]]
+        if count > LISTED_ISSUES:
+            lines.append(f"  ... and {count - LISTED_ISSUES:,} more problem(s)")
         super().__init__("\n".join(lines))
 
 
