@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["DISABLE_ENV", "ONLY_ENV", "STRICT_ENV", "Settings"]
+from helios.plugins.echo import quote, shown
+
+__all__ = ["DISABLE_ENV", "NAMED_IDS", "ONLY_ENV", "STRICT_ENV", "Settings", "named_ids"]
 
 ONLY_ENV = "HELIOS_PLUGINS_ONLY"
 DISABLE_ENV = "HELIOS_PLUGINS_DISABLE"
 STRICT_ENV = "HELIOS_PLUGINS_STRICT"
+
+#: How many ids a warning list or a verdict names before it only counts the others.
+NAMED_IDS = 10
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -20,6 +25,18 @@ _FALSE = {"", "0", "false", "no", "off"}
 def parse_ids(text: str) -> frozenset[str]:
     """Plug-in ids from a comma- or space-separated list; empty items are ignored."""
     return frozenset(part for part in re.split(r"[,\s]+", text) if part)
+
+
+def named_ids(ids: Iterable[str], limit: int = NAMED_IDS) -> str:
+    """``a, b and 3 more``: the first ``limit`` of ``ids`` in order, each escaped and cut."""
+    ordered = sorted(ids)
+    text = ", ".join(shown(i) for i in ordered[:limit])
+    more = len(ordered) - limit
+    return f"{text} and {more:,} more" if more > 0 else text
+
+
+def _quoted(plugin_id: str) -> str:
+    return quote(plugin_id, quote_char="'")
 
 
 @dataclass(frozen=True)
@@ -70,3 +87,20 @@ class Settings:
             disable=self.disable | frozenset(disable),
             strict=self.strict or strict,
         )
+
+    def unknown_id_warnings(self, installed: Collection[str]) -> list[str]:
+        """One warning per id in ``only``/``disable`` that no installed plug-in has; after
+        :data:`NAMED_IDS` of them for a setting, one line counts the others."""
+        warnings = []
+        for name, named in ((ONLY_ENV, self.only or ()), (DISABLE_ENV, self.disable)):
+            unknown = sorted(i for i in named if i not in installed)
+            warnings += [
+                f"{name} names {_quoted(i)}, which no installed plug-in provides"
+                for i in unknown[:NAMED_IDS]
+            ]
+            if len(unknown) > NAMED_IDS:
+                warnings.append(
+                    f"{name} names {len(unknown) - NAMED_IDS:,} more ids that no installed "
+                    "plug-in provides (not listed)"
+                )
+        return warnings
