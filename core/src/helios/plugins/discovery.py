@@ -1,9 +1,13 @@
 """Discovery: installed plug-ins from the ``helios.plugins`` entry-point group, without import.
 
-The scan runs once per process (:func:`discover` caches it; ``refresh=True`` scans again).
+The scan runs once per process (:func:`scan` caches it; ``refresh=True`` scans again).
 Manifests are located with a *top-level* ``find_spec``, which executes no package code.
 A plug-in is identified by its installed distribution (the metadata folder it was found in),
 never by the ``Name`` its metadata claims: two folders may claim one name.
+
+The scan reads each distribution's ``entry_points.txt`` itself (bounded, regular files only),
+not through ``importlib.metadata.entry_points()``, so that one distribution whose file cannot
+be read is skipped with a warning instead of stopping the scan (or blocking it, for a FIFO).
 """
 
 from __future__ import annotations
@@ -16,10 +20,23 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
-from helios.plugins.distinfo import Headers, headers, owned_files, ranges_on
+from helios.plugins.distinfo import (
+    Headers,
+    MetadataUnreadableError,
+    canonical_name,
+    cut_path,
+    dedup_key,
+    entry_points_of,
+    folder_name,
+    headers,
+    metadata_folder,
+    owned_files,
+    ranges_on,
+)
+from helios.plugins.echo import escape, shown
 from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME
 
-__all__ = ["ENTRY_POINT_GROUP", "Candidate", "discover"]
+__all__ = ["ENTRY_POINT_GROUP", "Candidate", "Discovery", "discover", "scan"]
 
 ENTRY_POINT_GROUP = "helios.plugins"
 
@@ -36,22 +53,33 @@ class Candidate:
     dist_info: Path | None = None
     #: Tells this distribution from every other one of the scan, whatever Name it claims.
     identity: str = ""
+    #: Why its METADATA could not be read (then ``metadata`` is empty); None when it was.
+    metadata_error: MetadataUnreadableError | None = field(default=None, repr=False)
 
     @property
     def location(self) -> str:
         """Where the distribution is installed, for people: its dist-info folder, cut short."""
         if self.dist_info is None:
             return f"metadata not in a folder ({self.identity})"
-        return _cut_path(str(self.dist_info))
+        return cut_path(str(self.dist_info))
 
     @property
     def distribution(self) -> str:
-        """The distribution's name as its metadata spells it."""
-        return self.metadata.get("Name", ["?"])[0]
+        """The distribution's name as its metadata spells it (as its folder does, without one)."""
+        names = self.metadata.get("Name")
+        if names:
+            return names[0]
+        named = folder_name(self.dist_info) if self.dist_info is not None else None
+        return canonical_name(named[0]) if named else "?"
 
     @property
     def version(self) -> str:
-        return self.metadata.get("Version", ["?"])[0]
+        """The distribution's version as its metadata says (as its folder does, without one)."""
+        versions = self.metadata.get("Version")
+        if versions:
+            return versions[0]
+        named = folder_name(self.dist_info) if self.dist_info is not None else None
+        return named[1] if named and named[1] else "?"
 
     @property
     def package(self) -> str:
@@ -100,15 +128,26 @@ class Candidate:
         return own[0] if own else None
 
 
-_CACHE: tuple[Candidate, ...] | None = None
+@dataclass(frozen=True)
+class Discovery:
+    """One scan: the plug-ins found, and one warning per distribution that had to be skipped."""
+
+    candidates: tuple[Candidate, ...]
+    warnings: tuple[str, ...] = ()
 
 
-def discover(refresh: bool = False) -> tuple[Candidate, ...]:
-    """Every installed plug-in, one per distribution, in ``sys.path`` order.
+_CACHE: Discovery | None = None
+
+
+def scan(refresh: bool = False) -> Discovery:
+    """Every installed plug-in, one per distribution, in ``sys.path`` order, and the warnings.
 
     Of metadata folders with one normalised name (``helios_cuda-0.1.0.dist-info``), only the
-    first on ``sys.path`` counts, as for import; folders with different names are different
-    distributions, whatever their METADATA calls them.
+    first on ``sys.path`` counts, as for import and ``importlib.metadata.entry_points()``;
+    folders with different names are different distributions, whatever their METADATA calls
+    them. A distribution whose ``entry_points.txt`` cannot be read is skipped with a warning
+    (it still shadows later folders of its name); one whose METADATA cannot be read is a
+    candidate with its ``metadata_error``, for the loader to judge.
     """
     global _CACHE
     if _CACHE is None or refresh:
@@ -118,38 +157,55 @@ def discover(refresh: bool = False) -> tuple[Candidate, ...]:
     return _CACHE
 
 
-def _scan() -> tuple[Candidate, ...]:
-    # entry_points() already keeps only the first distribution of each normalised name on
-    # sys.path (the one import would use); group the entries by that distribution.
-    grouped: dict[int, tuple[md.Distribution, list[md.EntryPoint]]] = {}
-    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.dist is not None:
-            grouped.setdefault(id(ep.dist), (ep.dist, []))[1].append(ep)
-    found = []
-    for number, (dist, (first, *rest)) in enumerate(grouped.values()):
-        folder = _metadata_folder(dist)
-        found.append(
-            Candidate(
-                entry_name=first.name,
-                entry_value=first.value,
-                metadata=headers(dist),  # read once per distribution
-                other_entries=tuple(f"{ep.name} = {ep.value}" for ep in rest),
-                dist_info=folder,
-                identity=str(folder) if folder else f"{type(dist).__qualname__} #{number}",
-            )
-        )
-    return tuple(found)
+def discover(refresh: bool = False) -> tuple[Candidate, ...]:
+    """The candidates of :func:`scan` (its warnings are in the load report)."""
+    return scan(refresh).candidates
 
 
-def _metadata_folder(dist: md.Distribution) -> Path | None:
-    """The folder a distribution's metadata was read from (``PathDistribution`` keeps it)."""
-    path = getattr(dist, "_path", None)
-    return Path(path) if isinstance(path, Path) else None
+def _scan() -> Discovery:
+    seen: set[str] = set()
+    found: list[Candidate] = []
+    warnings: list[str] = []
+    for number, dist in enumerate(md.distributions()):
+        try:
+            key = dedup_key(dist)  # from the folder's name: no file is read for it
+            if key is not None:
+                if key in seen:
+                    continue
+                seen.add(key)
+            entries = entry_points_of(dist, ENTRY_POINT_GROUP)
+        except MetadataUnreadableError as exc:
+            warnings.append(_skipped(dist, exc))
+            continue
+        if entries:
+            found.append(_candidate(dist, entries, number))
+    return Discovery(tuple(found), tuple(warnings))
 
 
-_PATH_LIMIT = 160
+def _candidate(dist: md.Distribution, entries: list[tuple[str, str]], number: int) -> Candidate:
+    folder = metadata_folder(dist)
+    metadata: Headers = {}
+    error = None
+    try:
+        metadata = headers(dist)  # read once per distribution
+    except MetadataUnreadableError as exc:
+        error = exc
+    (name, value), *rest = entries
+    return Candidate(
+        entry_name=name,
+        entry_value=value,
+        metadata=metadata,
+        other_entries=tuple(f"{n} = {v}" for n, v in rest),
+        dist_info=folder,
+        identity=str(folder) if folder else f"{type(dist).__qualname__} #{number}",
+        metadata_error=error,
+    )
 
 
-def _cut_path(text: str) -> str:
-    """A long path shortened from the left: its end (the folder's own name) is what tells."""
-    return text if len(text) <= _PATH_LIMIT else "..." + text[-(_PATH_LIMIT - 3) :]
+def _skipped(dist: md.Distribution, exc: MetadataUnreadableError) -> str:
+    """The warning for a distribution the scan skips: what, why, and the fix."""
+    folder = metadata_folder(dist)
+    where = f"the folder {escape(cut_path(str(folder)))}" if folder else "it"
+    how = f"pip install --force-reinstall {shown(exc.distribution)}" if exc.distribution else ""
+    fix = f"{how}, or remove {where}" if how else f"reinstall that distribution, or remove {where}"
+    return f"{exc}; the plug-ins of that distribution, if any, are not listed. Fix: {fix}"

@@ -1,8 +1,11 @@
-"""Cheap reads of installed distributions' metadata.
+"""Cheap, bounded reads of installed distributions' metadata.
 
-``importlib.metadata`` parses METADATA with the email package and ``packaging.requirements``
-is slow to import; the loader needs only a few header fields and the core's range, so it
-reads them directly.
+``importlib.metadata`` parses METADATA with the email package and reads every distribution's
+``entry_points.txt`` whole, trusting it (a FIFO blocks it, one stray byte stops it for every
+distribution), and ``packaging.requirements`` is slow to import. The loader needs only a few
+header fields, one entry-point group and the core's range, so it reads them here: regular
+files only, each within a cap, and a problem is a :class:`MetadataUnreadableError` naming the
+file and what is wrong with it.
 """
 
 from __future__ import annotations
@@ -12,25 +15,67 @@ import importlib.metadata as md
 import json
 import os
 import re
-import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from helios.plugins.bounded_read import _FLAGS, FileRefused, _refuse_special, read_regular_file
+from helios.plugins.echo import escape, quote, shown
+from helios.plugins.errors import PluginError
+
 __all__ = [
+    "ENTRY_POINTS_LIMIT",
+    "HEADER_LIMIT",
     "Headers",
+    "MetadataUnreadableError",
     "canonical_name",
+    "cut_path",
+    "dedup_key",
+    "entry_points_of",
+    "folder_name",
     "headers",
     "installed_version",
+    "metadata_folder",
     "owned_files",
     "ranges_on",
 ]
 
 Headers = dict[str, list[str]]
 
+#: The largest ``entry_points.txt`` read, in bytes (real ones hold a few KB).
+ENTRY_POINTS_LIMIT = 1024 * 1024
+#: How far into METADATA its header block must end, in bytes (real ones end within a few KB;
+#: the description after it, which may be large, is never read).
+HEADER_LIMIT = 1024 * 1024
+
+_ENTRY_POINTS_FILE = "entry_points.txt"
+_METADATA_FILES = ("METADATA", "PKG-INFO")
+_MISSING = (FileNotFoundError, NotADirectoryError)  # absent, as importlib.metadata takes them
+_CHUNK = 16 * 1024
+_PATH_LIMIT = 160
+
 _LINE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
+
+
+class MetadataUnreadableError(PluginError):
+    """A metadata file of an installed distribution cannot be read or parsed.
+
+    ``path``: the file (or what stands for it), ``problem``: what is wrong, ``distribution``:
+    the name to reinstall (empty when unknown). The message escapes and cuts both.
+    """
+
+    def __init__(self, path: str, problem: str, distribution: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        self.distribution = distribution
+        super().__init__(f"cannot read {escape(cut_path(path))}: {shown(problem, limit=200)}")
+
+
+def cut_path(text: str) -> str:
+    """A long path shortened from the left: its end (the folder's own name) is what tells."""
+    return text if len(text) <= _PATH_LIMIT else "..." + text[-(_PATH_LIMIT - 3) :]
 
 
 def canonical_name(name: str) -> str:
@@ -59,11 +104,180 @@ def ranges_on(distribution: str, lines: Iterable[str]) -> list[SpecifierSet]:
     return found
 
 
+# --------------------------------------------------------------------------- which distribution
+
+
+def metadata_folder(dist: md.Distribution) -> Path | None:
+    """The folder a distribution's metadata is read from (``PathDistribution`` keeps it)."""
+    path = getattr(dist, "_path", None)
+    return Path(path) if isinstance(path, Path) else None
+
+
+def folder_name(folder: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """``(name, version)`` as a ``name-version.dist-info`` (or ``.egg-info``) folder spells
+    them, from its own name alone; None for any other folder."""
+    stem, ext = os.path.splitext(os.path.basename(folder))
+    if ext not in (".dist-info", ".egg-info"):
+        return None
+    name, _, rest = stem.partition("-")
+    return (name, rest.partition("-")[0]) if name else None
+
+
+def dedup_key(dist: md.Distribution) -> str | None:
+    """The name by which ``importlib.metadata.entry_points()`` keeps only the first
+    distribution of each name on ``sys.path``: the normalised name of its metadata folder,
+    read from the folder's name without opening a file; the ``Name`` header for any other
+    folder. None: a distribution without a name, which shadows nothing.
+
+    :raises MetadataUnreadableError: the name had to come from unreadable metadata.
+    """
+    path = getattr(dist, "_path", None)
+    named = folder_name(str(path)) if path is not None else None
+    if named is not None:
+        return canonical_name(named[0])
+    names = headers(dist).get("Name")
+    return canonical_name(names[0]) if names else None
+
+
+def _dist_name(dist: md.Distribution) -> str:
+    """The name to reinstall a distribution by, as its folder spells it; '' if unknown."""
+    path = getattr(dist, "_path", None)
+    named = folder_name(str(path)) if path is not None else None
+    return canonical_name(named[0]) if named else ""
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _cannot(exc: OSError) -> FileRefused:
+    return FileRefused("unreadable", f"cannot read the file: {exc.strerror or exc}")
+
+
+def _exists(path: Path) -> bool:
+    """False only when ``path`` is absent (as importlib.metadata takes it); an ``OSError``
+    other than that is left for the read to report."""
+    try:
+        os.stat(path)
+    except _MISSING:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+def _text(data: bytes) -> str:
+    """``data`` as UTF-8; a :class:`FileRefused` saying where it is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileRefused(
+            "not-utf-8", f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start:,})"
+        ) from None
+
+
+def _read_whole(path: Path, limit: int) -> str | None:
+    """The UTF-8 text of the regular file ``path`` of at most ``limit`` bytes; None if absent.
+
+    :raises FileRefused: not a regular file, too large, unreadable or not UTF-8.
+    """
+    return _text(read_regular_file(path, limit)) if _exists(path) else None
+
+
+def _block_end(data: bytes | bytearray, start: int) -> int | None:
+    """Where the header block of ``data`` ends (just after its last line), if it ends."""
+    ends = [i for i in (data.find(b"\n\n", start), data.find(b"\n\r\n", start)) if i >= 0]
+    return min(ends) + 1 if ends else None
+
+
+def _read_head(path: Path) -> str | None:
+    """The header block of the metadata file ``path`` (up to its first blank line); None if
+    absent. Only a regular file is opened, and at most :data:`HEADER_LIMIT` bytes (plus a
+    chunk) are read.
+
+    :raises FileRefused: not a regular file, no blank line within the cap, unreadable or not
+        UTF-8.
+    """
+    try:
+        _refuse_special(os.stat(path).st_mode)  # devices are never even opened
+        fd = os.open(path, _FLAGS)
+    except _MISSING:
+        return None
+    except OSError as exc:
+        raise _cannot(exc) from None
+    data = bytearray()
+    try:
+        _refuse_special(os.fstat(fd).st_mode)  # the file opened, whatever the path is by now
+        while len(data) <= HEADER_LIMIT and (chunk := os.read(fd, _CHUNK)):
+            seen = max(0, len(data) - 2)
+            data += chunk
+            end = _block_end(data, seen)
+            if end is not None:
+                del data[end:]
+                break
+    except OSError as exc:
+        raise _cannot(exc) from None
+    finally:
+        os.close(fd)
+    if len(data) > HEADER_LIMIT:
+        raise FileRefused(
+            "too-large",
+            f"its header block does not end (at a blank line) within {HEADER_LIMIT:,} bytes",
+        )
+    return _text(bytes(data))
+
+
+def _foreign_text(dist: md.Distribution, name: str, limit: int) -> str | None:
+    """File ``name`` of a distribution found by some other finder, through its own reader.
+
+    Its size is only checked once it is read: such a finder gives no file to check first.
+    """
+    try:
+        text = dist.read_text(name)
+    except Exception as exc:  # another finder's code: anything can happen
+        raise FileRefused("unreadable", f"{type(exc).__name__}: {exc}") from None
+    if text is not None and len(text) > limit:
+        raise FileRefused("too-large", f"it holds {len(text):,} characters; at most {limit:,}")
+    return text
+
+
+def _where(dist: md.Distribution, name: str) -> str:
+    folder = metadata_folder(dist)
+    if folder is not None:
+        return str(folder / name)
+    return f"{name} of {type(dist).__qualname__} {_dist_name(dist) or '(unnamed)'}"
+
+
+# --------------------------------------------------------------------------- what is read
+
+
 def headers(dist: md.Distribution) -> Headers:
-    """The header fields of a distribution's METADATA (or PKG-INFO), each as a list of values."""
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    """The header fields of a distribution's METADATA (or PKG-INFO), each as a list of values.
+
+    Only the header block is read, from a regular file, within :data:`HEADER_LIMIT`.
+
+    :raises MetadataUnreadableError: the file is not a regular file, too large, unreadable or
+        not UTF-8.
+    """
+    folder = metadata_folder(dist)
+    for name in _METADATA_FILES:
+        try:
+            if folder is not None:
+                block = _read_head(folder / name)
+            else:
+                text = _foreign_text(dist, name, HEADER_LIMIT)
+                block = text.split("\n\n", 1)[0] if text is not None else None
+        except FileRefused as exc:
+            raise MetadataUnreadableError(
+                _where(dist, name), exc.message, _dist_name(dist)
+            ) from None
+        if block:
+            return _parse_headers(block)
+    return {}
+
+
+def _parse_headers(block: str) -> Headers:
     fields: Headers = {}
-    for line in text.split("\n\n", 1)[0].splitlines():
+    for line in block.splitlines():
         name, sep, value = line.partition(":")
         if sep and not line[:1].isspace():
             fields.setdefault(name.strip(), []).append(value.strip())
@@ -71,13 +285,65 @@ def headers(dist: md.Distribution) -> Headers:
 
 
 def installed_version(name: str) -> str | None:
-    """The installed version of distribution ``name``, or None if it is not installed."""
+    """The installed version of distribution ``name``, or None if it is not installed.
+
+    :raises MetadataUnreadableError: it is installed, but its metadata cannot be read.
+    """
     try:
         dist = md.distribution(name)
     except md.PackageNotFoundError:
         return None
-    return headers(dist).get("Version", [None])[0]
+    try:
+        return headers(dist).get("Version", [None])[0]
+    except MetadataUnreadableError as exc:
+        raise MetadataUnreadableError(exc.path, exc.problem, name) from None
 
+
+def entry_points_of(dist: md.Distribution, group: str) -> list[tuple[str, str]]:
+    """The ``(name, value)`` entries of ``group`` in a distribution's ``entry_points.txt``.
+
+    Parsed as ``importlib.metadata`` parses it (lines stripped, ``#`` comments and blank lines
+    skipped, ``[group]`` headers, ``name = value`` split at the first ``=``), from a regular
+    UTF-8 file of at most :data:`ENTRY_POINTS_LIMIT` bytes; no file: no entries.
+
+    :raises MetadataUnreadableError: the file cannot be read, or a line of ``group`` is not
+        ``name = value``.
+    """
+    folder = metadata_folder(dist)
+    try:
+        if folder is not None:
+            text = _read_whole(folder / _ENTRY_POINTS_FILE, ENTRY_POINTS_LIMIT)
+        else:
+            text = _foreign_text(dist, _ENTRY_POINTS_FILE, ENTRY_POINTS_LIMIT)
+        if not text or group not in text:  # most distributions: no need to parse
+            return []
+        return _entries(text, group)
+    except FileRefused as exc:
+        where = _where(dist, _ENTRY_POINTS_FILE)
+        raise MetadataUnreadableError(where, exc.message, _dist_name(dist)) from None
+
+
+def _entries(text: str, group: str) -> list[tuple[str, str]]:
+    found = []
+    section = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line.strip("[]")
+        elif section == group:
+            name, sep, value = line.partition("=")
+            if not sep:
+                raise FileRefused(
+                    "malformed",
+                    f"line {number} of its [{group}] section is not 'name = value': {quote(line)}",
+                )
+            found.append((name.strip(), value.strip()))
+    return found
+
+
+# --------------------------------------------------------------------------- installed files
 
 # A RECORD lists every installed file, a few MiB for the largest distributions known.
 _RECORD_LIMIT = 64 * 1024 * 1024
@@ -102,14 +368,11 @@ def owned_files(dist_info: Path, paths: Sequence[Path]) -> list[Path]:
 
 
 def _read_small(path: Path, limit: int) -> str | None:
-    """The text of ``path`` if it is a regular file of at most ``limit`` bytes, else None."""
+    """The text of the regular file ``path`` of at most ``limit`` bytes; None for anything
+    else (absent, another kind of file, too large, unreadable); undecodable bytes replaced."""
     try:
-        status = path.stat()
-        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
-            return None
-        with path.open(encoding="utf-8", errors="replace") as stream:
-            return stream.read(limit)
-    except OSError:
+        return read_regular_file(path, limit).decode("utf-8", errors="replace")
+    except FileRefused:
         return None
 
 
@@ -118,11 +381,16 @@ def _recorded(dist_info: Path, names: set[str]) -> set[Path]:
     text = _read_small(dist_info / "RECORD", _RECORD_LIMIT)
     if text is None:
         return set()
-    lines = [line for line in text.splitlines() if any(name in line for name in names)]
     found = set()
-    for row in csv.reader(lines):
-        if row and Path(row[0]).name in names:
-            found.add(Path(os.path.realpath(dist_info.parent / row[0])))
+    for line in text.splitlines():
+        if not any(name in line for name in names):
+            continue
+        try:  # one row at a time: a malformed row proves nothing, the others still count
+            row = next(csv.reader([line]), [])
+            if row and Path(row[0]).name in names:
+                found.add(Path(os.path.realpath(dist_info.parent / row[0])))
+        except (csv.Error, ValueError):  # a field over csv's limit, a NUL in a path
+            continue
     return found
 
 
@@ -148,4 +416,6 @@ def _editable_project(dist_info: Path) -> Path | None:
     folder = unquote(parts.path)
     if os.name == "nt":  # file:///C:/project -> C:/project
         folder = folder.lstrip("/")
-    return Path(os.path.realpath(folder)) if os.path.isabs(folder) else None
+    if "\0" in folder or not os.path.isabs(folder):
+        return None
+    return Path(os.path.realpath(folder))

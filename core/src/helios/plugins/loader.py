@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from helios.plugins import checks
-from helios.plugins.discovery import Candidate, discover
-from helios.plugins.distinfo import canonical_name, installed_version
+from helios.plugins.discovery import Candidate, discover, scan
+from helios.plugins.distinfo import MetadataUnreadableError, canonical_name, installed_version
 from helios.plugins.echo import quote, shown
 from helios.plugins.errors import (
     ManifestError,
@@ -30,7 +30,7 @@ from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME, Manife
 from helios.plugins.plugin import PLUGIN_REGISTRY, Plugin
 from helios.plugins.probe import DeviceInfo, probe_device
 from helios.plugins.report import LoadReport
-from helios.plugins.settings import DISABLE_ENV, ONLY_ENV, Settings
+from helios.plugins.settings import DISABLE_ENV, ONLY_ENV, Settings, named_ids
 from helios.plugins.verdicts import Kind, Reason, Verdict
 
 __all__ = ["KNOWN_PLUGINS", "build_report", "load_class", "load_plugins"]
@@ -137,7 +137,7 @@ def _enabled(plugin_id: str, settings: Settings) -> checks.Failure | None:
             Reason.DISABLED,
             f"disabled by {DISABLE_ENV} or --disable",
             required="not disabled",
-            found=f"disabled: {', '.join(sorted(settings.disable))}",
+            found=f"disabled: {named_ids(settings.disable)}",
             fix=f"remove {plugin_id!r} from {DISABLE_ENV} / --disable",
         )
     if settings.only is not None and plugin_id not in settings.only:
@@ -145,25 +145,80 @@ def _enabled(plugin_id: str, settings: Settings) -> checks.Failure | None:
             Reason.NOT_SELECTED,
             f"not among the plug-ins selected by {ONLY_ENV} or --only",
             required=f"listed in {ONLY_ENV}",
-            found=f"only: {', '.join(sorted(settings.only))}",
+            found=f"only: {named_ids(settings.only)}",
             fix=f"add {plugin_id!r} to {ONLY_ENV} / --only",
         )
     return None
 
 
+@dataclass(frozen=True)
+class _Core:
+    """The installed helios-trainer's version, or why its metadata could not be read."""
+
+    version: str | None
+    error: MetadataUnreadableError | None = None
+
+    @classmethod
+    def installed(cls) -> _Core:
+        try:
+            return cls(installed_version(CORE_DISTRIBUTION))
+        except MetadataUnreadableError as exc:
+            return cls(None, exc)
+
+    def warning(self) -> list[str]:
+        if self.error is None:
+            return []
+        return [
+            f"the metadata of {CORE_DISTRIBUTION} itself cannot be read ({self.error}), so no "
+            f"plug-in's requires.helios can be checked. Fix: pip install --force-reinstall "
+            f"{CORE_DISTRIBUTION}"
+        ]
+
+
+def _unreadable(what: str, exc: MetadataUnreadableError, distribution: str) -> checks.Failure:
+    """The failure for a check that needed metadata that cannot be read."""
+    return checks.Failure(
+        Reason.METADATA_UNREADABLE,
+        f"{what}: {exc}",
+        required=f"readable metadata of {shown(distribution)}",
+        found=shown(exc.problem, limit=200),
+        fix=f"reinstall it: pip install --force-reinstall {shown(distribution)}",
+    )
+
+
+def _check_installed(
+    manifest: Manifest, core: _Core, candidate: Candidate
+) -> checks.Failure | None:
+    """requires.helios and requires.packages against the installed distributions' metadata."""
+    if core.error is not None:
+        what = f"requires.helios cannot be checked: the metadata of {CORE_DISTRIBUTION}"
+        return _unreadable(f"{what} cannot be read", core.error, CORE_DISTRIBUTION)
+    failure = checks.check_core(manifest, core.version, candidate) or checks.check_python(manifest)
+    if failure is not None:
+        return failure
+    try:
+        return checks.check_packages(manifest)
+    except MetadataUnreadableError as exc:
+        name = exc.distribution or "a required package"
+        what = f"requires.packages cannot be checked: the metadata of {shown(name)} cannot be read"
+        return _unreadable(what, exc, name)
+
+
 def _precheck(
-    candidate: Candidate, settings: Settings, core: str | None, device: Callable[[], DeviceInfo]
+    candidate: Candidate, settings: Settings, core: _Core, device: Callable[[], DeviceInfo]
 ) -> _Entry:
     """Every check that needs only the manifest and metadata, in pipeline order."""
+    if candidate.metadata_error is not None:
+        what = "the metadata of its distribution cannot be read"
+        unreadable = _unreadable(what, candidate.metadata_error, candidate.distribution)
+        return _Entry(candidate, None, _verdict(candidate, None, unreadable))
     manifest = _read_manifest(candidate)
     if isinstance(manifest, checks.Failure):
         return _Entry(candidate, None, _verdict(candidate, None, manifest))
     failure = (
         checks.check_consistency(candidate, manifest)
         or _enabled(manifest.id, settings)
-        or checks.check_core(manifest, core, candidate)
-        or checks.check_python(manifest)
-        or checks.check_packages(manifest)
+        or _check_installed(manifest, core, candidate)
         or (
             checks.check_device(manifest, device())
             if manifest.device.accelerator == "cuda"
@@ -174,7 +229,7 @@ def _precheck(
 
 
 def _judge(
-    candidate: Candidate, settings: Settings, core: str | None, device: Callable[[], DeviceInfo]
+    candidate: Candidate, settings: Settings, core: _Core, device: Callable[[], DeviceInfo]
 ) -> _Entry:
     """:func:`_precheck`, where an exception becomes the candidate's ``check-crashed`` verdict."""
     try:
@@ -284,7 +339,7 @@ def _evaluate(
     settings: Settings,
     device: DeviceInfo | None,
     refresh: bool,
-) -> tuple[list[_Entry], list[Verdict], list[str], DeviceInfo | None, str | None]:
+) -> tuple[list[_Entry], list[Verdict], list[str], DeviceInfo | None, _Core]:
     probed: list[DeviceInfo] = [device] if device is not None else []
 
     def get_device() -> DeviceInfo:
@@ -292,8 +347,9 @@ def _evaluate(
             probed.append(probe_device())
         return probed[0]
 
-    core = installed_version(CORE_DISTRIBUTION)
-    candidates = discover(refresh)
+    core = _Core.installed()
+    found = scan(refresh)
+    candidates = found.candidates
     installed = {c.entry_name for c in candidates}  # the ids, as `list` shows them
     missing: list[Verdict] = []
     if ids is not None:  # read only the manifests asked for
@@ -302,12 +358,7 @@ def _evaluate(
         candidates = tuple(c for c in candidates if c.entry_name in wanted)
     entries = [_judge(c, settings, core, get_device) for c in candidates]
     entries = _mark_conflicts(_mark_duplicates(entries))
-    warnings = [
-        f"{name} names {plugin_id!r}, which no installed plug-in provides"
-        for name, named in ((ONLY_ENV, settings.only or ()), (DISABLE_ENV, settings.disable))
-        for plugin_id in sorted(named)
-        if plugin_id not in installed
-    ]
+    warnings = [*core.warning(), *found.warnings, *settings.unknown_id_warnings(installed)]
     return entries, missing, warnings, probed[0] if probed else None, core
 
 
@@ -366,7 +417,8 @@ def build_report(
         verdicts.append(verdict)
     return LoadReport(
         verdicts=tuple([*verdicts, *missing]),
-        core_version=core,
+        core_version=core.version,
+        core_error=str(core.error) if core.error is not None else "",
         device=probed,
         warnings=tuple(warnings),
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from helios.plugins.distinfo import headers
+from helios.plugins.distinfo import MetadataUnreadableError, headers
 
 __all__ = ["FAKE_ENV", "GPU", "DeviceInfo", "probe_device"]
 
@@ -165,7 +165,10 @@ def installed_torch_version() -> str | None:
         dist = importlib.metadata.distribution("torch")
     except importlib.metadata.PackageNotFoundError:
         return None
-    return headers(dist).get("Version", [None])[0]
+    try:
+        return headers(dist).get("Version", [None])[0]
+    except MetadataUnreadableError:  # the probe never raises; the version stays unknown
+        return None
 
 
 def installed_torch_cuda() -> str | None:

@@ -31,6 +31,8 @@ class LoadReport:
     device: DeviceInfo | None = None
     warnings: tuple[str, ...] = ()
     python: str = field(default_factory=python_version)
+    #: Why the core's own metadata could not be read (then ``core_version`` is None).
+    core_error: str = ""
 
     def __getitem__(self, plugin_id: str) -> Verdict:
         for verdict in self.verdicts:
@@ -48,7 +50,11 @@ class LoadReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "core": {"distribution": "helios-trainer", "version": self.core_version},
+            "core": {
+                "distribution": "helios-trainer",
+                "version": self.core_version,
+                **({"error": self.core_error} if self.core_error else {}),
+            },
             "python": self.python,
             "device": self.device.to_json() if self.device else None,
             "plugins": [v.to_json() for v in self.verdicts],
@@ -61,7 +67,10 @@ class LoadReport:
         What came from a plug-in's metadata or manifest is escaped (and names are cut), so no
         control character reaches the terminal.
         """
-        head = f"helios-trainer {self.core_version or '(not installed)'} · Python {self.python}"
+        core = self.core_version or (
+            "(metadata unreadable)" if self.core_error else "(not installed)"
+        )
+        head = f"helios-trainer {core} · Python {self.python}"
         lines = [head]
         if self.device is not None:
             lines.append(f"device: {self.device.describe()}")

@@ -36,6 +36,7 @@ class Reason(str, enum.Enum):
     NOT_INSTALLED = "not-installed"
     MANIFEST_MISSING = "manifest-missing"
     MANIFEST_INVALID = "manifest-invalid"
+    METADATA_UNREADABLE = "metadata-unreadable"  # its, the core's or a package's metadata
     ENTRY_POINT_MISMATCH = "entry-point-mismatch"
     REQUIRES_DIST_MISMATCH = "requires-dist-mismatch"
     DUPLICATE_ID = "duplicate-id"
