@@ -107,13 +107,19 @@ def install_undecodable_requirement(plugin_env: PluginEnv) -> None:
     (dist_info / "METADATA").write_bytes(b"Name: weird\nVersion: 1.0\nSummary: caf\xe9\n\n")
 
 
-CRASH = (
-    "checking the plug-in 'needy' raised UnicodeDecodeError: 'utf-8' codec can't decode "
-    "byte 0xe9 in position 37: invalid continuation byte"
-)
+def unreadable(plugin_env: PluginEnv) -> str:
+    """needy's verdict on ``weird`` (a check that raised was ``check-crashed`` before the
+    metadata reader turned this case into its own verdict; see test_discovery_hostile.py)."""
+    return (
+        "requires.packages cannot be checked: the metadata of weird cannot be read: cannot "
+        f"read {plugin_env.site}/weird-1.0.dist-info/METADATA: not UTF-8 text (byte 0xe9 at "
+        "offset 37)"
+    )
 
 
-def test_a_check_that_raises_is_that_plugins_verdict(plugin_env: PluginEnv) -> None:
+def test_undecodable_metadata_of_a_requirement_is_that_plugins_verdict(
+    plugin_env: PluginEnv,
+) -> None:
     with_good(plugin_env)
     install_undecodable_requirement(plugin_env)
     plugin_env.activate()
@@ -121,30 +127,29 @@ def test_a_check_that_raises_is_that_plugins_verdict(plugin_env: PluginEnv) -> N
     report = build_report(settings=NONE, device=NO_GPU)
     assert report["good"].reason is Reason.READY
     verdict = report["needy"]
-    assert (verdict.reason, verdict.kind) == (Reason.CHECK_CRASHED, Kind.BROKEN)
-    assert verdict.message == CRASH
+    assert (verdict.reason, verdict.kind) == (Reason.METADATA_UNREADABLE, Kind.INCOMPATIBLE)
+    assert verdict.message == unreadable(plugin_env)
     assert verdict.distribution == "helios-needy"
-    assert verdict.fix == (
-        f"run 'helios plugins validate {plugin_env.site / 'helios_needy'}' and report this to "
-        "the author of helios-needy (or to helios-trainer, if the plug-in is not at fault)"
-    )
-    with pytest.raises(PluginBrokenError) as caught:
+    assert verdict.fix == "reinstall it: pip install --force-reinstall weird"
+    with pytest.raises(PluginIncompatibleError) as caught:
         load_plugins(["needy", "good"], settings=NONE)
-    assert f"needy (helios-needy 0.1.0): check-crashed: {CRASH}" in str(caught.value)
+    assert f"needy (helios-needy 0.1.0): metadata-unreadable: {unreadable(plugin_env)}" in str(
+        caught.value
+    )
     assert list(load_plugins(["good"], settings=NONE)) == ["good"]
 
 
-def test_list_and_check_report_a_crashing_check(plugin_env: PluginEnv) -> None:
+def test_list_and_check_report_undecodable_metadata(plugin_env: PluginEnv) -> None:
     with_good(plugin_env)
     install_undecodable_requirement(plugin_env)
 
     code, out, err, _ = plugin_env.cli("plugins", "list")
     assert (code, err) == (0, "")
-    assert f"needy: {CRASH}" in out.splitlines()
+    assert f"needy: {unreadable(plugin_env)}" in out.splitlines()
     code, out, err, _ = plugin_env.cli("plugins", "check")
     assert (code, err) == (1, "")
     assert table(out)["good"] == ["helios-good", "0.1.0", "ok", "ready"]
-    assert table(out)["needy"] == ["helios-needy", "0.1.0", "broken", "check-crashed"]
+    assert table(out)["needy"] == ["helios-needy", "0.1.0", "incompatible", "metadata-unreadable"]
 
 
 def test_a_class_that_breaks_verification_is_that_plugins_verdict(
@@ -190,13 +195,12 @@ def test_the_trainer_sees_the_verdict(plugin_env: PluginEnv) -> None:
 
     install_undecodable_requirement(plugin_env)
     plugin_env.activate()
-    with pytest.raises(PluginBrokenError) as caught:
+    with pytest.raises(PluginIncompatibleError) as caught:
         Trainer(total=1, device="cpu", progress=False, plugins=["needy"])
     assert str(caught.value) == (
         "plug-in check failed; nothing was imported:\n"
-        f"  - needy (helios-needy 0.1.0): check-crashed: {CRASH} Fix: run 'helios plugins "
-        f"validate {plugin_env.site / 'helios_needy'}' and report this to the author of "
-        "helios-needy (or to helios-trainer, if the plug-in is not at fault)"
+        f"  - needy (helios-needy 0.1.0): metadata-unreadable: {unreadable(plugin_env)} Fix: "
+        "reinstall it: pip install --force-reinstall weird"
     )
 
 

@@ -1,0 +1,95 @@
+"""What one setting or one manifest can make the report say is bounded, and still counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from helios.plugins.errors import LISTED_ISSUES, ManifestError
+from helios.plugins.loader import build_report
+from helios.plugins.manifest import MAX_MANIFEST_BYTES, load_manifest
+from helios.plugins.settings import NAMED_IDS, Settings, named_ids
+from helios.plugins.verdicts import Reason
+from support.distfactory import manifest_text
+from support.plugin_env import PluginEnv
+
+MANY = " ".join(f"ghost{i:06d}" for i in range(100_000))
+
+
+def test_named_ids_names_a_few_and_counts_the_rest() -> None:
+    assert named_ids([]) == ""
+    assert named_ids(["b", "a"]) == "a, b"
+    ids = [f"p{i:02d}" for i in range(NAMED_IDS + 3)]
+    assert named_ids(ids) == ", ".join(ids[:NAMED_IDS]) + " and 3 more"
+    assert named_ids(["\x1b[2J" + "x" * 100]) == "\\x1b[2J" + "x" * 73 + "... (104 characters)"
+
+
+@pytest.mark.parametrize("variable", ["HELIOS_PLUGINS_ONLY", "HELIOS_PLUGINS_DISABLE"])
+def test_100000_unknown_ids_make_a_few_warnings(plugin_env: PluginEnv, variable: str) -> None:
+    plugin_env.add("helios-good", "good", class_name="GoodPlugin")
+    plugin_env.activate()
+    settings = Settings.from_env({variable: MANY})
+
+    warnings = build_report(["good"], settings=settings).warnings
+    assert warnings == (
+        *(
+            f"{variable} names 'ghost{i:06d}', which no installed plug-in provides"
+            for i in range(NAMED_IDS)
+        ),
+        f"{variable} names {100_000 - NAMED_IDS:,} more ids that no installed plug-in "
+        "provides (not listed)",
+    )
+
+
+def test_a_verdict_names_a_few_of_the_ids_it_was_judged_by(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-good", "good", class_name="GoodPlugin")
+    plugin_env.activate()
+
+    disabled = build_report(["good"], settings=Settings(disable=frozenset(["good", *MANY.split()])))
+    first = ", ".join(f"ghost{i:06d}" for i in range(NAMED_IDS))
+    assert disabled["good"].reason is Reason.DISABLED
+    assert disabled["good"].found == f"disabled: {first} and 99,991 more"
+    selected = build_report(settings=Settings(only=frozenset(MANY.split())))
+    assert selected["good"].reason is Reason.NOT_SELECTED
+    assert selected["good"].found == f"only: {first} and 99,990 more"
+
+
+def crowded_manifest() -> tuple[str, int]:
+    """A valid manifest plus as many unknown keys as fit in the size limit; and their count."""
+    text = manifest_text("crowd", "helios_crowd.plugin:FixturePlugin")
+    head, _, rest = text.partition("\n[requires]")
+    keys = []
+    size = len(text)
+    while size + 13 <= MAX_MANIFEST_BYTES:
+        keys.append(f"k{len(keys):05d} = 1\n")
+        size += len(keys[-1])
+    return head + "\n" + "".join(keys) + "\n[requires]" + rest, len(keys)
+
+
+def test_a_manifest_of_thousands_of_problems_lists_fifty(plugin_env: PluginEnv) -> None:
+    text, count = crowded_manifest()
+    assert count > 5000
+    dist = plugin_env.add("helios-crowd", "crowd", manifest=text)
+    plugin_env.activate()
+    path = dist.package_dir / "helios-plugin.toml"
+
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert len(caught.value.issues) == count  # every problem is kept, for tools
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"invalid plug-in manifest {path} ({count:,} problem(s)):"
+    assert len(lines) == 1 + LISTED_ISSUES + 1
+    assert lines[1] == (
+        f"  {path}:6: [k00000] unknown key 'k00000'; allowed here: manifest-version, id, "
+        "class, summary, requires, overrides, device (check the spelling, or upgrade "
+        "helios-trainer if the key is newer)"
+    )
+    assert lines[LISTED_ISSUES].startswith(
+        f"  {path}:{5 + LISTED_ISSUES}: [k{LISTED_ISSUES - 1:05d}]"
+    )
+    assert lines[-1] == f"  ... and {count - LISTED_ISSUES:,} more problem(s)"
+
+    verdict = build_report(["crowd"], settings=Settings())["crowd"]
+    assert verdict.reason is Reason.MANIFEST_INVALID
+    assert verdict.message == str(caught.value)
+    assert verdict.found == f"{count} problem(s)"
+    assert len(verdict.message) < 20_000
