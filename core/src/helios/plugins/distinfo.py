@@ -110,7 +110,7 @@ def ranges_on(distribution: str, lines: Iterable[str]) -> list[SpecifierSet]:
 def metadata_folder(dist: md.Distribution) -> Path | None:
     """The folder a distribution's metadata is read from (``PathDistribution`` keeps it)."""
     path = getattr(dist, "_path", None)
-    return Path(path) if isinstance(path, Path) else None
+    return path if isinstance(path, Path) else None
 
 
 def folder_name(folder: str | os.PathLike[str]) -> tuple[str, str] | None:
@@ -153,7 +153,7 @@ def _cannot(exc: OSError) -> FileRefused:
     return FileRefused("unreadable", f"cannot read the file: {exc.strerror or exc}")
 
 
-def _exists(path: Path) -> bool:
+def _exists(path: str) -> bool:
     """False only when ``path`` is absent (as importlib.metadata takes it); an ``OSError``
     other than that is left for the read to report."""
     try:
@@ -175,7 +175,7 @@ def _text(data: bytes) -> str:
         ) from None
 
 
-def _read_whole(path: Path, limit: int) -> str | None:
+def _read_whole(path: str, limit: int) -> str | None:
     """The UTF-8 text of the regular file ``path`` of at most ``limit`` bytes; None if absent.
 
     :raises FileRefused: not a regular file, too large, unreadable or not UTF-8.
@@ -189,7 +189,7 @@ def _block_end(data: bytes | bytearray, start: int) -> int | None:
     return min(ends) + 1 if ends else None
 
 
-def _read_head(path: Path) -> str | None:
+def _read_head(path: str) -> str | None:
     """The header block of the metadata file ``path`` (up to its first blank line); None if
     absent. Only a regular file is opened, and at most :data:`HEADER_LIMIT` bytes (plus a
     chunk) are read.
@@ -243,7 +243,7 @@ def _foreign_text(dist: md.Distribution, name: str, limit: int) -> str | None:
 def _where(dist: md.Distribution, name: str) -> str:
     folder = metadata_folder(dist)
     if folder is not None:
-        return str(folder / name)
+        return os.path.join(folder, name)
     return f"{name} of {type(dist).__qualname__} {_dist_name(dist) or '(unnamed)'}"
 
 
@@ -262,7 +262,7 @@ def headers(dist: md.Distribution) -> Headers:
     for name in _METADATA_FILES:
         try:
             if folder is not None:
-                block = _read_head(folder / name)
+                block = _read_head(os.path.join(folder, name))
             else:
                 text = _foreign_text(dist, name, HEADER_LIMIT)
                 block = text.split("\n\n", 1)[0] if text is not None else None
@@ -312,7 +312,7 @@ def entry_points_of(dist: md.Distribution, group: str) -> list[tuple[str, str]]:
     folder = metadata_folder(dist)
     try:
         if folder is not None:
-            text = _read_whole(folder / _ENTRY_POINTS_FILE, ENTRY_POINTS_LIMIT)
+            text = _read_whole(os.path.join(folder, _ENTRY_POINTS_FILE), ENTRY_POINTS_LIMIT)
         else:
             text = _foreign_text(dist, _ENTRY_POINTS_FILE, ENTRY_POINTS_LIMIT)
         if not text or group not in text:  # most distributions: no need to parse
