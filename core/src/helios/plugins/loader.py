@@ -189,7 +189,7 @@ def _unreadable(what: str, exc: MetadataUnreadableError, distribution: str) -> c
 def _check_installed(
     manifest: Manifest, core: _Core, candidate: Candidate
 ) -> checks.Failure | None:
-    """requires.helios and requires.packages against the installed distributions' metadata."""
+    """requires.helios, requires.python and requires.packages, against installed metadata."""
     if core.error is not None:
         what = f"requires.helios cannot be checked: the metadata of {CORE_DISTRIBUTION}"
         return _unreadable(f"{what} cannot be read", core.error, CORE_DISTRIBUTION)
