@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["READ_CODES", "FileRefused", "read_regular_file"]
+__all__ = ["READ_CODES", "FileRefused", "open_regular", "read_regular_file"]
 
 #: The codes of :class:`FileRefused`.
 READ_CODES = ("unreadable", "not-a-file", "too-large")
@@ -59,6 +59,23 @@ def _refuse_special(mode: int) -> None:
         )
 
 
+def open_regular(path: Path | str) -> int:
+    """A descriptor of the regular file ``path``, opened without blocking; the caller closes it.
+
+    :raises FileRefused: ``not-a-file`` (checked before opening, so a device is never opened,
+        and again on the opened file, whatever the path points at by now).
+    :raises OSError: the system's refusal (missing, permissions).
+    """
+    _refuse_special(os.stat(path).st_mode)
+    fd = os.open(path, _FLAGS)
+    try:
+        _refuse_special(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _too_large(size: str, limit: int) -> FileRefused:
     return FileRefused(
         "too-large", f"the file holds {size} bytes; at most {limit:,} bytes are read"
@@ -72,13 +89,11 @@ def read_regular_file(path: Path | str, limit: int) -> bytes:
         (``unreadable``, with the system's reason).
     """
     try:
-        _refuse_special(os.stat(path).st_mode)  # devices are never even opened
-        fd = os.open(path, _FLAGS)
+        fd = open_regular(path)
     except OSError as exc:
         raise FileRefused("unreadable", f"cannot read the file: {exc.strerror or exc}") from None
     try:
-        info = os.fstat(fd)  # the file opened, whatever the path points at by now
-        _refuse_special(info.st_mode)
+        info = os.fstat(fd)
         if info.st_size > limit:
             raise _too_large(f"{info.st_size:,}", limit)
         chunks: list[bytes] = []

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from helios.plugins.bounded_read import _FLAGS, FileRefused, _refuse_special, read_regular_file
+from helios.plugins.bounded_read import FileRefused, open_regular, read_regular_file
 from helios.plugins.echo import escape, quote, shown
 from helios.plugins.errors import PluginError
 
@@ -198,15 +198,13 @@ def _read_head(path: str) -> str | None:
         UTF-8.
     """
     try:
-        _refuse_special(os.stat(path).st_mode)  # devices are never even opened
-        fd = os.open(path, _FLAGS)
+        fd = open_regular(path)
     except _MISSING:
         return None
     except OSError as exc:
         raise _cannot(exc) from None
     data = bytearray()
     try:
-        _refuse_special(os.fstat(fd).st_mode)  # the file opened, whatever the path is by now
         while len(data) <= HEADER_LIMIT and (chunk := os.read(fd, _CHUNK)):
             seen = max(0, len(data) - 2)
             data += chunk
