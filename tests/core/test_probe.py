@@ -470,6 +470,18 @@ def test_read_torch_cuda_without_the_file(tmp_path: Path) -> None:
     assert probe.read_torch_cuda(tmp_path / "version.py") is None
 
 
+def test_read_torch_cuda_reads_only_a_small_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "version.py"
+    os.mkfifo(fifo)  # no writer: reading it would block for ever
+    assert probe.read_torch_cuda(fifo) is None
+    huge = tmp_path / "huge.py"
+    huge.write_text("cuda = '12.1'\n" + "#" * probe.VERSION_FILE_LIMIT)
+    assert probe.read_torch_cuda(huge) is None
+    deep = tmp_path / "deep.py"
+    deep.write_text("cuda = " + "(" * 5000 + "'12.1'" + ")" * 5000 + "\n")
+    assert probe.read_torch_cuda(deep) is None
+
+
 def write_torch(
     root: Path, version_py: str | None, dist_version: str | None, package: bool = True
 ) -> None:

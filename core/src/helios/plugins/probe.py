@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from helios.plugins.bounded_read import FileRefused, read_regular_file
 from helios.plugins.distinfo import MetadataUnreadableError, headers
 
 __all__ = ["FAKE_ENV", "GPU", "DeviceInfo", "probe_device"]
@@ -198,11 +199,20 @@ def torch_version_file() -> Path | None:
     return None
 
 
+#: The largest torch ``version.py`` read (the real one is well under 1 KiB).
+VERSION_FILE_LIMIT = 64 * 1024
+
+
 def read_torch_cuda(path: Path) -> str | None:
-    """The module-level ``cuda = ...`` string in a torch ``version.py``; None if absent."""
+    """The module-level ``cuda = ...`` string in a torch ``version.py``; None if absent.
+
+    Read as a regular file of at most :data:`VERSION_FILE_LIMIT` bytes: a FIFO or a huge file
+    in its place is no CUDA build, never a hang.
+    """
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        text = read_regular_file(path, VERSION_FILE_LIMIT).decode("utf-8")
+        tree = ast.parse(text, filename=str(path))
+    except (FileRefused, SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
         return None
     found: str | None = None
     for node in tree.body:
