@@ -115,8 +115,15 @@ def in_ranks(rank_fn: Callable[[dict[str, Any]], None], config: dict[str, Any]) 
 
 
 def run(config: dict[str, Any]) -> None:
-    """Train as ``config`` says (see the module docstring); ``world_size`` > 1 spawns ranks."""
+    """Train as ``config`` says (see the module docstring); ``world_size`` > 1 spawns ranks.
+
+    Under torchrun, the process group is taken down before the script exits, as a user's script
+    should (spawned ranks have done it already; without a group it does nothing).
+    """
+    from helios.distributed import shutdown
+
     in_ranks(run_rank, config)
+    shutdown()
 
 
 def run_rank(config: dict[str, Any]) -> None:

@@ -60,6 +60,7 @@ def test_torchrun_is_detected_and_matches_spawn(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    assert "still referenced" not in proc.stderr  # the script's shutdown() freed the group
     params = torch.load(tmp_path / "torchrun" / "params.pt", weights_only=True)
     for name, value in params.items():
         assert torch.equal(value, spawned[name]), name
