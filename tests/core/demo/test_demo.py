@@ -339,6 +339,7 @@ def test_the_test_only_pause_hook_is_off_unless_set_and_refuses_a_bad_value(
         ("1:0", "'1:0'"),
         ("a:3", "'a:3'"),
         ("1:3:x", "'1:3:x'"),
+        ("\u0661:3", "'\u0661:3'"),  # an Arabic-Indic digit: ASCII digits only
         ("1:" + "9" * 50, "'1:" + "9" * 38 + "'..."),
     ]:
         monkeypatch.setenv(PAUSE_ENV, bad)

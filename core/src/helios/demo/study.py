@@ -11,6 +11,8 @@
   uninterrupted run is reproducible and a rerun never repeats the suggestions of the first.
 * The pruner (median) stops a trial whose validation accuracy after an epoch is below the
   median of the earlier trials at that epoch, once 5 trials have finished and after 3 epochs.
+* Test-only: :data:`PAUSE_ENV` pauses a trial before a given epoch until a signal comes, so a
+  test can interrupt the demo at a known point.
 """
 
 from __future__ import annotations
@@ -257,7 +259,7 @@ def _pause_point() -> tuple[int, int] | None:
     value = os.environ.get(PAUSE_ENV, "")
     if not value:
         return None
-    found = re.fullmatch(r"(\d{1,6}):(\d{1,6})", value)
+    found = re.fullmatch(r"([0-9]{1,6}):([0-9]{1,6})", value)
     if found is None or int(found[2]) < 1:
         shown = repr(value[:40]) + ("..." if len(value) > 40 else "")
         raise DemoError(
