@@ -115,8 +115,15 @@ def in_ranks(rank_fn: Callable[[dict[str, Any]], None], config: dict[str, Any]) 
 
 
 def run(config: dict[str, Any]) -> None:
-    """Train as ``config`` says (see the module docstring); ``world_size`` > 1 spawns ranks."""
+    """Train as ``config`` says (see the module docstring); ``world_size`` > 1 spawns ranks.
+
+    Under torchrun, the process group is taken down before the script exits, as a user's script
+    should (spawned ranks have done it already; without a group it does nothing).
+    """
+    from helios.distributed import shutdown
+
     in_ranks(run_rank, config)
+    shutdown()
 
 
 def run_rank(config: dict[str, Any]) -> None:
@@ -188,6 +195,35 @@ def early_stop_rank(run_dir: str, worsening: int) -> None:
         "stopped": state.stopped,
     }
     Path(run_dir, f"rank{rank}.json").write_text(json.dumps(summary), encoding="utf-8")
+
+
+def _threads() -> list[str]:
+    """The names of this process's threads (Linux: /proc/self/task); [] elsewhere."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return []
+    return sorted((task / "comm").read_text(encoding="utf-8").strip() for task in tasks.iterdir())
+
+
+def teardown_rank(run_dir: str) -> None:
+    """:func:`early_stop_rank`, then, at interpreter exit (after :func:`helios.distributed.spawn`
+    has taken the rank down, before finalisation), record in ``teardown<N>.json`` whether the
+    process group is gone and which threads are left."""
+    import atexit
+    import weakref
+
+    import torch.distributed as dist
+
+    early_stop_rank(run_dir, 0)
+    assert dist.group.WORLD is not None
+    group = weakref.ref(dist.group.WORLD)
+    path = Path(run_dir, f"teardown{os.environ['RANK']}.json")
+
+    def record() -> None:
+        seen = {"initialized": dist.is_initialized(), "group alive": group() is not None}
+        path.write_text(json.dumps({**seen, "threads": _threads()}), encoding="utf-8")
+
+    atexit.register(record)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,31 @@
-"""torch.distributed: torchrun's environment, in-process spawn on a free port, and set-up."""
+"""torch.distributed: torchrun's environment, in-process spawn on a free port, set-up and
+teardown."""
 
 from __future__ import annotations
 
 import datetime
+import gc
+import logging
 import os
 import socket
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
+
+# DistributedDataParallel imports this module the first time it wraps a model. Its functions
+# take ``group=group.WORLD`` as a default argument, evaluated at import: imported once a group
+# exists, they would hold that group for the life of the process, so destroying it could never
+# free it nor end its gloo threads (see :func:`shutdown`). Imported here, before any group, the
+# defaults are None.
+import torch.distributed.nn.functional
 import torch.multiprocessing as mp
 
-__all__ = ["DistEnv", "free_port", "spawn", "world"]
+__all__ = ["DistEnv", "free_port", "shutdown", "spawn", "world"]
+
+log = logging.getLogger("helios")
 
 
 class DistEnv(NamedTuple):
@@ -63,6 +76,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def shutdown() -> None:
+    """Take the default process group down once every rank is done with it, and end its threads.
+
+    A gloo worker thread lets go of a finished collective (and of the Python tensors it holds,
+    which needs the GIL) a moment after the caller has moved on. If the interpreter is already
+    finalising by then, Python ends that thread inside a C++ destructor and the process aborts
+    (``terminate called without an active exception``, SIGABRT) after a run that succeeded.
+    Freeing the group here joins those threads while Python still runs them: a barrier (no rank
+    takes the group down while another still uses it), a garbage collection (a
+    DistributedDataParallel model in a reference cycle still holds the group), then
+    ``destroy_process_group``. :func:`spawn` calls this after ``fn`` returns; under torchrun,
+    call it at the end of the script, once the models are no longer referenced.
+    """
+    if not dist.is_initialized():
+        return
+    rank = dist.get_rank()
+    dist.barrier()
+    world = dist.group.WORLD
+    group = weakref.ref(world) if world is not None else None
+    del world
+    gc.collect()
+    dist.destroy_process_group()
+    if group is not None and group() is not None:
+        log.warning(
+            "rank %s: the process group is still referenced after destroy_process_group (a "
+            "DistributedDataParallel model still in use?), so its worker threads outlive it and "
+            "the process may abort at exit; drop such references before "
+            "helios.distributed.shutdown() runs (with spawn: before the rank's function returns)",
+            rank,
+        )
+
+
 def _entry(
     index: int, fn: Callable[..., Any], world_size: int, port: int, args: tuple[Any, ...]
 ) -> None:
@@ -73,18 +118,18 @@ def _entry(
         LOCAL_RANK=str(index),
         WORLD_SIZE=str(world_size),
     )
-    try:
-        fn(*args)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    fn(*args)
+    # Only after success: a rank that raised leaves the group as it is (taking it down could
+    # wait on a collective its peers never join); its error ends every rank.
+    shutdown()
 
 
 def spawn(fn: Callable[..., Any], world_size: int, args: tuple[Any, ...] = ()) -> None:
     """Run ``fn(*args)`` in ``world_size`` processes on this machine, on a free port.
 
     A rank that raises ends every rank; its traceback is raised here
-    (``torch.multiprocessing.ProcessRaisedException``), so a failure never hangs the run.
+    (``torch.multiprocessing.ProcessRaisedException``), so a failure never hangs the run. A rank
+    whose ``fn`` returns takes its process group down with :func:`shutdown` before it exits.
     """
     mp.spawn(  # type: ignore[attr-defined, no-untyped-call]
         _entry, args=(fn, world_size, free_port(), args), nprocs=world_size, join=True

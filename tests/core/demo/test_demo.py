@@ -10,7 +10,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -139,34 +139,47 @@ def test_fresh_starts_over_and_keeps_files_it_did_not_write(
 
 
 def test_an_interrupted_study_resumes_its_trials_and_the_running_one(tmp_path: Path) -> None:
+    from helios.demo.study import PAUSE_ENV, pause_line
+
     run_dir = tmp_path / "run"
     args = ("--trials", "3", "--epochs", "12", "--seed", "3")
-    first = subprocess.Popen(
-        [sys.executable, "-m", "helios", "demo", "--run-dir", str(run_dir), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # Interrupt (Ctrl-C) once trial 0 is told and trial 1 has reported two epochs (so it has
-    # a checkpoint) and is still training.
-    deadline = time.monotonic() + 240
-    seen: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and first.poll() is None:
-        if (run_dir / "study.db").exists():
-            try:
-                seen = trials(run_dir)
-            except sqlite3.OperationalError:  # not created yet, or busy: look again
-                seen = []
-            if len(seen) == 2 and seen[0]["state"] == "COMPLETE" and len(seen[1]["steps"]) >= 2:
-                break
-        time.sleep(0.02)
-    first.send_signal(signal.SIGINT)
-    out, err = first.communicate(timeout=60)
+    # The test-only hook stops trial 1 before its third epoch (two epochs reported, a
+    # checkpoint written) until a signal comes: the demo cannot finish first.
+    env = {**os.environ, PAUSE_ENV: "1:3"}
+    with open(tmp_path / "stderr.txt", "w+", encoding="utf-8") as stderr:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "helios", "demo", "--run-dir", str(run_dir), *args],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
+        assert first.stdout is not None
+        hang = threading.Timer(300, first.kill)  # only bounds a hang: EOF ends the loop below
+        hang.start()
+        printed: list[str] = []
+        try:
+            for line in first.stdout:  # blocks until the demo prints, or ends at its exit
+                printed.append(line)
+                if line == pause_line(1, 3) + "\n":
+                    first.send_signal(signal.SIGINT)  # Ctrl-C, while trial 1 waits for it
+                    break
+            out, _ = first.communicate(timeout=60)
+        finally:
+            hang.cancel()
+        stderr.seek(0)
+        err = stderr.read()
+    assert printed and printed[-1] == pause_line(1, 3) + "\n", ("".join(printed), err)
     assert first.returncode == 130, (out, err)
     assert "interrupted (trial left running: 1); run the same command again to resume" in err
     before = trials(run_dir)
     assert [t["state"] for t in before] == ["COMPLETE", "RUNNING"]
-    assert 2 <= len(before[1]["steps"]) < 12
+    assert sorted(before[0]["steps"]) == list(range(1, 13))
+    assert sorted(before[1]["steps"]) == [1, 2]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        f"digits_trial-0_step{12 * 34:09d}.pth",
+        f"digits_trial-1_step{2 * 34:09d}.pth",
+    ]
 
     second = demo(run_dir, *args)
     assert second.returncode == 0, second.stderr
@@ -307,3 +320,32 @@ def test_auto_device_names_the_kind_of_a_cuda_plugin_it_cannot_use() -> None:
         "helios-cuda 0.1.0 requires helios-trainer>=9. Fix: pip install -U helios-cuda; or use "
         "--device cpu"
     )
+
+
+def test_the_test_only_pause_hook_is_off_unless_set_and_refuses_a_bad_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from helios.demo import DemoError
+    from helios.demo.study import PAUSE_ENV, _pause_point
+
+    monkeypatch.delenv(PAUSE_ENV, raising=False)
+    assert _pause_point() is None
+    monkeypatch.setenv(PAUSE_ENV, "")
+    assert _pause_point() is None
+    monkeypatch.setenv(PAUSE_ENV, "1:3")
+    assert _pause_point() == (1, 3)
+    for bad, shown in [
+        ("1", "'1'"),
+        ("1:0", "'1:0'"),
+        ("a:3", "'a:3'"),
+        ("1:3:x", "'1:3:x'"),
+        ("\u0661:3", "'\u0661:3'"),  # an Arabic-Indic digit: ASCII digits only
+        ("1:" + "9" * 50, "'1:" + "9" * 38 + "'..."),
+    ]:
+        monkeypatch.setenv(PAUSE_ENV, bad)
+        with pytest.raises(DemoError) as info:
+            _pause_point()
+        assert str(info.value) == (
+            f"HELIOS_DEMO_TEST_PAUSE is {shown}, expected <trial>:<epoch> (whole numbers, epoch "
+            "from 1); it is a test-only setting: unset it"
+        )

@@ -60,6 +60,7 @@ def test_torchrun_is_detected_and_matches_spawn(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    assert "still referenced" not in proc.stderr  # the script's shutdown() freed the group
     params = torch.load(tmp_path / "torchrun" / "params.pt", weights_only=True)
     for name, value in params.items():
         assert torch.equal(value, spawned[name]), name
@@ -83,3 +84,66 @@ def test_early_stopping_follows_rank_0_on_every_rank(
     spawn(early_stop_rank, 2, args=(str(tmp_path), worsening))
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert seen == [expected, expected]
+
+
+def test_a_spawned_rank_frees_its_process_group_and_ends_gloo_threads_before_exit(
+    tmp_path: Path,
+) -> None:
+    """A gloo thread still alive when the interpreter finalises can abort a rank that
+    succeeded (SIGABRT); spawn joins them first (what each rank saw at exit, from atexit)."""
+    import json
+    import sys
+
+    from helios.distributed import spawn
+    from support.toy import teardown_rank
+
+    spawn(teardown_rank, 2, args=(str(tmp_path),))
+    for rank in (0, 1):
+        seen = json.loads((tmp_path / f"teardown{rank}.json").read_text(encoding="utf-8"))
+        assert seen["initialized"] is False
+        assert seen["group alive"] is False, rank
+        if sys.platform == "linux":
+            assert seen["threads"], "no thread names read from /proc/self/task"
+            assert [t for t in seen["threads"] if "gloo" in t] == [], (rank, seen["threads"])
+
+
+def test_shutdown_names_a_process_group_that_something_still_holds(tmp_path: Path) -> None:
+    """A DistributedDataParallel model kept past shutdown keeps its group (and threads)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from helios.distributed import free_port
+
+    script = textwrap.dedent(
+        f"""
+        import gc, os
+        import torch, torch.distributed as dist
+        from helios.distributed import shutdown
+
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="{free_port()}")
+        dist.init_process_group("gloo", rank=0, world_size=1)
+        kept = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 1))
+        shutdown()
+        print("initialized after shutdown:", dist.is_initialized())
+        del kept
+        gc.collect()  # the group goes now, and its threads with it
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "initialized after shutdown: False\n"
+    assert proc.stderr == (
+        "rank 0: the process group is still referenced after destroy_process_group (a "
+        "DistributedDataParallel model still in use?), so its worker threads outlive it and the "
+        "process may abort at exit; drop such references before helios.distributed.shutdown() "
+        "runs (with spawn: before the rank's function returns)\n"
+    )

@@ -11,10 +11,15 @@
   uninterrupted run is reproducible and a rerun never repeats the suggestions of the first.
 * The pruner (median) stops a trial whose validation accuracy after an epoch is below the
   median of the earlier trials at that epoch, once 5 trials have finished and after 3 epochs.
+* Test-only: :data:`PAUSE_ENV` pauses a trial before a given epoch until a signal comes, so a
+  test can interrupt the demo at a known point.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +38,13 @@ from helios.trainer import Trainer
 __all__ = [
     "DB_NAME",
     "DONE",
+    "PAUSE_ENV",
     "STUDY_NAME",
     "DemoError",
     "DemoSettings",
     "Evaluation",
     "Tuner",
+    "pause_line",
     "summary",
 ]
 
@@ -50,6 +57,11 @@ SETTINGS_ATTR = "demo-settings"
 _SETTINGS_KEYS = ("epochs", "seed")
 #: Trial states that count towards ``--trials``.
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+#: Test-only, never set in normal use: ``<trial>:<epoch>`` makes trial ``<trial>`` print a line
+#: saying so and wait for a signal (Ctrl-C) just before it trains epoch ``<epoch>`` (counted from
+#: 1), once the epochs before it are reported and checkpointed. A test interrupts the demo there,
+#: at a known point, instead of racing it.
+PAUSE_ENV = "HELIOS_DEMO_TEST_PAUSE"
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,7 @@ class Tuner:
         self.attach = attach
         self.plugin_ids = list(plugin_ids)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress comes from tqdm
+        self.pause = _pause_point()
         self.study = self._open()
 
     def _open(self) -> optuna.Study:
@@ -166,8 +179,14 @@ class Tuner:
     def run_trial(self, trial: optuna.trial.Trial) -> FrozenTrial:
         """Train one trial (resuming it if it has a checkpoint) and tell the study its end."""
         plugin: Any = self.plugin_class(trial, METRIC)
+        pause = self.pause
+        model = (
+            _PausingClassifier(SAVE_NAME, trial.number, pause[1])
+            if pause is not None and pause[0] == trial.number
+            else DigitsClassifier(SAVE_NAME)
+        )
         try:
-            self.trainer(plugin).fit(DigitsClassifier(SAVE_NAME), DigitsData())
+            self.trainer(plugin).fit(model, DigitsData())
         except Exception:
             self.study.tell(trial.number, state=TrialState.FAIL)
             raise
@@ -233,6 +252,40 @@ def _stored_settings(study: optuna.Study) -> dict[str, int] | None:
     if not all(isinstance(value, int) and not isinstance(value, bool) for value in values.values()):
         return None
     return {key: int(value) for key, value in values.items() if isinstance(value, int)}
+
+
+def _pause_point() -> tuple[int, int] | None:
+    """The trial and epoch of :data:`PAUSE_ENV` (test-only), or None when it is not set."""
+    value = os.environ.get(PAUSE_ENV, "")
+    if not value:
+        return None
+    found = re.fullmatch(r"([0-9]{1,6}):([0-9]{1,6})", value)
+    if found is None or int(found[2]) < 1:
+        shown = repr(value[:40]) + ("..." if len(value) > 40 else "")
+        raise DemoError(
+            f"{PAUSE_ENV} is {shown}, expected <trial>:<epoch> (whole numbers, epoch from 1); "
+            "it is a test-only setting: unset it"
+        )
+    return int(found[1]), int(found[2])
+
+
+class _PausingClassifier(DigitsClassifier):
+    """The classifier of the trial :data:`PAUSE_ENV` names (test-only): pauses before an epoch."""
+
+    def __init__(self, save_name: str, trial: int, epoch: int) -> None:
+        super().__init__(save_name)
+        self.pause_trial, self.pause_epoch = trial, epoch
+
+    def on_training_epoch_start(self, epoch: int) -> None:
+        super().on_training_epoch_start(epoch)
+        if epoch + 1 == self.pause_epoch:  # the trainer counts epochs from 0
+            print(pause_line(self.pause_trial, self.pause_epoch), flush=True)
+            threading.Event().wait()  # until a signal's handler raises (Ctrl-C: KeyboardInterrupt)
+
+
+def pause_line(trial: int, epoch: int) -> str:
+    """What the demo prints when it pauses for :data:`PAUSE_ENV` (test-only)."""
+    return f"{PAUSE_ENV}: trial {trial} paused before epoch {epoch}; waiting for a signal"
 
 
 def _save_name(trial: BaseTrial) -> str:
