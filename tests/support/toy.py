@@ -117,13 +117,10 @@ def in_ranks(rank_fn: Callable[[dict[str, Any]], None], config: dict[str, Any]) 
 def run(config: dict[str, Any]) -> None:
     """Train as ``config`` says (see the module docstring); ``world_size`` > 1 spawns ranks.
 
-    Under torchrun, the process group is taken down before the script exits, as a user's script
-    should (spawned ranks have done it already; without a group it does nothing).
+    Under torchrun the script does not take the process group down itself: the trainer started
+    it, so helios takes it down at exit (``record_teardown`` records what each rank saw then).
     """
-    from helios.distributed import shutdown
-
     in_ranks(run_rank, config)
-    shutdown()
 
 
 def run_rank(config: dict[str, Any]) -> None:
@@ -131,6 +128,8 @@ def run_rank(config: dict[str, Any]) -> None:
     rank = int(os.environ.get("RANK", "0"))
     run_dir = Path(config["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.get("record_teardown"):
+        _record_at_exit(run_dir / f"teardown{rank}.json")
     record = run_dir / ("losses.jsonl" if rank == 0 else f"losses-{rank}.jsonl")
     kill_at = config.get("kill_at") if rank == config.get("kill_rank", 0) else None
     if kill_at:
@@ -203,6 +202,21 @@ def _threads() -> list[str]:
     if not tasks.is_dir():
         return []
     return sorted((task / "comm").read_text(encoding="utf-8").strip() for task in tasks.iterdir())
+
+
+def _record_at_exit(path: Path) -> None:
+    """At interpreter exit, after every exit handler registered later (helios registers its
+    teardown when the trainer starts the group), record whether a process group is left and
+    which threads are."""
+    import atexit
+
+    import torch.distributed as dist
+
+    def record() -> None:
+        seen = {"initialized": dist.is_initialized(), "threads": _threads()}
+        path.write_text(json.dumps(seen), encoding="utf-8")
+
+    atexit.register(record)
 
 
 def teardown_rank(run_dir: str) -> None:

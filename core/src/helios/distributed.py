@@ -3,11 +3,13 @@ teardown."""
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import gc
 import logging
 import os
 import socket
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -57,7 +59,12 @@ def world() -> DistEnv:
 
 
 def init(env: DistEnv, device: torch.device, timeout_s: float) -> None:
-    """Join the process group: nccl on GPUs, gloo on CPU."""
+    """Join the process group: nccl on GPUs, gloo on CPU.
+
+    A group started here is also taken down here: :func:`shutdown` runs at interpreter exit
+    (under torchrun too), unless this rank failed (see :func:`mark_failed`). A group the
+    caller started stays the caller's.
+    """
     if dist.is_initialized() or not env.distributed:
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -67,6 +74,31 @@ def init(env: DistEnv, device: torch.device, timeout_s: float) -> None:
         world_size=env.world_size,
         timeout=datetime.timedelta(seconds=timeout_s),
     )
+    global _exit_hook
+    if not _exit_hook:
+        atexit.register(_shutdown_at_exit)
+        _exit_hook = True
+
+
+_exit_hook = False  # _shutdown_at_exit is registered
+_failed = False  # this rank's run raised: leave the group alone at exit
+
+
+def mark_failed() -> None:
+    """This rank's run raised: at exit its group is left as it is, since the barrier of
+    :func:`shutdown` could wait for peers that never come (the failure ends them)."""
+    global _failed
+    _failed = True
+
+
+def _shutdown_at_exit() -> None:
+    """:func:`shutdown` at exit, after a run that succeeded (no unhandled exception either)."""
+    if _failed or getattr(sys, "last_value", None) is not None:
+        return
+    try:
+        shutdown()
+    except Exception as exc:  # a peer that is gone; the exit must not turn into a traceback
+        log.warning("taking the process group down at exit failed: %s", exc)
 
 
 def free_port() -> int:
@@ -86,8 +118,8 @@ def shutdown() -> None:
     Freeing the group here joins those threads while Python still runs them: a barrier (no rank
     takes the group down while another still uses it), a garbage collection (a
     DistributedDataParallel model in a reference cycle still holds the group), then
-    ``destroy_process_group``. :func:`spawn` calls this after ``fn`` returns; under torchrun,
-    call it at the end of the script, once the models are no longer referenced.
+    ``destroy_process_group``. :func:`spawn` calls this after ``fn`` returns, and a group that
+    :func:`init` started is taken down at exit; call it yourself to free the group earlier.
     """
     if not dist.is_initialized():
         return
@@ -118,7 +150,11 @@ def _entry(
         LOCAL_RANK=str(index),
         WORLD_SIZE=str(world_size),
     )
-    fn(*args)
+    try:
+        fn(*args)
+    except BaseException:
+        mark_failed()
+        raise
     # Only after success: a rank that raised leaves the group as it is (taking it down could
     # wait on a collective its peers never join); its error ends every rank.
     shutdown()

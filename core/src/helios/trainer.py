@@ -232,6 +232,7 @@ class Trainer:
                 else "testing failed"
             )
             log.error("%s%s", where, phase, exc_info=True)
+            distributed.mark_failed()
             raise
         finally:
             if self._run_lock is not None:

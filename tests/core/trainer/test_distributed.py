@@ -52,7 +52,12 @@ def test_torchrun_is_detected_and_matches_spawn(tmp_path: Path) -> None:
     from support.runs import TESTS
 
     spawned, _ = finished(tmp_path / "spawned", **DDP)
-    config = {**DDP, "world_size": 1, "run_dir": str(tmp_path / "torchrun")}  # ranks from torchrun
+    config = {  # ranks from torchrun
+        **DDP,
+        "world_size": 1,
+        "run_dir": str(tmp_path / "torchrun"),
+        "record_teardown": True,
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          "-m", "support.toy", json.dumps(config)],
@@ -60,7 +65,13 @@ def test_torchrun_is_detected_and_matches_spawn(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "still referenced" not in proc.stderr  # the script's shutdown() freed the group
+    assert "still referenced" not in proc.stderr
+    for rank in (0, 1):  # the script never calls shutdown(): helios took its group down at exit
+        seen = json.loads((tmp_path / "torchrun" / f"teardown{rank}.json").read_text())
+        assert seen["initialized"] is False, rank
+        if sys.platform == "linux":
+            assert seen["threads"], "no thread names read from /proc/self/task"
+            assert [t for t in seen["threads"] if "gloo" in t] == [], (rank, seen["threads"])
     params = torch.load(tmp_path / "torchrun" / "params.pt", weights_only=True)
     for name, value in params.items():
         assert torch.equal(value, spawned[name]), name
