@@ -253,6 +253,17 @@ def test_a_malformed_pyproject_is_one_problem(
     )
 
 
+def test_a_pyproject_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    """Decoded by the shared reader (bounded_read.read_regular_text): the byte and its offset."""
+    root = make_tree(tmp_path)
+    (root / "pyproject.toml").write_bytes(b"[project]\nname = '\xe9'\n")
+    (problem,) = validate_path(root).problems
+    assert (problem.code, problem.message) == (
+        "pyproject-unreadable",
+        "cannot read pyproject.toml: not UTF-8 text (byte 0xe9 at offset 18)",
+    )
+
+
 def test_a_pyproject_whose_project_is_no_table(tmp_path: Path) -> None:
     root = make_tree(tmp_path)
     (root / "pyproject.toml").write_text("project = 1\n")

@@ -11,9 +11,17 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["READ_CODES", "FileRefused", "open_regular", "read_regular_file"]
+__all__ = [
+    "READ_CODES",
+    "FileRefused",
+    "open_regular",
+    "read_regular_file",
+    "read_regular_text",
+    "unreadable",
+    "utf8_text",
+]
 
-#: The codes of :class:`FileRefused`.
+#: The codes of :func:`read_regular_file`'s refusals (:func:`utf8_text` adds ``not-utf-8``).
 READ_CODES = ("unreadable", "not-a-file", "too-large")
 
 _CHUNK = 1 << 16
@@ -29,7 +37,8 @@ _FLAGS = (
 
 
 class FileRefused(Exception):
-    """The file was not read. ``code``: ``unreadable``, ``not-a-file`` or ``too-large``."""
+    """The file was not read: ``code`` is one of :data:`READ_CODES`, or ``not-utf-8`` when it
+    was read but is not UTF-8 text."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -76,6 +85,24 @@ def open_regular(path: Path | str) -> int:
     return fd
 
 
+def unreadable(exc: OSError) -> FileRefused:
+    """The refusal for a file the system would not let us read, with the system's reason."""
+    return FileRefused("unreadable", f"cannot read the file: {exc.strerror or exc}")
+
+
+def utf8_text(data: bytes) -> str:
+    """``data`` decoded as UTF-8.
+
+    :raises FileRefused: ``not-utf-8``, naming the first bad byte and its offset.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileRefused(
+            "not-utf-8", f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start:,})"
+        ) from None
+
+
 def _too_large(size: str, limit: int) -> FileRefused:
     return FileRefused(
         "too-large", f"the file holds {size} bytes; at most {limit:,} bytes are read"
@@ -91,7 +118,7 @@ def read_regular_file(path: Path | str, limit: int) -> bytes:
     try:
         fd = open_regular(path)
     except OSError as exc:
-        raise FileRefused("unreadable", f"cannot read the file: {exc.strerror or exc}") from None
+        raise unreadable(exc) from None
     try:
         info = os.fstat(fd)
         if info.st_size > limit:
@@ -105,10 +132,18 @@ def read_regular_file(path: Path | str, limit: int) -> bytes:
             chunks.append(chunk)
             left -= len(chunk)
     except OSError as exc:
-        raise FileRefused("unreadable", f"cannot read the file: {exc.strerror or exc}") from None
+        raise unreadable(exc) from None
     finally:
         os.close(fd)
     data = b"".join(chunks)
     if len(data) > limit:
         raise _too_large(f"more than {limit:,}", limit)
     return data
+
+
+def read_regular_text(path: Path | str, limit: int) -> str:
+    """:func:`read_regular_file`, decoded as UTF-8 (:func:`utf8_text`).
+
+    :raises FileRefused: as :func:`read_regular_file`, or ``not-utf-8``.
+    """
+    return utf8_text(read_regular_file(path, limit))

@@ -21,7 +21,14 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from helios.plugins.bounded_read import FileRefused, open_regular, read_regular_file
+from helios.plugins.bounded_read import (
+    FileRefused,
+    open_regular,
+    read_regular_file,
+    read_regular_text,
+    unreadable,
+    utf8_text,
+)
 from helios.plugins.echo import escape, quote, shown
 from helios.plugins.errors import PluginError
 
@@ -149,10 +156,6 @@ def _dist_name(dist: md.Distribution) -> str:
 # --------------------------------------------------------------------------- reading files
 
 
-def _cannot(exc: OSError) -> FileRefused:
-    return FileRefused("unreadable", f"cannot read the file: {exc.strerror or exc}")
-
-
 def _exists(path: str) -> bool:
     """False only when ``path`` is absent (as importlib.metadata takes it); an ``OSError``
     other than that is left for the read to report."""
@@ -165,22 +168,12 @@ def _exists(path: str) -> bool:
     return True
 
 
-def _text(data: bytes) -> str:
-    """``data`` as UTF-8; a :class:`FileRefused` saying where it is not."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRefused(
-            "not-utf-8", f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start:,})"
-        ) from None
-
-
 def _read_whole(path: str, limit: int) -> str | None:
     """The UTF-8 text of the regular file ``path`` of at most ``limit`` bytes; None if absent.
 
     :raises FileRefused: not a regular file, too large, unreadable or not UTF-8.
     """
-    return _text(read_regular_file(path, limit)) if _exists(path) else None
+    return read_regular_text(path, limit) if _exists(path) else None
 
 
 def _block_end(data: bytes | bytearray, start: int) -> int | None:
@@ -202,7 +195,7 @@ def _read_head(path: str) -> str | None:
     except _MISSING:
         return None
     except OSError as exc:
-        raise _cannot(exc) from None
+        raise unreadable(exc) from None
     data = bytearray()
     try:
         while len(data) <= HEADER_LIMIT and (chunk := os.read(fd, _CHUNK)):
@@ -213,7 +206,7 @@ def _read_head(path: str) -> str | None:
                 del data[end:]
                 break
     except OSError as exc:
-        raise _cannot(exc) from None
+        raise unreadable(exc) from None
     finally:
         os.close(fd)
     if len(data) > HEADER_LIMIT:
@@ -221,7 +214,7 @@ def _read_head(path: str) -> str | None:
             "too-large",
             f"its header block does not end (at a blank line) within {HEADER_LIMIT:,} bytes",
         )
-    return _text(bytes(data))
+    return utf8_text(bytes(data))
 
 
 def _foreign_text(dist: md.Distribution, name: str, limit: int) -> str | None:

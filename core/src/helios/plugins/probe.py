@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from helios.plugins.bounded_read import FileRefused, read_regular_file
+from helios.plugins.bounded_read import FileRefused, read_regular_text
 from helios.plugins.distinfo import MetadataUnreadableError, headers
 
 __all__ = ["FAKE_ENV", "GPU", "DeviceInfo", "probe_device"]
@@ -210,9 +210,8 @@ def read_torch_cuda(path: Path) -> str | None:
     in its place is no CUDA build, never a hang.
     """
     try:
-        text = read_regular_file(path, VERSION_FILE_LIMIT).decode("utf-8")
-        tree = ast.parse(text, filename=str(path))
-    except (FileRefused, SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
+        tree = ast.parse(read_regular_text(path, VERSION_FILE_LIMIT), filename=str(path))
+    except (FileRefused, SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     found: str | None = None
     for node in tree.body:

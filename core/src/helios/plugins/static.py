@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helios.plugins.bounded_read import FileRefused, read_regular_file
+from helios.plugins.bounded_read import FileRefused, read_regular_file, read_regular_text
 from helios.plugins.distinfo import ranges_on
 from helios.plugins.echo import escape, quote, shown
 from helios.plugins.errors import ManifestError
@@ -116,18 +116,6 @@ def _is(path: Path, kind: Callable[[int], bool]) -> bool:
         return False
 
 
-def _read_text(path: Path) -> str:
-    """A project file as UTF-8 text.
-
-    :raises FileRefused: not a regular file, too large, unreadable or not UTF-8.
-    """
-    raw = read_regular_file(path, MAX_PROJECT_FILE_BYTES)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRefused("unreadable", f"not UTF-8 text (byte {exc.start})") from None
-
-
 def _find_manifest(root: Path) -> Path | None:
     for pattern in (MANIFEST_FILENAME, f"src/*/{MANIFEST_FILENAME}", f"*/{MANIFEST_FILENAME}"):
         hits = sorted(root.glob(pattern))
@@ -150,7 +138,7 @@ def _check_project(root: Path, manifest_path: Path, manifest: Manifest) -> list[
         return []
     where = str(pyproject)
     try:
-        document = parse_toml(_read_text(pyproject))
+        document = parse_toml(read_regular_text(pyproject, MAX_PROJECT_FILE_BYTES))
     except FileRefused as exc:
         return [Problem(where, "pyproject-unreadable", f"cannot read pyproject.toml: {exc}")]
     except TOMLLimitError as exc:
