@@ -230,7 +230,15 @@ def test_select_visible_with_many_devices() -> None:
 def test_a_long_cuda_visible_devices_is_cut_in_the_note() -> None:
     device = probe.RawDevice("A100", "8.0", UUID_A)
     _, note = probe.visible_gpus([device], "7" * 10_000)
-    assert note == ("CUDA_VISIBLE_DEVICES='" + "7" * 56 + "... hides the machine's 1 GPU")
+    assert note == (
+        "CUDA_VISIBLE_DEVICES='" + "7" * 80 + "'... (10,000 characters) hides the machine's 1 GPU"
+    )
+
+
+def test_control_characters_in_cuda_visible_devices_are_escaped_in_the_note() -> None:
+    device = probe.RawDevice("A100", "8.0", UUID_A)
+    _, note = probe.visible_gpus([device], "x\x1b[2J")
+    assert note == "CUDA_VISIBLE_DEVICES='x\\x1b[2J' hides the machine's 1 GPU"
 
 
 # --------------------------------------------------------------------------- NVML through FakeNVML
@@ -681,7 +689,7 @@ def test_fake_device_errors(
         (
             "[" * 5000,
             "expected a JSON object nested at most 4 levels deep, found a value nested 5000 "
-            "levels deep ('" + "[" * 56 + "...)",
+            "levels deep ('" + "[" * 80 + "'... (5,000 characters))",
         ),
         (
             '{"gpus": [[[["8.0"]]]]}',
@@ -691,8 +699,8 @@ def test_fake_device_errors(
         (
             '{"gpus": [' + "1" * 5000 + "]}",
             "expected numbers of at most 32 characters, found a number of 5000 characters ("
-            + "1" * 57
-            + "...)",
+            + "1" * 80
+            + "... (5,000 characters))",
         ),
         (
             '{"torch_cuda": 1.' + "5" * 40 + "}",
@@ -703,22 +711,23 @@ def test_fake_device_errors(
         (
             '{"gpus": []}' + " " * 20_000,  # good JSON, but too long to parse at all
             "expected a JSON object of at most 16384 characters, found 20012 characters "
-            """('{"gpus": []}""" + " " * 44 + "...)",
+            """('{"gpus": []}""" + " " * 68 + "'... (20,012 characters))",
         ),
         (
             '{"driver": "' + "5" * 100 + '"}',
             'expected "driver" to be at most 64 characters long, found 100 characters (string "'
-            + "5" * 56
-            + "...)",
+            + "5" * 79
+            + "... (102 characters))",
         ),
         (
             '{"gpus": "' + "8" * 100 + '"}',
             'expected "gpus" to be a list of compute capabilities such as ["8.0", "8.6"], '
-            'found string "' + "8" * 56 + "...",
+            'found string "' + "8" * 79 + "... (102 characters)",
         ),
         (
             "gpus=" + "8" * 100,
-            "expected a JSON object, found '" + "gpus=" + "8" * 51 + "..., which is not JSON "
+            "expected a JSON object, found '" + "gpus=" + "8" * 75 + "'... (105 characters), which "
+            "is not JSON "
             "(Expecting value at char 0)",
         ),
     ],

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from helios.plugins.bounded_read import FileRefused, read_regular_text
 from helios.plugins.distinfo import MetadataUnreadableError, headers
+from helios.plugins.echo import quote, shown
 
 __all__ = ["FAKE_ENV", "GPU", "DeviceInfo", "probe_device"]
 
@@ -331,8 +332,10 @@ def visible_gpus(devices: Sequence[RawDevice], visible: str | None) -> tuple[tup
     if not devices:
         return gpus, "the NVIDIA driver reports no GPU"
     plural = "s" if len(devices) > 1 else ""
-    shown = _cut(repr(visible))
-    return gpus, f"{VISIBLE_ENV}={shown} hides the machine's {len(devices)} GPU{plural}"
+    return (
+        gpus,
+        f"{VISIBLE_ENV}={quote(visible, quote_char=QUOTE)} hides the machine's {len(devices)} GPU{plural}",
+    )
 
 
 # --------------------------------------------------------------------------- HELIOS_FAKE_DEVICE
@@ -347,7 +350,7 @@ _FAKE_MAX_CHARS = 16384
 _FAKE_MAX_DEPTH = 4
 _FAKE_MAX_NUMBER = 32  # characters of one JSON number
 _FAKE_MAX_STRING = 64  # characters of one version or driver string
-_SHOWN = 60  # characters of a bad value quoted back in an error
+QUOTE = "'"  # bad values are quoted back as Python would, escaped and cut (echo.quote)
 
 
 def fake_device(text: str, visible: str | None) -> DeviceInfo:
@@ -410,22 +413,22 @@ def _nesting(text: str) -> int:
 def _load_fake_json(text: str) -> object:
     """``json.loads`` of a value whose size, nesting and numbers are bounded first."""
     if len(text) > _FAKE_MAX_CHARS:
-        found = f"{len(text)} characters ({_cut(repr(text))})"
+        found = f"{len(text)} characters ({quote(text, quote_char=QUOTE)})"
         raise _fake_error(f"a JSON object of at most {_FAKE_MAX_CHARS} characters", found)
     depth = _nesting(text)
     if depth > _FAKE_MAX_DEPTH:
-        found = f"a value nested {depth} levels deep ({_cut(repr(text))})"
+        found = f"a value nested {depth} levels deep ({quote(text, quote_char=QUOTE)})"
         raise _fake_error(f"a JSON object nested at most {_FAKE_MAX_DEPTH} levels deep", found)
     try:
         return json.loads(text, parse_int=_bounded_number(int), parse_float=_bounded_number(float))
     except json.JSONDecodeError as exc:
-        found = f"{_cut(repr(text))}, which is not JSON ({exc.msg} at char {exc.pos})"
+        found = f"{quote(text, quote_char=QUOTE)}, which is not JSON ({exc.msg} at char {exc.pos})"
     except _LongNumber as exc:
         number = exc.args[0]
-        found = f"a number of {len(number)} characters ({_cut(number)})"
+        found = f"a number of {len(number)} characters ({shown(number)})"
         raise _fake_error(f"numbers of at most {_FAKE_MAX_NUMBER} characters", found) from None
     except (ValueError, RecursionError) as exc:  # whatever else the parser refuses
-        found = f"{_cut(repr(text))}, which is not JSON ({_cut(str(exc))})"
+        found = f"{quote(text, quote_char=QUOTE)}, which is not JSON ({shown(str(exc))})"
     raise _fake_error("a JSON object", found)
 
 
@@ -475,12 +478,7 @@ def _json_kind(value: object) -> str:
         kind = "string"
     else:
         kind = "array" if isinstance(value, list) else "object"
-    return f"{kind} {_cut(json.dumps(value))}"
-
-
-def _cut(text: str) -> str:
-    """``text``, or its beginning and ``...`` when it is too long to quote in an error."""
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+    return f"{kind} {shown(json.dumps(value))}"
 
 
 def _fake_error(expected: str, found: str) -> ValueError:
