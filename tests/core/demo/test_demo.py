@@ -340,7 +340,8 @@ def test_the_test_only_pause_hook_is_off_unless_set_and_refuses_a_bad_value(
         ("a:3", "'a:3'"),
         ("1:3:x", "'1:3:x'"),
         ("\u0661:3", "'\u0661:3'"),  # an Arabic-Indic digit: ASCII digits only
-        ("1:" + "9" * 50, "'1:" + "9" * 38 + "'..."),
+        ("1:" + "9" * 50, "'1:" + "9" * 38 + "'... (52 characters)"),
+        ("1:\x1b[2J", "'1:\\x1b[2J'"),  # escaped, never raw to the terminal
     ]:
         monkeypatch.setenv(PAUSE_ENV, bad)
         with pytest.raises(DemoError) as info:

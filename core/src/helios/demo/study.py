@@ -32,6 +32,7 @@ from helios.checkpoint import list_checkpoints
 from helios.demo import DemoError
 from helios.demo.data import DigitsData
 from helios.demo.model import METRIC, DigitsClassifier, describe_params
+from helios.plugins.echo import quote
 from helios.plugins.plugin import Plugin
 from helios.trainer import Trainer
 
@@ -261,7 +262,7 @@ def _pause_point() -> tuple[int, int] | None:
         return None
     found = re.fullmatch(r"([0-9]{1,6}):([0-9]{1,6})", value)
     if found is None or int(found[2]) < 1:
-        shown = repr(value[:40]) + ("..." if len(value) > 40 else "")
+        shown = quote(value, limit=40, quote_char="'")
         raise DemoError(
             f"{PAUSE_ENV} is {shown}, expected <trial>:<epoch> (whole numbers, epoch from 1); "
             "it is a test-only setting: unset it"
