@@ -23,6 +23,8 @@ from typing import Any, BinaryIO, cast
 
 import torch
 
+from helios.plugins.echo import shown
+
 __all__ = [
     "FORMAT",
     "CheckpointError",
@@ -160,6 +162,11 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def shown_value(value: object) -> str:
+    """A value read from a checkpoint, as a message shows it: its ``repr``, escaped and cut."""
+    return shown(repr(value))
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[0] if text else 'no detail'}"
@@ -257,7 +264,7 @@ def _checked(path: Path, data: Any, verified: bool) -> dict[str, Any]:
     version = data["format"]
     if type(version) is not int or not 1 <= version <= FORMAT:
         raise CheckpointError(
-            f"{path}: entry 'format' is {version!r}, and this helios-trainer reads formats 1 to "
+            f"{path}: entry 'format' is {shown_value(version)}, and this helios-trainer reads formats 1 to "
             f"{FORMAT}; a newer helios-trainer wrote it: upgrade (pip install -U "
             "helios-trainer), or pass another run_dir"
         )
@@ -277,7 +284,7 @@ def _checked(path: Path, data: Any, verified: bool) -> dict[str, Any]:
     unknown = sorted(str(key) for key in data if key not in ENTRIES)
     if unknown:
         raise CheckpointError(
-            f"{path}: entry {unknown[0]!r} is unknown (a helios checkpoint has "
+            f"{path}: entry {shown_value(unknown[0])} is unknown (a helios checkpoint has "
             f"{', '.join(ENTRIES)}); delete the file to resume from the one before it"
         )
     return data

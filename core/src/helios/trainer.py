@@ -71,7 +71,7 @@ class TrainingState:
         for key in data:
             if key not in fields:
                 raise ckpt.CheckpointError(
-                    f"{path}: entry 'state' has the unknown key {key!r} (a training state has "
+                    f"{path}: entry 'state' has the unknown key {ckpt.shown_value(key)} (a training state has "
                     f"{', '.join(fields)}); this helios-trainer cannot resume it: pass "
                     "another run_dir"
                 )
@@ -84,7 +84,7 @@ class TrainingState:
             value, kinds = data[name], _STATE_TYPES[str(field.type)]
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 raise ckpt.CheckpointError(
-                    f"{path}: entry 'state' key {name!r} is {value!r}, expected "
+                    f"{path}: entry 'state' key {name!r} is {ckpt.shown_value(value)}, expected "
                     f"{field.type}; delete the file to resume from the one before it"
                 )
         return cls(**data)

@@ -303,6 +303,12 @@ UNUSABLE = {
         "helios-trainer wrote it: upgrade (pip install -U helios-trainer), or pass another "
         "run_dir",
     ),
+    "a huge format": (  # a value read from the file is cut in the message
+        put("format", "9" * 10_000),
+        "entry 'format' is '" + "9" * 79 + "... (10,002 characters), and this helios-trainer "
+        "reads formats 1 to 2; a newer helios-trainer wrote it: upgrade (pip install -U "
+        "helios-trainer), or pass another run_dir",
+    ),
     "no world_size": (
         pop("world_size"),
         f"entry 'world_size' is missing; a helios checkpoint has {ENTRIES}: {DELETE}",
@@ -334,6 +340,11 @@ UNUSABLE = {
         f"entry 'state' has the unknown key 'bogus' (a training state has {FIELDS}); this "
         "helios-trainer cannot resume it: pass another run_dir",
     ),
+    "a huge unknown state key": (
+        put_state("k" * 10_000, 1),
+        "entry 'state' has the unknown key '" + "k" * 79 + "... (10,002 characters) (a training "
+        f"state has {FIELDS}); this helios-trainer cannot resume it: pass another run_dir",
+    ),
     "a missing state key": (
         pop_state("iteration"),
         f"entry 'state' has no key 'iteration'; {DELETE}",
@@ -341,6 +352,11 @@ UNUSABLE = {
     "a state key of another type": (
         put_state("iteration", "4"),
         f"entry 'state' key 'iteration' is '4', expected int; {DELETE}",
+    ),
+    "a huge value for an int": (
+        put_state("iteration", "4" * 10_000),
+        "entry 'state' key 'iteration' is '" + "4" * 79 + "... (10,002 characters), expected "
+        f"int; {DELETE}",
     ),
     "a bool for an int": (
         put_state("epoch", True),
