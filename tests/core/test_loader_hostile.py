@@ -228,3 +228,24 @@ def test_the_demo_stops_with_one_line_not_a_traceback(
     assert "  - optuna (helios-optuna-bomb 0.1.0): " in err
     rows = [line.split()[:3] for line in out.splitlines()]
     assert ["optuna", "helios-optuna-bomb", "0.1.0"] in rows  # the report was printed first
+
+
+def test_an_unknown_id_is_cut_and_the_installed_ids_it_lists_are_bounded(
+    plugin_env: PluginEnv,
+) -> None:
+    """An id from the command line may be huge; the installed ids named stop after 10."""
+    for number in range(11):
+        plugin_env.add(f"helios-p{number:02d}", f"p{number:02d}")
+    plugin_env.activate()
+    ids = sorted(v.id for v in build_report(settings=NONE).verdicts)
+    assert len(ids) >= 11
+    asked = "x" * 10_000
+    (verdict,) = build_report([asked], settings=NONE).verdicts
+    assert verdict.reason is Reason.NOT_INSTALLED
+    name = "'" + "x" * 80 + "'... (10,000 characters)"
+    assert verdict.message == (
+        f"no installed distribution provides the plug-in {name} "
+        f"(installed: {', '.join(ids[:10])} and {len(ids) - 10} more)"
+    )
+    assert verdict.required == f"plug-in {name}"
+    assert verdict.fix == f"install a distribution providing {name}"

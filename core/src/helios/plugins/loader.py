@@ -319,16 +319,19 @@ def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
 
 
 def _not_installed(plugin_id: str, installed: Iterable[str]) -> Verdict:
-    dist = KNOWN_PLUGINS.get(plugin_id, (f"a distribution providing {plugin_id!r}", ""))[0]
+    """The verdict for an id asked for (from a caller or the command line) that nothing
+    provides; the id is escaped and cut, and the installed ids named are bounded."""
+    name = quote(plugin_id, quote_char="'")
+    dist = KNOWN_PLUGINS.get(plugin_id, (f"a distribution providing {name}", ""))[0]
     known = plugin_id in KNOWN_PLUGINS
     return Verdict(
         id=plugin_id,
         distribution=dist if known else "",
         version="",
         reason=Reason.NOT_INSTALLED,
-        message=f"no installed distribution provides the plug-in {plugin_id!r} "
-        f"(installed: {', '.join(sorted(installed)) or 'none'})",
-        required=f"plug-in {plugin_id!r}",
+        message=f"no installed distribution provides the plug-in {name} "
+        f"(installed: {named_ids(installed) or 'none'})",
+        required=f"plug-in {name}",
         found="not installed",
         fix=f"pip install {dist}" if known else f"install {dist}",
     )
