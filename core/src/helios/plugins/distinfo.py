@@ -138,10 +138,9 @@ def dedup_key(dist: md.Distribution) -> str | None:
 
     :raises MetadataUnreadableError: the name had to come from unreadable metadata.
     """
-    path = getattr(dist, "_path", None)
-    named = folder_name(str(path)) if path is not None else None
-    if named is not None:
-        return canonical_name(named[0])
+    by_folder = _dist_name(dist)
+    if by_folder:
+        return by_folder
     names = headers(dist).get("Name")
     return canonical_name(names[0]) if names else None
 

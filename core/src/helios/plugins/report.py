@@ -8,11 +8,9 @@ from typing import Any
 from helios.plugins.checks import python_version
 from helios.plugins.echo import escape, shown
 from helios.plugins.probe import DeviceInfo
-from helios.plugins.verdicts import Kind, Verdict
+from helios.plugins.verdicts import NEWLINE, Kind, Verdict
 
 __all__ = ["LoadReport"]
-
-_NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
 
 _STATUS = {
     Kind.OK: "ok",
@@ -99,7 +97,7 @@ class LoadReport:
             if details:
                 lines.append("")
                 lines += [
-                    f"{shown(v.id)}: {escape(v.message, keep=_NEWLINE)}"
+                    f"{shown(v.id)}: {escape(v.message, keep=NEWLINE)}"
                     + (f"\n  fix: {escape(v.fix)}" if v.fix else "")
                     for v in details
                 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from helios.plugins.echo import escape, shown
 
-_NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
+NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
 
 
 class Kind(str, enum.Enum):
@@ -105,7 +105,7 @@ class Verdict:
         who = f"{shown(self.id)} ({shown(self.distribution)} {shown(self.version)})"
         text = f"{who}: {self.reason.value}"
         if self.message:
-            text += f": {escape(self.message, keep=_NEWLINE)}"
+            text += f": {escape(self.message, keep=NEWLINE)}"
         if self.fix:
             text += f" Fix: {escape(self.fix)}"
         return text
