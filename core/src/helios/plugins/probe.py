@@ -332,10 +332,8 @@ def visible_gpus(devices: Sequence[RawDevice], visible: str | None) -> tuple[tup
     if not devices:
         return gpus, "the NVIDIA driver reports no GPU"
     plural = "s" if len(devices) > 1 else ""
-    return (
-        gpus,
-        f"{VISIBLE_ENV}={quote(visible, quote_char=QUOTE)} hides the machine's {len(devices)} GPU{plural}",
-    )
+    value = quote(visible or "", quote_char=QUOTE)  # None shows every device: not here
+    return gpus, f"{VISIBLE_ENV}={value} hides the machine's {len(devices)} GPU{plural}"
 
 
 # --------------------------------------------------------------------------- HELIOS_FAKE_DEVICE
