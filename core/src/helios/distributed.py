@@ -62,7 +62,7 @@ def init(env: DistEnv, device: torch.device, timeout_s: float) -> None:
     """Join the process group: nccl on GPUs, gloo on CPU.
 
     A group started here is also taken down here: :func:`shutdown` runs at interpreter exit
-    (under torchrun too), unless this rank failed (see :func:`mark_failed`). A group the
+    (under torchrun too), unless this rank's last run failed (see :func:`mark_run`). A group the
     caller started stays the caller's.
     """
     if dist.is_initialized() or not env.distributed:
@@ -81,14 +81,15 @@ def init(env: DistEnv, device: torch.device, timeout_s: float) -> None:
 
 
 _exit_hook = False  # _shutdown_at_exit is registered
-_failed = False  # this rank's run raised: leave the group alone at exit
+_failed = False  # this rank's last run raised: leave the group alone at exit
 
 
-def mark_failed() -> None:
-    """This rank's run raised: at exit its group is left as it is, since the barrier of
-    :func:`shutdown` could wait for peers that never come (the failure ends them)."""
+def mark_run(failed: bool) -> None:
+    """Record how this rank's last run ended. After a failure the group is left as it is at
+    exit, since the barrier of :func:`shutdown` could wait for peers that never come (the
+    failure ends them); a later run that succeeds takes the group down again."""
     global _failed
-    _failed = True
+    _failed = failed
 
 
 def _shutdown_at_exit() -> None:
@@ -153,7 +154,7 @@ def _entry(
     try:
         fn(*args)
     except BaseException:
-        mark_failed()
+        mark_run(failed=True)
         raise
     # Only after success: a rank that raised leaves the group as it is (taking it down could
     # wait on a collective its peers never join); its error ends every rank.

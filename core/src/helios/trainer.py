@@ -232,12 +232,13 @@ class Trainer:
                 else "testing failed"
             )
             log.error("%s%s", where, phase, exc_info=True)
-            distributed.mark_failed()
+            distributed.mark_run(failed=True)
             raise
         finally:
             if self._run_lock is not None:
                 self._run_lock.release()
                 self._run_lock = None
+        distributed.mark_run(failed=False)
         return self.state
 
     def _prepare(self, model: Model, datamodule: DataModule, training: bool) -> None:
