@@ -138,6 +138,10 @@ def test_fresh_starts_over_and_keeps_files_it_did_not_write(
     ]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_an_interrupted_study_resumes_its_trials_and_the_running_one(tmp_path: Path) -> None:
     from helios.demo.study import PAUSE_ENV, pause_line
 
@@ -153,6 +157,9 @@ def test_an_interrupted_study_resumes_its_trials_and_the_running_one(tmp_path: P
             stderr=stderr,
             text=True,
             env=env,
+            # Ctrl-C as in a terminal: a run started in the background (nohup, `&` in a script)
+            # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
+            preexec_fn=_default_sigint,
         )
         assert first.stdout is not None
         hang = threading.Timer(300, first.kill)  # only bounds a hang: EOF ends the loop below
