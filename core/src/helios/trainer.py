@@ -224,6 +224,8 @@ class Trainer:
                 self._test(model, datamodule)
         except tuple(self.valid_exceptions):
             raise
+        except (RunDirError, RunLockedError):
+            raise  # rank 0's refusal, raised by every rank together: the group is still usable
         except Exception:
             where = f"rank {self.rank}: " if self.is_distributed else ""
             phase = (
