@@ -296,13 +296,3 @@ def test_the_seed_names_resolve_to_the_installed_plugin() -> None:
     assert isinstance(plugin, PluginClass)
     assert plugin.trial is trial and plugin.metric_name == "accuracy"
     assert plugin.unique_overrides == hlp.UniquePluginOverrides(should_training_stop=True)
-
-
-def test_selecting_the_plugin_by_id_says_to_pass_an_instance() -> None:
-    with pytest.raises(hlp.PluginError) as caught:
-        Trainer(total=1, progress=False, plugins=["optuna"])
-    assert str(caught.value) == (
-        "the plug-in 'optuna' (helios_optuna.plugin.OptunaPlugin) needs arguments to be "
-        "created (missing a required argument: 'trial'), and a plug-in selected by id is "
-        "created with none; pass an instance instead: Trainer(plugins=[OptunaPlugin(...)])"
-    )

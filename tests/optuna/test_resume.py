@@ -29,10 +29,9 @@ def test_a_killed_trial_resumes_and_ends_like_an_uninterrupted_one(
     stored = optuna.load_study(study_name="resume", storage=storage_url).trials[0]
     assert stored.state is TrialState.RUNNING
     assert sorted(stored.intermediate_values) == [1, 2, 3]
-    assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").iterdir()) == [
-        ".toy_trial-0.lock",  # a killed run's lock file stays; the next run simply locks it
-        "toy_trial-0_step000000016.pth",
-    ]
+    assert sorted(  # (a killed run's lock file stays in newer cores: the next run locks it)
+        p.name for p in (tmp_path / "killed" / "checkpoints").iterdir() if p.suffix != ".lock"
+    ) == ["toy_trial-0_step000000016.pth"]
 
     second = run_job(tmp_path / "killed", trial=killed.number, **config)
     assert second.returncode == 0, second.stderr  # -W error: no warning about cycle 3 either

@@ -16,6 +16,7 @@ import torch
 from helios.checkpoint import CheckpointError
 from helios.plugins.errors import (
     PluginConflictError,
+    PluginError,
     PluginIncompatibleError,
     PluginNotApplicableError,
     PluginNotInstalledError,
@@ -528,3 +529,14 @@ def test_retention_never_deletes_the_file_just_written(tmp_path: Path) -> None:
     (tmp_path / "toy_step000000009.pth").write_bytes(b"newer step from elsewhere")
     save_checkpoint({"format": 1}, tmp_path / "toy_step000000002.pth", keep=1)
     assert (tmp_path / "toy_step000000002.pth").exists()
+
+
+def test_selecting_a_plugin_that_needs_arguments_by_id_says_to_pass_an_instance() -> None:
+    pytest.importorskip("helios_optuna", reason="needs an installed plug-in with arguments")
+    with pytest.raises(PluginError) as caught:
+        Trainer(total=1, progress=False, plugins=["optuna"])
+    assert str(caught.value) == (
+        "the plug-in 'optuna' (helios_optuna.plugin.OptunaPlugin) needs arguments to be "
+        "created (missing a required argument: 'trial'), and a plug-in selected by id is "
+        "created with none; pass an instance instead: Trainer(plugins=[OptunaPlugin(...)])"
+    )
