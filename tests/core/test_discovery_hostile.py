@@ -22,21 +22,13 @@ import pytest
 from helios.plugins.discovery import discover, scan
 from helios.plugins.distinfo import ENTRY_POINTS_LIMIT, HEADER_LIMIT
 from helios.plugins.loader import build_report, load_plugins
-from helios.plugins.probe import DeviceInfo
 from helios.plugins.settings import Settings
 from helios.plugins.verdicts import Kind, Reason
+from support.devices import NO_GPU
 from support.distfactory import make_plugin_dist, write_dist_info
 from support.plugin_env import PluginEnv
 
 NONE = Settings()
-NO_GPU = DeviceInfo(
-    torch_version="2.13.0+cpu",
-    torch_cuda=None,
-    driver=None,
-    driver_cuda=None,
-    gpus=(),
-    source="fake (test)",
-)
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
 
 

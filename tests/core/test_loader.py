@@ -21,17 +21,9 @@ from helios.plugins.loader import build_report, load_plugins
 from helios.plugins.probe import GPU, DeviceInfo
 from helios.plugins.settings import Settings
 from helios.plugins.verdicts import Kind, Reason
+from support.devices import NO_GPU
 from support.plugin_env import PluginEnv
 
-NO_GPU = DeviceInfo(
-    torch_version="2.13.0+cpu",
-    torch_cuda=None,
-    driver=None,
-    driver_cuda=None,
-    gpus=(),
-    source="fake (test)",
-    note="libnvidia-ml.so.1 not found: no NVIDIA driver",
-)
 FAKE_GPU_MACHINE = DeviceInfo(
     torch_version="2.5.1+cu121",
     torch_cuda="12.1",

@@ -14,21 +14,13 @@ import pytest
 
 from helios.plugins import PluginBrokenError, PluginIncompatibleError
 from helios.plugins.loader import build_report, load_plugins
-from helios.plugins.probe import DeviceInfo
 from helios.plugins.settings import Settings
 from helios.plugins.verdicts import Kind, Reason
+from support.devices import NO_GPU
 from support.distfactory import manifest_text, plugin_source, write_dist_info
 from support.plugin_env import PluginEnv
 
 NONE = Settings()
-NO_GPU = DeviceInfo(
-    torch_version="2.13.0+cpu",
-    torch_cuda=None,
-    driver=None,
-    driver_cuda=None,
-    gpus=(),
-    source="fake (test)",
-)
 BOMBS = {
     "deep": "nested = " + "[" * 1000 + "]" * 1000,
     "digits": "big = " + "9" * 4301,
