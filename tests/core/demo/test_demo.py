@@ -232,6 +232,16 @@ def test_bad_input_is_refused_with_the_fix(
         "of an earlier helios demo\n"
     )
 
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    (hostile / "\x1b[31mred").write_text("", encoding="utf-8")  # a terminal escape in a name
+    assert main(["demo", "--run-dir", str(hostile)]) == 1
+    assert capsys.readouterr().err == (
+        f"helios: error: --run-dir {hostile} holds files that helios demo did not write "
+        "(\\x1b[31mred) and no helios-demo.json; pass a new or empty folder, or the folder of "
+        "an earlier helios demo\n"
+    )
+
 
 def test_a_missing_extra_names_the_install_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from helios.demo import DemoError
 from helios.demo.atomic import write_text_atomic
+from helios.plugins.echo import shown
 from helios.plugins.loader import build_report, load_plugins
 from helios.plugins.probe import probe_device
 from helios.plugins.report import LoadReport
@@ -113,9 +114,10 @@ def _check_run_dir(run_dir: Path) -> None:
     if run_dir.is_dir() and not (run_dir / MARKER).exists():
         others = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK)
         if others:
-            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            # names from the folder: escaped and cut, so no terminal escape reaches the screen
+            listed = ", ".join(map(shown, others[:3])) + (", ..." if len(others) > 3 else "")
             raise DemoError(
-                f"--run-dir {run_dir} holds files that helios demo did not write ({shown}) and "
+                f"--run-dir {run_dir} holds files that helios demo did not write ({listed}) and "
                 f"no {MARKER}; pass a new or empty folder, or the folder of an earlier "
                 "helios demo"
             )
