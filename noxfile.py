@@ -15,18 +15,25 @@ tag ``demo``      ``demo`` (the main job: ``helios demo``), ``plugins`` (the loa
 not default       ``demo``, ``plugins``, ``bench``, ``release`` (``nox -s release -- DIST VERSION``),
                   ``fuzz`` (50,000 manifests, hostile ones included; ``nox -s fuzz -- --seed N``)
 
+Each session deletes its virtualenv when it ends (a torch venv is about 1.3 GB and a full run
+makes a dozen; CI machines can be short of disk); set ``HELIOS_KEEP_VENVS=1`` to keep them, e.g.
+with ``nox -r`` while iterating.
+
 Interpreters come from pyenv (``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0``); nox never
 downloads one, and a missing interpreter fails the run instead of being skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -93,6 +100,28 @@ def _pyenv_versions() -> None:
 
 _pyenv_versions()
 
+SessionFunc = Callable[..., None]
+
+
+def frees_venv(func: SessionFunc) -> SessionFunc:
+    """Delete the session's virtualenv when the session ends, pass or fail.
+
+    Peak disk stays at one venv instead of the sum of all of them; ``HELIOS_KEEP_VENVS=1``
+    keeps them.
+    """
+
+    @functools.wraps(func)
+    def wrapper(session: nox.Session, *args: Any, **kwargs: Any) -> None:
+        try:
+            func(session, *args, **kwargs)
+        finally:
+            location = getattr(session.virtualenv, "location", None)
+            if location and os.environ.get("HELIOS_KEEP_VENVS") != "1":
+                shutil.rmtree(location, ignore_errors=True)
+                session.log(f"deleted {location} (HELIOS_KEEP_VENVS=1 keeps it)")
+
+    return wrapper
+
 
 def install_core(session: nox.Session, *, torch: bool) -> None:
     """The core, with torch from the local CPU wheel, or without torch at all."""
@@ -112,6 +141,7 @@ def install_everything(session: nox.Session) -> None:
 
 
 @nox.session(python=FLOOR_PYTHONS, tags=["fast", "floor"])
+@frees_venv
 def floor(session: nox.Session) -> None:
     """The torch-free floor on every supported Python, torch not installed."""
     install_core(session, torch=False)
@@ -125,6 +155,7 @@ def floor(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["full"])
+@frees_venv
 def tests(session: nox.Session) -> None:
     """Every test on Python 3.11 with torch, the plug-in distributions and the demo."""
     install_everything(session)
@@ -133,6 +164,7 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
+@frees_venv
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
     session.install("ruff==0.17.6", "packaging")  # pinned: formatting changes between releases
@@ -142,6 +174,7 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
+@frees_venv
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the core, the plug-ins and tools/."""
     install_everything(session)  # optuna, scikit-learn, matplotlib are type-checked against
@@ -150,6 +183,7 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["bench"])
+@frees_venv
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints its ratios against a baseline measured in the same run."""
     install_everything(session)
@@ -161,6 +195,7 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["demo"])
+@frees_venv
 def demo(session: nox.Session) -> None:
     """The main job: `helios demo`, a resumable tuning run (``nox -s demo -- --fresh``)."""
     install_everything(session)
@@ -168,6 +203,7 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["demo"], default=False)
+@frees_venv
 def plugins(session: nox.Session) -> None:
     """Install the core and both plug-ins, and show what the loader decides on this machine."""
     install_everything(session)
@@ -190,6 +226,7 @@ CELLS, CELLS_ERROR = _cells()
 
 @nox.session(python=MAIN_PYTHON, tags=["matrix"])
 @nox.parametrize("cell", [nox.param(c, id=c.id) for c in CELLS] or [nox.param(None, id="error")])
+@frees_venv
 def compat(session: nox.Session, cell: Cell | None) -> None:
     """One plug-in's tests against one helios-trainer release its manifest admits."""
     if cell is None:
@@ -223,6 +260,7 @@ def compat(session: nox.Session, cell: Cell | None) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["packaging"])
+@frees_venv
 def build(session: nox.Session) -> None:
     """Wheels and sdists of every distribution, checked, plus their dependencies' wheels."""
     session.install("build>=1.0")
@@ -258,6 +296,7 @@ PLUGIN_PARAMS = [nox.param(p, id=Path(p.folder).name) for p in plugin_projects(R
 
 @nox.session(python=MAIN_PYTHON, tags=["packaging"], requires=["build"])
 @nox.parametrize("plugin", PLUGIN_PARAMS)
+@frees_venv
 def install(session: nox.Session, plugin: Project) -> None:
     """One plug-in alone into a fresh venv from the wheelhouse; the core comes along."""
     session.install("--no-index", "--find-links", str(WHEELHOUSE), plugin.name)
@@ -267,6 +306,7 @@ def install(session: nox.Session, plugin: Project) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["packaging"], requires=["build"])
+@frees_venv
 def refuse(session: nox.Session) -> None:
     """A plug-in built for a core range that leaves out the installed core: incompatible."""
     session.install("--no-index", "--find-links", str(WHEELHOUSE), "helios-trainer")
@@ -274,6 +314,7 @@ def refuse(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, tags=["packaging"])
+@frees_venv
 def scaffold(session: nox.Session) -> None:
     """``helios plugins new`` makes a plug-in that validates, installs and passes its tests."""
     install_core(session, torch=True)
@@ -293,6 +334,7 @@ def scaffold(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, default=False)
+@frees_venv
 def fuzz(session: nox.Session) -> None:
     """The manifest validator against 50,000 generated, mutated and hostile texts.
 
@@ -305,6 +347,7 @@ def fuzz(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON, default=False)
+@frees_venv
 def release(session: nox.Session) -> None:
     """Bump one distribution's version, commit and tag: ``nox -s release -- DIST VERSION``."""
     if not session.posargs:
