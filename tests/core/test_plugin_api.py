@@ -173,6 +173,7 @@ def test_importing_the_api_stays_light() -> None:
         "helios",
         "helios.plugins",
         "helios.plugins.errors",
+        "helios.plugins.hooks",
         "helios.plugins.plugin",
         "helios.plugins.registry",
     ]

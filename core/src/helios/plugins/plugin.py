@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from helios.plugins.hooks import GUARDED_HOOKS
 from helios.plugins.registry import PluginRegistry
 
 if TYPE_CHECKING:
@@ -46,15 +47,6 @@ class UniquePluginOverrides:
     def names(cls) -> tuple[str, ...]:
         """Every flag name, in declaration order."""
         return tuple(f.name for f in dataclasses.fields(cls))
-
-
-#: The hook each unique override guards: a class that defines the hook must claim the flag.
-GUARDED_HOOKS: dict[str, str] = {
-    "training_batch": "process_training_batch",
-    "validation_batch": "process_validation_batch",
-    "testing_batch": "process_testing_batch",
-    "should_training_stop": "should_training_stop",
-}
 
 
 class Plugin(abc.ABC):

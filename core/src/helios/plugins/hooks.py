@@ -1,0 +1,187 @@
+"""Every plug-in hook, declared once as data.
+
+The trainer's dispatch, the registration and import-time class checks, the AST checks of
+``helios plugins validate``, the scaffold and the hook table in docs/plugins.md all read
+:data:`HOOKS`. Importing this module imports nothing but the standard library.
+
+A hook is either *exclusive* (guarded by a :class:`~helios.plugins.plugin.UniquePluginOverrides`
+flag: only the one plug-in that claims the flag receives it) or *shared* (every registered
+plug-in receives it, in registration order, before the model's hook of the same name).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "GUARDED_HOOKS",
+    "HOOKS",
+    "HOOKS_BY_NAME",
+    "HOOK_PREFIXES",
+    "Hook",
+    "Phase",
+    "STEP_HOOKS",
+    "lookalike_hooks",
+]
+
+
+class Phase(enum.Enum):
+    """When a hook runs."""
+
+    CONFIGURE = "configure"  # once per trainer / model, before setup
+    TRAINING = "training"
+    VALIDATION = "validation"
+    TESTING = "testing"
+    CHECKPOINT = "checkpoint"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One plug-in hook.
+
+    :param name: the method name on :class:`~helios.plugins.plugin.Plugin`.
+    :param args: its parameters after ``self``.
+    :param phase: when it runs.
+    :param when: one line saying exactly when the trainer calls it.
+    :param flag: the unique override that guards it (exclusive hook), or None (shared).
+    :param per_step: called once per batch or optimiser step (the hot path).
+    :param seed: documented by the seed API (False: added by Helios).
+    """
+
+    name: str
+    args: tuple[str, ...]
+    phase: Phase
+    when: str
+    flag: str | None = None
+    per_step: bool = False
+    seed: bool = True
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether only the plug-in that claims :attr:`flag` receives it."""
+        return self.flag is not None
+
+    @property
+    def signature(self) -> str:
+        """``name(arg, ...)``, as the docs show it."""
+        return f"{self.name}({', '.join(self.args)})"
+
+
+_C, _T, _V, _X, _K = (
+    Phase.CONFIGURE,
+    Phase.TRAINING,
+    Phase.VALIDATION,
+    Phase.TESTING,
+    Phase.CHECKPOINT,
+)
+
+#: Every hook, in the order a fit then a test calls them.
+HOOKS: tuple[Hook, ...] = (
+    Hook("configure_trainer", ("trainer",), _C, "once per trainer, at the first fit/test"),
+    Hook("configure_model", ("model",), _C, "once per model, at the first fit/test with it"),
+    Hook("setup", (), _C, "once, after the trainer has placed the plug-in on its device"),
+    Hook("load_state_dict", ("state_dict",), _K, "when a run resumes from a checkpoint"),
+    Hook("on_training_start", (), _T, "once, before the first training batch"),
+    Hook("on_training_epoch_start", ("epoch",), _T, "at the start of each epoch", seed=False),
+    Hook(
+        "process_training_batch",
+        ("batch", "state"),
+        _T,
+        "each training batch, before the model sees it; returns the batch",
+        flag="training_batch",
+        per_step=True,
+    ),
+    Hook(
+        "on_training_batch_start",
+        ("state",),
+        _T,
+        "each training batch, after process_training_batch, before train_step",
+        per_step=True,
+        seed=False,
+    ),
+    Hook(
+        "on_optimizer_step_start",
+        ("state",),
+        _T,
+        "each optimiser step, gradients ready, before the model's optimizer_step",
+        per_step=True,
+        seed=False,
+    ),
+    Hook(
+        "on_optimizer_step_end",
+        ("state",),
+        _T,
+        "each optimiser step, after the model's optimizer_step (weights updated)",
+        per_step=True,
+        seed=False,
+    ),
+    Hook(
+        "on_training_batch_end",
+        ("state",),
+        _T,
+        "each training batch, after train_step (and the optimiser step, if one was due)",
+        per_step=True,
+        seed=False,
+    ),
+    Hook(
+        "should_training_stop",
+        (),
+        _T,
+        "after every optimiser step and every validation; True stops training there",
+        flag="should_training_stop",
+        per_step=True,
+    ),
+    Hook("on_training_epoch_end", ("epoch",), _T, "at the end of each epoch", seed=False),
+    Hook("on_validation_start", ("validation_cycle",), _V, "before each validation cycle (from 0)"),
+    Hook(
+        "process_validation_batch",
+        ("batch", "step"),
+        _V,
+        "each validation batch, before valid_step; returns the batch",
+        flag="validation_batch",
+        per_step=True,
+    ),
+    Hook("on_validation_end", ("validation_cycle",), _V, "after each validation cycle"),
+    Hook("state_dict", (), _K, "at every checkpoint; values must load with weights_only"),
+    Hook("on_training_end", (), _T, "once, after the last training batch and validation"),
+    Hook("on_testing_start", (), _X, "once, before the first testing batch"),
+    Hook(
+        "process_testing_batch",
+        ("batch", "step"),
+        _X,
+        "each testing batch, before test_step; returns the batch",
+        flag="testing_batch",
+        per_step=True,
+    ),
+    Hook("on_testing_end", (), _X, "once, after the last testing batch"),
+)
+
+HOOKS_BY_NAME: dict[str, Hook] = {hook.name: hook for hook in HOOKS}
+
+#: The hook each unique override guards: a class that defines the hook must claim the flag.
+GUARDED_HOOKS: dict[str, str] = {hook.flag: hook.name for hook in HOOKS if hook.flag}
+
+#: The shared hooks the trainer calls once per batch or optimiser step.
+STEP_HOOKS: tuple[str, ...] = tuple(h.name for h in HOOKS if h.per_step and not h.exclusive)
+
+#: Public method names with these prefixes must be hooks (a typo would never be called).
+HOOK_PREFIXES: tuple[str, ...] = ("on_", "process_", "should_")
+
+
+def lookalike_hooks(names: Iterable[str]) -> list[tuple[str, str | None]]:
+    """The names that look like hooks but are not, each with the closest hook (or None).
+
+    A public name (no leading underscore) starting with ``on_``, ``process_`` or ``should_``
+    that is not in :data:`HOOKS` is one the trainer would never call.
+    """
+    import difflib  # only when a class is checked
+
+    found = []
+    for name in names:
+        if name in HOOKS_BY_NAME or not name.startswith(HOOK_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, HOOKS_BY_NAME, n=1, cutoff=0.6)
+        found.append((name, close[0] if close else None))
+    return found
