@@ -20,9 +20,9 @@ __all__ = [
     "HOOKS",
     "HOOKS_BY_NAME",
     "HOOK_PREFIXES",
+    "STEP_HOOKS",
     "Hook",
     "Phase",
-    "STEP_HOOKS",
     "lookalike_hooks",
 ]
 
