@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from helios.plugins.errors import PluginNotApplicableError
 from helios.plugins.loader import build_report
 from helios.plugins.settings import Settings
 from helios.plugins.verdicts import Reason
-from helios_cuda import CUDAPlugin
+from helios_cuda import CUDANotAvailableError, CUDAPlugin
 from support.plugin_env import PluginEnv
 
 CPU_BUILD = json.dumps({"torch_cuda": None, "torch_version": "2.13.0+cpu", "gpus": []})
@@ -57,15 +58,13 @@ def test_the_verdict_names_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     assert verdict.overrides == ("testing_batch", "training_batch", "validation_batch")
 
 
-def test_resolving_the_class_by_name_goes_through_the_checks() -> None:
+def test_creating_it_by_class_name_goes_through_the_checks() -> None:
+    # (Since helios-trainer 0.2 the name itself resolves here, to a stand-in that raises when
+    # constructed: tests/core/test_unavailable.py. Older cores raise at the lookup.)
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(PluginNotApplicableError, match=r"needs a CUDA build of torch|GPU"):
         hlp.create_plugin("CUDAPlugin")
-    with pytest.raises(PluginNotApplicableError):
-        hlp.CUDAPlugin  # noqa: B018
-    with pytest.raises(PluginNotApplicableError):
-        from helios.plugins.plugin import CUDAPlugin as _  # noqa: F401
 
 
 def test_resolves_on_a_fake_gpu_machine(fake_gpu: None) -> None:
@@ -78,11 +77,45 @@ def test_constructing_it_without_cuda_says_what_is_missing() -> None:
         pytest.skip("this machine has a GPU")
     with pytest.raises(RuntimeError) as caught:
         CUDAPlugin()
-    assert str(caught.value) == (
-        f"CUDAPlugin needs CUDA, but torch {torch.__version__} is a CPU-only build; install a "
-        "CUDA build of torch (e.g. pip install torch --index-url "
+    fix = (
+        "install a CUDA build of torch (e.g. pip install torch --index-url "
         "https://download.pytorch.org/whl/cu124; see https://pytorch.org/get-started/)"
     )
+    assert str(caught.value) == (
+        f"CUDAPlugin needs CUDA, but torch {torch.__version__} is a CPU-only build; {fix}"
+    )
+    # Not applicable here, as the loader would say: the same error type, with the verdict.
+    assert isinstance(caught.value, PluginNotApplicableError)
+    assert isinstance(caught.value, CUDANotAvailableError)
+    (verdict,) = caught.value.verdicts
+    assert (verdict.id, verdict.distribution, verdict.reason) == (
+        "cuda",
+        "helios-cuda",
+        Reason.DEVICE_NO_CUDA_BUILD,
+    )
+    assert verdict.version == version("helios-cuda")
+    assert verdict.message == f"needs CUDA, but torch {torch.__version__} is a CPU-only build"
+    assert (verdict.required, verdict.found, verdict.fix) == (
+        "a CUDA build of torch",
+        f"torch {torch.__version__} (CPU build)",
+        fix,
+    )
+
+
+def test_a_cuda_build_that_sees_no_gpu_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setattr(torch.version, "cuda", "12.4")  # a CUDA build on a machine without GPU
+    with pytest.raises(CUDANotAvailableError) as caught:
+        CUDAPlugin()
+    fix = "run on a machine with an NVIDIA GPU and driver, or check CUDA_VISIBLE_DEVICES"
+    assert str(caught.value) == (
+        f"CUDAPlugin needs CUDA, but torch {torch.__version__} (CUDA 12.4) sees no GPU; {fix}"
+    )
+    (verdict,) = caught.value.verdicts
+    assert verdict.reason is Reason.DEVICE_NO_GPU
+    assert verdict.found == f"no GPU visible to torch {torch.__version__} (CUDA 12.4)"
+    assert verdict.fix == fix
 
 
 def test_moves_every_batch_to_the_trainer_device(fake_gpu: None) -> None:

@@ -11,8 +11,9 @@ import io
 import logging
 import math
 import os
+import warnings
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ from helios import checkpoint as ckpt
 from helios import distributed
 from helios.data import DataModule
 from helios.model import Model
+from helios.plugins.errors import PluginNotApplicableWarning
 from helios.plugins.plugin import Plugin
+from helios.plugins.selection import PluginRequest, parse_plugins, skipped_warning
 from helios.rng import get_rng_state, seed_everything, set_rng_state
 from helios.runlock import RunDirError, RunLock, RunLockedError
 from helios.trainer_plugins import PluginSet
@@ -111,7 +114,14 @@ class Trainer:
     :param early_stop_metric: a key of ``model.metrics``; with ``patience``, training stops after
         that many validations without improvement (``early_stop_mode`` "min" or "max").
     :param device: "cpu", "cuda" or "auto" (CUDA if available).
-    :param plugins: plug-in instances, or ids of installed plug-ins (checked together first).
+    :param plugins: plug-in instances, ids of installed plug-ins, or ``(id, options)`` pairs
+        whose options are keyword arguments for the plug-in's class, e.g.
+        ``[MyPlugin("mine"), "cuda", ("ema", {"decay": 0.999})]``. The ids are checked together
+        (and against the instances) before any is imported; one that does not apply on this
+        machine is skipped with a :class:`~helios.plugins.errors.PluginNotApplicableWarning`.
+    :param strict: make a plug-in selected by id that does not apply here an error
+        (:class:`~helios.plugins.errors.PluginNotApplicableError`) instead of a skip; None
+        (the default) follows ``HELIOS_PLUGINS_STRICT``.
     """
 
     def __init__(
@@ -132,7 +142,8 @@ class Trainer:
         patience: int | None = None,
         device: str = "auto",
         progress: bool = True,
-        plugins: Iterable[Plugin | str] = (),
+        plugins: Iterable[Plugin | str | tuple[str, Mapping[str, Any]]] = (),
+        strict: bool | None = None,
         dist_timeout_s: float = 300.0,
     ) -> None:
         _positive(total=total, accumulation_steps=accumulation_steps)
@@ -171,15 +182,17 @@ class Trainer:
         )
         self._set_up_models: weakref.WeakSet[Model] = weakref.WeakSet()
         self._run_lock: RunLock | None = None
-        plugins = list(plugins)
-        for plugin in plugins:
-            if not isinstance(plugin, str):
+        selected = parse_plugins(plugins)
+        for plugin in selected:
+            if isinstance(plugin, Plugin):
                 self.register_plugin(plugin)
-        ids = [p for p in plugins if isinstance(p, str)]
-        if ids:  # checked against the instances above before any of them is imported
-            self._plugins.add_installed(ids)
-            order = [p if isinstance(p, str) else p.plugin_id for p in plugins]
-            self._plugins.by_id = {i: self._plugins.by_id[i] for i in order}  # hooks in given order
+        requests = [p for p in selected if isinstance(p, PluginRequest)]
+        if requests:  # checked against the instances above before any of them is imported
+            for verdict in self._plugins.add_installed(requests, strict=strict):
+                warnings.warn(skipped_warning(verdict), PluginNotApplicableWarning, stacklevel=2)
+            by_id = self._plugins.by_id
+            order = [p.plugin_id for p in selected if p.plugin_id in by_id]
+            self._plugins.by_id = {i: by_id[i] for i in order}  # hooks in the order given
 
     # ------------------------------------------------------------------ plug-ins
     @property

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import warnings
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from helios.plugins.errors import PluginConflictError, PluginError
+from helios.plugins.errors import PluginConflictError
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
+from helios.plugins.selection import PluginRequest, check_options, instantiate
 
 if TYPE_CHECKING:
     from helios.model import Model
+    from helios.plugins.verdicts import Verdict
     from helios.trainer import Trainer
 
 __all__ = ["PluginSet"]
 
 
-def _instantiate(plugin_id: str, cls: type[Plugin]) -> Plugin:
-    """``cls()``; a plug-in whose constructor needs arguments is told to come as an instance."""
-    try:
-        inspect.signature(cls).bind()
-    except TypeError as exc:
-        raise PluginError(
-            f"the plug-in {plugin_id!r} ({cls.__module__}.{cls.__qualname__}) needs arguments "
-            f"to be created ({exc}), and a plug-in selected by id is created with none; pass "
-            f"an instance instead: Trainer(plugins=[{cls.__qualname__}(...)])"
-        ) from None
-    return cls()
+def _instantiate(request: PluginRequest, cls: type[Plugin]) -> Plugin:
+    """``cls(**options)`` for a plug-in selected by id, after checking the options."""
+    return instantiate(request, cls)
 
 
 class PluginSet:
@@ -40,15 +34,28 @@ class PluginSet:
         self._configured: set[str] = set()
         self._set_up: set[str] = set()
 
-    def add_installed(self, ids: Sequence[str]) -> None:
-        """Load installed plug-ins by id and add one of each.
+    def add_installed(
+        self, requests: Sequence[PluginRequest], strict: bool | None = None
+    ) -> list[Verdict]:
+        """Load installed plug-ins selected by id and add one of each, built from its options.
 
         Their manifests are checked together, and against the plug-ins registered already,
-        before any of them is imported.
-        """
-        from helios.plugins.loader import build_report, load_plugins
+        before any of them is imported; their options are checked against their constructors
+        before any of them is built. One that does not apply here is skipped, unless
+        ``strict`` (None: ``HELIOS_PLUGINS_STRICT``) makes that an error.
 
-        for verdict in build_report(ids).verdicts:
+        :returns: the verdicts of the plug-ins skipped, in the order asked.
+        """
+        from helios.plugins.loader import check_selection
+        from helios.plugins.settings import Settings
+
+        settings = Settings.from_env()
+        if strict is not None:
+            settings = dataclasses.replace(settings, strict=strict)
+        checked = check_selection(
+            [r.plugin_id for r in requests], settings=settings, skip_not_applicable=True
+        )
+        for verdict in checked.verdicts:
             for flag in verdict.overrides:
                 owner = self._owners.get(flag)
                 if owner is not None:
@@ -58,8 +65,13 @@ class PluginSet:
                         f"override {flag}; only one plug-in of a trainer may {_DOES[flag]}: "
                         "select only one of them"
                     )
-        for plugin_id, cls in load_plugins(ids).items():
-            self.add(_instantiate(plugin_id, cls))
+        classes = checked.load()
+        chosen = [(r, classes[r.plugin_id]) for r in requests if r.plugin_id in classes]
+        for request, cls in chosen:
+            check_options(request, cls)
+        for request, cls in chosen:
+            self.add(_instantiate(request, cls))
+        return list(checked.skipped)
 
     def add(self, plugin: Plugin) -> None:
         """Register ``plugin`` after checking it against the others and its own manifest."""

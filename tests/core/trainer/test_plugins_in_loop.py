@@ -496,8 +496,8 @@ def test_two_installed_plugins_claiming_one_override_raise_before_import(env: Pl
 def test_a_cuda_only_plugin_is_not_applicable_here(env: PluginEnv) -> None:
     env.add("helios-gpu", "gpu", device='accelerator = "cuda"')
     env.activate()
-    with pytest.raises(PluginNotApplicableError) as caught:
-        make_trainer(plugins=["gpu"])
+    with pytest.raises(PluginNotApplicableError) as caught:  # strict: else skipped with a warning
+        make_trainer(plugins=["gpu"], strict=True)
     assert caught.value.verdicts[0].reason.value.startswith("device-")
     assert not _imported("helios_gpu")
 
@@ -536,7 +536,8 @@ def test_selecting_a_plugin_that_needs_arguments_by_id_says_to_pass_an_instance(
     with pytest.raises(PluginError) as caught:
         Trainer(total=1, progress=False, plugins=["optuna"])
     assert str(caught.value) == (
-        "the plug-in 'optuna' (helios_optuna.plugin.OptunaPlugin) needs arguments to be "
-        "created (missing a required argument: 'trial'), and a plug-in selected by id is "
-        "created with none; pass an instance instead: Trainer(plugins=[OptunaPlugin(...)])"
+        "the plug-in 'optuna' (helios_optuna.plugin.OptunaPlugin) cannot be created from its "
+        "options alone: its constructor needs trial, metric_name (options given: none). Fix: "
+        "pass an instance instead, Trainer(plugins=[OptunaPlugin(...)]), or give them as "
+        "options: ('optuna', {'trial': ..., 'metric_name': ...})"
     )

@@ -3,7 +3,10 @@
 ``helios.plugins.Plugin``, ``UniquePluginOverrides``, ``PLUGIN_REGISTRY`` and
 ``create_plugin`` come from :mod:`helios.plugins.plugin`; ``CUDAPlugin`` and ``OptunaPlugin``
 resolve to the installed ``helios-cuda`` / ``helios-optuna`` distributions through the
-manifest-checked loader (an error names the distribution to install when it is absent).
+manifest-checked loader. Where such a plug-in does not apply (``CUDAPlugin`` without a GPU),
+the name still resolves, without importing the plug-in, to a stand-in class that raises
+:class:`PluginNotApplicableError` (a ``RuntimeError``) when constructed; when its distribution
+is absent, :class:`PluginNotInstalledError` (an ``ImportError`` and a ``KeyError``) names it.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from typing import Any
 from helios.plugins.errors import (
     ManifestError,
     PluginBrokenError,
+    PluginConflictError,
     PluginError,
     PluginIncompatibleError,
     PluginNotApplicableError,
+    PluginNotApplicableWarning,
     PluginNotInstalledError,
+    PluginSelectionConflictError,
     PluginSelectionError,
 )
 
@@ -36,10 +42,13 @@ _INSTALLED = ("CUDAPlugin", "OptunaPlugin")
 __all__ = [
     "ManifestError",
     "PluginBrokenError",
+    "PluginConflictError",
     "PluginError",
     "PluginIncompatibleError",
     "PluginNotApplicableError",
+    "PluginNotApplicableWarning",
     "PluginNotInstalledError",
+    "PluginSelectionConflictError",
     "PluginSelectionError",
     *_LAZY,
     *_INSTALLED,

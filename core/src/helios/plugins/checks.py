@@ -28,6 +28,7 @@ __all__ = [
     "check_device",
     "check_packages",
     "check_python",
+    "conflict_groups",
     "find_conflicts",
 ]
 
@@ -227,17 +228,24 @@ def _gpu_failure(manifest: Manifest, device: DeviceInfo, usable: int) -> Failure
     )
 
 
-def find_conflicts(selected: Sequence[tuple[str, Manifest]]) -> dict[str, list[tuple[str, str]]]:
-    """For each plug-in id, the (other id, override) pairs it shares a unique override with."""
+def conflict_groups(selected: Sequence[tuple[str, Manifest]]) -> dict[str, list[str]]:
+    """Each unique override that several of ``selected`` claim -> their ids, in given order.
+
+    The overrides come sorted by name, so the groups are in a stable order.
+    """
     owners: dict[str, list[str]] = {}
     for plugin_id, manifest in selected:
-        for flag in sorted(manifest.overrides.claimed()):
+        for flag in manifest.overrides.claimed():
             owners.setdefault(flag, []).append(plugin_id)
+    return {flag: owners[flag] for flag in sorted(owners) if len(owners[flag]) > 1}
+
+
+def find_conflicts(selected: Sequence[tuple[str, Manifest]]) -> dict[str, list[tuple[str, str]]]:
+    """For each plug-in id, the (other id, override) pairs it shares a unique override with."""
     clashes: dict[str, list[tuple[str, str]]] = {}
-    for flag, ids in owners.items():
-        if len(ids) > 1:
-            for plugin_id in ids:
-                clashes.setdefault(plugin_id, []).extend(
-                    (other, flag) for other in ids if other != plugin_id
-                )
+    for flag, ids in conflict_groups(selected).items():
+        for plugin_id in ids:
+            clashes.setdefault(plugin_id, []).extend(
+                (other, flag) for other in ids if other != plugin_id
+            )
     return clashes

@@ -63,10 +63,10 @@ class PluginSelectionError(PluginError):
     :class:`PluginBrokenError` alone comes after the imports.
     """
 
-    def __init__(self, verdicts: Sequence[Verdict]) -> None:
+    def __init__(self, verdicts: Sequence[Verdict], headline: str | None = None) -> None:
         self.verdicts = tuple(verdicts)
         body = "\n".join(f"  - {v.render()}" for v in self.verdicts)
-        super().__init__(f"{self._headline(len(self.verdicts))}:\n{body}")
+        super().__init__(f"{headline or self._headline(len(self.verdicts))}:\n{body}")
 
     @staticmethod
     def _headline(count: int) -> str:
@@ -74,8 +74,13 @@ class PluginSelectionError(PluginError):
         return f"{head}; nothing was imported"
 
 
-class PluginNotApplicableError(PluginSelectionError):
-    """A selected plug-in is disabled or its device is absent on this machine."""
+class PluginNotApplicableError(PluginSelectionError, RuntimeError):
+    """A selected plug-in is disabled or its device is absent on this machine.
+
+    Also a :class:`RuntimeError`, what helios-ml's ``CUDAPlugin()`` raises without CUDA. A
+    ``Trainer`` skips such a plug-in selected by id with a :class:`PluginNotApplicableWarning`
+    instead, unless it is strict.
+    """
 
 
 class PluginIncompatibleError(PluginSelectionError):
@@ -102,9 +107,34 @@ class PluginBrokenError(PluginSelectionError):
         )
 
 
-class PluginNotInstalledError(PluginError, ImportError):
-    """No installed distribution provides the plug-in asked for."""
+class PluginNotInstalledError(PluginError, ImportError, KeyError):
+    """No installed distribution provides the plug-in asked for.
+
+    A failed lookup, so also a :class:`KeyError` (what ``PLUGIN_REGISTRY.get`` and
+    ``create_plugin`` raise for an unknown name, as in helios-ml), and an :class:`ImportError`
+    (what ``from helios.plugins import CUDAPlugin`` raises without helios-cuda). Its ``str()``
+    is the message itself, not the quoted form a plain ``KeyError`` shows.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class PluginConflictError(PluginError, ValueError):
     """Two plug-ins registered in one trainer claim the same unique override or id."""
+
+
+class PluginSelectionConflictError(PluginIncompatibleError, PluginConflictError):
+    """Plug-ins selected together by id claim the same unique override; none was imported.
+
+    Both a :class:`PluginIncompatibleError` (its ``verdicts`` say ``conflict``) and a
+    :class:`PluginConflictError`, the error of two conflicting plug-in instances.
+    """
+
+
+class PluginNotApplicableWarning(RuntimeWarning):
+    """A plug-in selected by id does not apply on this machine and was skipped.
+
+    ``Trainer(strict=True)`` or ``HELIOS_PLUGINS_STRICT=1`` raises
+    :class:`PluginNotApplicableError` instead.
+    """

@@ -24,16 +24,25 @@ from helios.plugins.errors import (
     PluginIncompatibleError,
     PluginNotApplicableError,
     PluginNotInstalledError,
+    PluginSelectionConflictError,
     PluginSelectionError,
 )
 from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME, Manifest, load_manifest
 from helios.plugins.plugin import PLUGIN_REGISTRY, Plugin
 from helios.plugins.probe import DeviceInfo, probe_device
-from helios.plugins.report import LoadReport
+from helios.plugins.report import Conflict, LoadReport
 from helios.plugins.settings import DISABLE_ENV, ONLY_ENV, Settings, named_ids
+from helios.plugins.unavailable import unavailable_class
 from helios.plugins.verdicts import Kind, Reason, Verdict
 
-__all__ = ["KNOWN_PLUGINS", "build_report", "load_class", "load_plugins"]
+__all__ = [
+    "KNOWN_PLUGINS",
+    "CheckedSelection",
+    "build_report",
+    "check_selection",
+    "load_class",
+    "load_plugins",
+]
 
 #: This project's own plug-ins: id -> (distribution, class name), for install hints.
 KNOWN_PLUGINS: dict[str, tuple[str, str]] = {
@@ -293,6 +302,11 @@ def _duplicate(plugin_id: str, group: list[Candidate], others: list[Candidate]) 
 
 
 def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
+    """In a selection, every plug-in sharing a unique override with another one conflicts.
+
+    The fix offered is to select fewer of them, never to disable one: disabling would break
+    every other selection that uses it alone.
+    """
     ready = [(e.id, e.manifest) for e in entries if e.verdict.ok and e.manifest is not None]
     clashes = checks.find_conflicts(ready)
     out = []
@@ -302,7 +316,7 @@ def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
             text = "; ".join(
                 f"{entry.id!r} and {other!r} both claim {flag}" for other, flag in pairs
             )
-            others = sorted({other for other, _ in pairs})
+            names = ", ".join(repr(i) for i in dict.fromkeys([entry.id, *(o for o, _ in pairs)]))
             entry = _with(
                 entry,
                 checks.Failure(
@@ -310,12 +324,18 @@ def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
                     f"unique override conflict: {text}",
                     required="each unique override claimed by one plug-in",
                     found=text,
-                    fix=f"select only one of {', '.join([entry.id, *others])} "
-                    f"(e.g. {DISABLE_ENV}={others[0]})",
+                    fix=f"select only one of {names}: leave the others out of the ids given "
+                    "(Trainer(plugins=[...]), load_plugins([...]), helios plugins check ID...)",
                 ),
             )
         out.append(entry)
     return out
+
+
+def _conflict_notes(entries: list[_Entry]) -> tuple[Conflict, ...]:
+    """The installed plug-ins that pass their checks but cannot be selected together."""
+    ready = [(e.id, e.manifest) for e in entries if e.verdict.ok and e.manifest is not None]
+    return tuple(Conflict(flag, tuple(ids)) for flag, ids in checks.conflict_groups(ready).items())
 
 
 def _not_installed(plugin_id: str, installed: Iterable[str]) -> Verdict:
@@ -337,12 +357,29 @@ def _not_installed(plugin_id: str, installed: Iterable[str]) -> Verdict:
     )
 
 
+@dataclass(frozen=True)
+class _Evaluation:
+    """Every check before import: the candidates' entries, ids nobody provides, and context."""
+
+    entries: list[_Entry]
+    missing: list[Verdict]
+    warnings: list[str]
+    device: DeviceInfo | None
+    core: _Core
+    conflicts: tuple[Conflict, ...]
+
+
 def _evaluate(
     ids: Sequence[str] | None,
     settings: Settings,
     device: DeviceInfo | None,
     refresh: bool,
-) -> tuple[list[_Entry], list[Verdict], list[str], DeviceInfo | None, _Core]:
+) -> _Evaluation:
+    """Judge the installed plug-ins, or the selection ``ids``.
+
+    Conflicts belong to a selection: among ``ids`` they are ``conflict`` verdicts; among every
+    installed plug-in (``ids`` None) they are notes, since no trainer selects them all.
+    """
     probed: list[DeviceInfo] = [device] if device is not None else []
 
     def get_device() -> DeviceInfo:
@@ -359,10 +396,14 @@ def _evaluate(
         wanted = list(dict.fromkeys(ids))
         missing = [_not_installed(i, installed) for i in wanted if i not in installed]
         candidates = tuple(c for c in candidates if c.entry_name in wanted)
-    entries = [_judge(c, settings, core, get_device) for c in candidates]
-    entries = _mark_conflicts(_mark_duplicates(entries))
+    entries = _mark_duplicates([_judge(c, settings, core, get_device) for c in candidates])
+    conflicts: tuple[Conflict, ...] = ()
+    if ids is None:
+        conflicts = _conflict_notes(entries)
+    else:
+        entries = _mark_conflicts(entries)
     warnings = [*core.warning(), *found.warnings, *settings.unknown_id_warnings(installed)]
-    return entries, missing, warnings, probed[0] if probed else None, core
+    return _Evaluation(entries, missing, warnings, probed[0] if probed else None, core, conflicts)
 
 
 def _load(entry: _Entry) -> type[Plugin] | Verdict:
@@ -402,15 +443,17 @@ def build_report(
     refresh: bool = False,
     load: bool = False,
 ) -> LoadReport:
-    """Decide about every installed plug-in (or the ``ids`` given) and return the report.
+    """Decide about every installed plug-in (or the selection ``ids``) and return the report.
 
     Nothing is imported unless ``load`` is true; then the plug-ins that passed every check are
     imported, verified and registered. ``device`` replaces the machine probe (tests, what-ifs).
+    Installed plug-ins that cannot be selected together are the report's ``conflicts`` (a
+    note); among ``ids`` they are ``conflict`` verdicts.
     """
     settings = settings if settings is not None else Settings.from_env()
-    entries, missing, warnings, probed, core = _evaluate(ids, settings, device, refresh)
+    found = _evaluate(ids, settings, device, refresh)
     verdicts = []
-    for entry in entries:
+    for entry in found.entries:
         verdict = entry.verdict
         if load and verdict.ok:
             outcome = _load(entry)
@@ -419,11 +462,12 @@ def build_report(
             )
         verdicts.append(verdict)
     return LoadReport(
-        verdicts=tuple([*verdicts, *missing]),
-        core_version=core.version,
-        core_error=str(core.error) if core.error is not None else "",
-        device=probed,
-        warnings=tuple(warnings),
+        verdicts=tuple([*verdicts, *found.missing]),
+        core_version=found.core.version,
+        core_error=str(found.core.error) if found.core.error is not None else "",
+        device=found.device,
+        warnings=tuple(found.warnings),
+        conflicts=found.conflicts,
     )
 
 
@@ -435,7 +479,73 @@ def _raise_for(failures: Sequence[Verdict]) -> None:
         Kind.INCOMPATIBLE: PluginIncompatibleError,
         Kind.BROKEN: PluginBrokenError,
     }[failures[0].kind]
+    if error is PluginIncompatibleError and any(v.reason is Reason.CONFLICT for v in failures):
+        error = PluginSelectionConflictError
     raise error(failures)
+
+
+@dataclass(frozen=True)
+class CheckedSelection:
+    """Plug-ins selected by id whose checks passed together; none is imported yet.
+
+    ``verdicts``: those to load, in the order asked. ``skipped``: those not applicable on this
+    machine, when the selection was checked with ``skip_not_applicable``.
+    """
+
+    verdicts: tuple[Verdict, ...]
+    skipped: tuple[Verdict, ...]
+    _entries: tuple[_Entry, ...]
+
+    def load(self) -> dict[str, type[Plugin]]:
+        """Import, verify and register each plug-in; id -> class, in the order asked.
+
+        :raises PluginBrokenError: an import or class verification failed (the plug-ins that
+            did load stay registered).
+        """
+        loaded: dict[str, type[Plugin]] = {}
+        broken: list[Verdict] = []
+        for entry in self._entries:
+            outcome = _load(entry)
+            if isinstance(outcome, Verdict):
+                broken.append(outcome)
+            else:
+                loaded[entry.id] = outcome
+        if broken:
+            raise PluginBrokenError(broken)
+        return {v.id: loaded[v.id] for v in self.verdicts}
+
+
+def check_selection(
+    ids: Sequence[str],
+    *,
+    settings: Settings | None = None,
+    device: DeviceInfo | None = None,
+    skip_not_applicable: bool = False,
+) -> CheckedSelection:
+    """Check the plug-ins ``ids`` together, importing none of them.
+
+    With ``skip_not_applicable`` (and ``settings.strict`` off), a plug-in that is *not
+    applicable* here (disabled, not selected, device absent) is left out and named in
+    ``skipped``; the others are checked as usual. Not applicable plug-ins take part in no
+    conflict.
+
+    :raises PluginNotInstalledError: an id no installed distribution provides.
+    :raises PluginSelectionError: (a subclass per kind) a check failed; nothing was imported.
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    found = _evaluate(ids, settings, device, refresh=False)
+    skip = skip_not_applicable and not settings.strict
+    position = {plugin_id: n for n, plugin_id in enumerate(dict.fromkeys(ids))}
+    entries = sorted(found.entries, key=lambda e: position[e.id])  # the order asked
+    skipped = [e.verdict for e in entries if skip and e.verdict.kind is Kind.NOT_APPLICABLE]
+    failures = [
+        *(e.verdict for e in entries if not (e.verdict.ok or e.verdict in skipped)),
+        *found.missing,
+    ]
+    if failures:
+        _raise_for(failures)
+    ready = tuple(e for e in entries if e.verdict.ok)
+    return CheckedSelection(tuple(e.verdict for e in ready), tuple(skipped), ready)
 
 
 def load_plugins(
@@ -451,26 +561,18 @@ def load_plugins(
     :raises PluginSelectionError: (a subclass per kind) a check failed; nothing was imported.
     :raises PluginBrokenError: every check passed, but an import or class verification failed.
     """
-    settings = settings if settings is not None else Settings.from_env()
-    entries, missing, *_ = _evaluate(ids, settings, device, refresh=False)
-    failures = [*(e.verdict for e in entries if not e.verdict.ok), *missing]
-    if failures:
-        _raise_for(failures)
-    loaded: dict[str, type[Plugin]] = {}
-    broken: list[Verdict] = []
-    for entry in entries:
-        outcome = _load(entry)
-        if isinstance(outcome, Verdict):
-            broken.append(outcome)
-        else:
-            loaded[entry.id] = outcome
-    if broken:
-        raise PluginBrokenError(broken)
-    return {plugin_id: loaded[plugin_id] for plugin_id in dict.fromkeys(ids)}
+    return check_selection(ids, settings=settings, device=device).load()
 
 
 def load_class(name: str, registered: Sequence[str] = ()) -> type[Plugin]:
-    """Resolve an installed plug-in by class name through the checked pipeline."""
+    """Resolve an installed plug-in by class name through the checked pipeline.
+
+    A plug-in that is not applicable here (no GPU, disabled) resolves to a stand-in class of
+    the same name and ``plugin_id`` that raises :class:`PluginNotApplicableError` when
+    constructed; its own code is never imported. Any other failed check raises at once.
+
+    :raises PluginNotInstalledError: (a ``KeyError``) no installed plug-in has that class name.
+    """
     matches = [c for c in discover() if c.class_name == name]
     if len(matches) > 1:
         dists = ", ".join(f"{c.distribution} ({c.entry_name})" for c in matches)
@@ -479,7 +581,12 @@ def load_class(name: str, registered: Sequence[str] = ()) -> type[Plugin]:
             "select the plug-in by id instead (helios.plugins.loader.load_plugins([...]))"
         )
     if matches:
-        return load_plugins([matches[0].entry_name])[matches[0].entry_name]
+        plugin_id = matches[0].entry_name
+        settings = replace(Settings.from_env(), strict=False)  # strict is about selections
+        checked = check_selection([plugin_id], settings=settings, skip_not_applicable=True)
+        if checked.skipped:
+            return unavailable_class(name, checked.skipped[0], matches[0].identity)
+        return checked.load()[plugin_id]
     known = {cls: dist for dist, cls in KNOWN_PLUGINS.values()}
     if name in known:
         raise PluginNotInstalledError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TypeVar
 
@@ -16,7 +17,8 @@ class PluginRegistry:
 
     Use an instance as a class decorator or call :meth:`register`. :meth:`get` falls back to
     the installed plug-in distributions: their manifests are checked and, only if every check
-    passes, the class is imported, verified and registered.
+    passes, the class is imported, verified and registered. A lookup of a name that nothing
+    provides raises :class:`~helios.plugins.errors.PluginNotInstalledError`, a ``KeyError``.
     """
 
     def __init__(self, base: type) -> None:
@@ -26,19 +28,25 @@ class PluginRegistry:
     def __call__(self, cls: _P) -> _P:
         return self.register(cls)
 
-    def register(self, cls: _P) -> _P:
-        """Register ``cls`` under its class name and return it unchanged."""
+    def register(self, cls: _P, suffix: str | None = None) -> _P:
+        """Register ``cls`` under its class name (``NAME_SUFFIX`` with a ``suffix``); return it.
+
+        Registering the same class under the same name again does nothing.
+
+        :raises ValueError: another class is registered under that name already.
+        """
         if not (isinstance(cls, type) and issubclass(cls, self._base)):
             raise TypeError(
                 f"only subclasses of helios.plugins.Plugin can be registered, found {cls!r}"
             )
-        name = cls.__name__
+        name = _name(cls.__name__, suffix)
         known = self._classes.get(name)
         if known is not None and known is not cls:
             raise ValueError(
                 f"a plug-in class named {name!r} is already registered "
                 f"({known.__module__}.{known.__qualname__}); cannot also register "
                 f"{cls.__module__}.{cls.__qualname__}: rename one of the two classes"
+                + (", or register it with another suffix" if suffix is not None else "")
             )
         self._classes[name] = cls
         return cls
@@ -47,19 +55,37 @@ class PluginRegistry:
         """Forget the class registered under ``name`` (a no-op if there is none)."""
         self._classes.pop(name, None)
 
-    def get(self, name: str) -> type[Plugin]:
-        """The class registered under ``name``, else the installed plug-in of that class name.
+    def get(self, name: str, suffix: str | None = None) -> type[Plugin]:
+        """The class registered under ``name``, else the installed plug-in of that class name;
+        with a ``suffix``, else the class registered under ``NAME_SUFFIX`` (with a warning that
+        names the class found instead).
 
-        :raises PluginNotInstalledError: no registered class and no installed distribution
-            provides it; the message names the distribution to install when it is known.
+        An installed plug-in that is not applicable here gives a stand-in class that raises
+        ``PluginNotApplicableError`` when constructed (see :mod:`helios.plugins.unavailable`).
+
+        :raises PluginNotInstalledError: (a ``KeyError``) no registered class and no installed
+            distribution provides it; the message names the distribution to install when known.
         :raises PluginSelectionError: the installed plug-in failed its checks.
         """
         cls = self._classes.get(name)
-        if cls is None:
-            from helios.plugins.loader import load_class  # lazy: keeps import light
+        if cls is not None:
+            return cls
+        from helios.plugins.errors import PluginNotInstalledError
+        from helios.plugins.loader import load_class  # lazy: keeps import light
 
-            cls = load_class(name, registered=sorted(self._classes))
-        return cls
+        try:
+            return load_class(name, registered=sorted(self._classes))
+        except PluginNotInstalledError:
+            suffixed = self._classes.get(_name(name, suffix)) if suffix is not None else None
+            if suffixed is None:
+                raise
+            warnings.warn(
+                f"no plug-in class {name!r} is registered or installed; found "
+                f"{_name(name, suffix)!r} instead (suffix {suffix!r})",
+                UserWarning,
+                stacklevel=2,
+            )
+            return suffixed
 
     __getitem__ = get
 
@@ -76,3 +102,8 @@ class PluginRegistry:
     def keys(self) -> list[str]:
         """The registered class names, sorted."""
         return sorted(self._classes)
+
+
+def _name(name: str, suffix: str | None) -> str:
+    """``NAME_SUFFIX``, as helios-ml's registry joins a name and a suffix."""
+    return name if suffix is None else f"{name}_{suffix}"

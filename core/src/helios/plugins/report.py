@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helios.plugins.checks import python_version
-from helios.plugins.echo import escape, shown
+from helios.plugins.echo import escape, quote, shown
 from helios.plugins.probe import DeviceInfo
 from helios.plugins.verdicts import NEWLINE, Kind, Verdict
 
-__all__ = ["LoadReport"]
+__all__ = ["Conflict", "LoadReport"]
 
 _STATUS = {
     Kind.OK: "ok",
@@ -18,6 +18,33 @@ _STATUS = {
     Kind.INCOMPATIBLE: "incompatible",
     Kind.BROKEN: "broken",
 }
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Installed plug-ins that each pass their checks but claim the same unique override.
+
+    Each can be selected alone; selected together (in one trainer, one ``load_plugins`` or one
+    ``helios plugins check ID...``) they fail with the ``conflict`` verdict. A report of every
+    installed plug-in shows them as a note, since installing both is no error.
+    """
+
+    override: str
+    ids: tuple[str, ...]
+
+    def render(self) -> str:
+        """One line: who claims what, and that they cannot be selected together."""
+        names = [quote(i, quote_char="'") for i in self.ids]
+        who = f"{', '.join(names[:-1])} and {names[-1]}"
+        which = "they cannot" if len(names) == 2 else "no two of them can"
+        return (
+            f"{who} {'both' if len(names) == 2 else 'all'} claim the unique override "
+            f"{self.override}: each works alone, but {which} be selected together (in one "
+            "Trainer, load_plugins or 'helios plugins check' call)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"override": self.override, "ids": list(self.ids)}
 
 
 @dataclass(frozen=True)
@@ -31,6 +58,9 @@ class LoadReport:
     python: str = field(default_factory=python_version)
     #: Why the core's own metadata could not be read (then ``core_version`` is None).
     core_error: str = ""
+    #: In a report of every installed plug-in: those that cannot be selected together. (In a
+    #: report of a selection, such plug-ins get the ``conflict`` verdict instead.)
+    conflicts: tuple[Conflict, ...] = ()
 
     def __getitem__(self, plugin_id: str) -> Verdict:
         for verdict in self.verdicts:
@@ -56,11 +86,12 @@ class LoadReport:
             "python": self.python,
             "device": self.device.to_json() if self.device else None,
             "plugins": [v.to_json() for v in self.verdicts],
+            "conflicts": [c.to_json() for c in self.conflicts],
             "warnings": list(self.warnings),
         }
 
     def render(self) -> str:
-        """A table a person can read, then one line per plug-in that is not OK.
+        """A table a person can read, one line per plug-in that is not OK, then the notes.
 
         What came from a plug-in's metadata or manifest is escaped (and names are cut), so no
         control character reaches the terminal.
@@ -101,5 +132,8 @@ class LoadReport:
                     + (f"\n  fix: {escape(v.fix)}" if v.fix else "")
                     for v in details
                 ]
+        if self.conflicts:
+            lines.append("")
+            lines += [f"note: {c.render()}" for c in self.conflicts]
         lines += [f"warning: {escape(w)}" for w in self.warnings]
         return "\n".join(lines)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
 
 from helios.plugins.plugin import Plugin, UniquePluginOverrides
+from helios.plugins.verdicts import Reason, Verdict
+from helios_cuda.errors import CUDANotAvailableError
 from helios_cuda.transfer import move_to_device
 
-__all__ = ["CUDAPlugin"]
+__all__ = ["DISTRIBUTION", "CUDAPlugin"]
+
+#: The distribution that ships this plug-in.
+DISTRIBUTION = "helios-cuda"
+
+
+def _installed_version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return ""
 
 
 class CUDAPlugin(Plugin):
@@ -19,7 +32,8 @@ class CUDAPlugin(Plugin):
     with a ``.to(device)`` method to any depth; other leaves are left alone. For a batch type
     of your own, derive from this class and override :meth:`_move_collection_to_device`.
 
-    :raises RuntimeError: when constructed where CUDA is not available, naming what is missing.
+    :raises CUDANotAvailableError: (a ``PluginNotApplicableError`` and a ``RuntimeError``) when
+        constructed where CUDA is not available, naming what is missing.
     """
 
     plugin_id = "cuda"
@@ -36,15 +50,30 @@ class CUDAPlugin(Plugin):
         if torch.cuda.is_available():
             return
         if torch.version.cuda is None:
+            reason, required = Reason.DEVICE_NO_CUDA_BUILD, "a CUDA build of torch"
+            found = f"torch {torch.__version__} (CPU build)"
             missing = f"torch {torch.__version__} is a CPU-only build"
             fix = (
                 "install a CUDA build of torch (e.g. pip install torch --index-url "
                 "https://download.pytorch.org/whl/cu124; see https://pytorch.org/get-started/)"
             )
         else:
+            reason, required = Reason.DEVICE_NO_GPU, "1 GPU"
+            found = f"no GPU visible to torch {torch.__version__} (CUDA {torch.version.cuda})"
             missing = f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU"
             fix = "run on a machine with an NVIDIA GPU and driver, or check CUDA_VISIBLE_DEVICES"
-        raise RuntimeError(f"CUDAPlugin needs CUDA, but {missing}; {fix}")
+        message = f"CUDAPlugin needs CUDA, but {missing}; {fix}"
+        verdict = Verdict(
+            id=CUDAPlugin.plugin_id,
+            distribution=DISTRIBUTION,
+            version=_installed_version(),
+            reason=reason,
+            message=f"needs CUDA, but {missing}",
+            required=required,
+            found=found,
+            fix=fix,
+        )
+        raise CUDANotAvailableError(verdict, message)
 
     def setup(self) -> None:
         """Nothing to build: the device comes from the trainer."""
