@@ -158,3 +158,65 @@ def test_python_dash_m_helios() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("helios-trainer ")
+
+
+@pytest.fixture
+def rivals(plugin_env: PluginEnv) -> PluginEnv:
+    """Two plug-ins that claim training_batch, and one that claims nothing."""
+    plugin_env.add("helios-one", "one", class_name="OnePlugin", overrides=("training_batch",))
+    plugin_env.add("helios-two", "two", class_name="TwoPlugin", overrides=("training_batch",))
+    plugin_env.add("helios-good", "good", class_name="GoodPlugin")
+    return plugin_env
+
+
+ONLY_RIVALS = ("--only", "one,two,good")  # leaves out the plug-ins installed in this venv
+RIVALS_NOTE = (
+    "note: 'one' and 'two' both claim the unique override training_batch: each works alone, but "
+    "they cannot be selected together (in one Trainer, load_plugins or 'helios plugins check' "
+    "call)"
+)
+
+
+@pytest.mark.parametrize("action", ["list", "check"])
+def test_installed_plugins_that_cannot_be_selected_together_are_a_note(
+    rivals: PluginEnv, action: str
+) -> None:
+    code, out, err, _ = rivals.cli("plugins", action, *ONLY_RIVALS)
+    assert (code, err) == (0, "")
+    rows = {line.split()[0]: line.split()[3:] for line in out.splitlines() if " helios-" in line}
+    assert rows["one"] == rows["two"] == rows["good"] == ["ok", "ready"]  # their own verdicts
+    assert out.splitlines()[-2:] == ["", RIVALS_NOTE]
+    assert "HELIOS_PLUGINS_DISABLE" not in out
+    # Strict mode fails on warnings and incompatible plug-ins, not on a note.
+    assert rivals.cli("plugins", action, "--strict", *ONLY_RIVALS)[0] == 0
+
+
+def test_the_json_report_lists_the_conflicts(rivals: PluginEnv) -> None:
+    code, out, _, _ = rivals.cli("plugins", "list", "--json", *ONLY_RIVALS)
+    assert code == 0
+    report = json.loads(out)
+    assert report["conflicts"] == [{"override": "training_batch", "ids": ["one", "two"]}]
+    reasons = {p["id"]: p["reason"] for p in report["plugins"]}
+    assert [reasons["one"], reasons["two"], reasons["good"]] == ["ready"] * 3
+
+
+def test_checking_the_two_together_fails_and_the_fix_selects_one(rivals: PluginEnv) -> None:
+    code, out, _, _ = rivals.cli("plugins", "check", "one", "two", "good")
+    assert code == 1
+    fix = (
+        "leave the others out of the ids given (Trainer(plugins=[...]), load_plugins([...]), "
+        "helios plugins check ID...)"
+    )
+    assert out.splitlines()[-4:] == [
+        "one: unique override conflict: 'one' and 'two' both claim training_batch",
+        f"  fix: select only one of 'one', 'two': {fix}",
+        "two: unique override conflict: 'two' and 'one' both claim training_batch",
+        f"  fix: select only one of 'two', 'one': {fix}",
+    ]
+    assert "note:" not in out  # in a selection the conflict is a verdict, not a note
+    report = json.loads(rivals.cli("plugins", "check", "one", "two", "--json")[1])
+    assert report["conflicts"] == []
+    assert [p["reason"] for p in report["plugins"]] == ["conflict", "conflict"]
+    # Each of them alone, and with the other plug-in, passes.
+    assert rivals.cli("plugins", "check", "one", "good")[0] == 0
+    assert rivals.cli("plugins", "check", "two", "good")[0] == 0

@@ -12,13 +12,16 @@ import pytest
 from helios.plugins import (
     PLUGIN_REGISTRY,
     PluginBrokenError,
+    PluginConflictError,
     PluginIncompatibleError,
     PluginNotApplicableError,
     PluginNotInstalledError,
+    PluginSelectionConflictError,
     create_plugin,
 )
 from helios.plugins.loader import build_report, load_plugins
 from helios.plugins.probe import GPU, DeviceInfo
+from helios.plugins.report import Conflict
 from helios.plugins.settings import Settings
 from helios.plugins.verdicts import Kind, Reason
 from support.devices import NO_GPU
@@ -94,8 +97,42 @@ def test_two_plugins_claiming_training_batch_fail_together(plugin_env: PluginEnv
     assert "unique override conflict: 'two' and 'one' both claim training_batch" in text
     assert "nothing was imported" in text
     assert [v.reason for v in caught.value.verdicts] == [Reason.CONFLICT, Reason.CONFLICT]
+    assert isinstance(caught.value, PluginSelectionConflictError)
+    assert isinstance(caught.value, PluginConflictError)
     # Alone, each is fine: the conflict exists only within a selection.
     assert load_plugins(["one"], settings=NONE)["one"].__name__ == "OnePlugin"
+
+
+def test_installed_plugins_that_conflict_keep_their_verdicts_and_are_a_note(
+    plugin_env: PluginEnv,
+) -> None:
+    plugin_env.add("helios-one", "one", class_name="OnePlugin", overrides=("training_batch",))
+    plugin_env.add(
+        "helios-two", "two", class_name="TwoPlugin", overrides=("training_batch", "testing_batch")
+    )
+    plugin_env.add("helios-three", "three", class_name="ThreePlugin", overrides=("testing_batch",))
+    plugin_env.add("helios-gpu", "gpu", overrides=("testing_batch",), device='accelerator = "cuda"')
+    plugin_env.activate()
+    only = Settings(only=frozenset({"one", "two", "three", "gpu"}))
+    report = build_report(settings=only, device=NO_GPU)
+    assert [report[i].reason for i in ("one", "two", "three")] == [Reason.READY] * 3
+    assert report["gpu"].reason is Reason.DEVICE_NO_CUDA_BUILD  # not applicable: no conflict
+    assert report.conflicts == (
+        Conflict("testing_batch", ("three", "two")),
+        Conflict("training_batch", ("one", "two")),
+    )
+    assert report.conflicts[0].render() == (
+        "'three' and 'two' both claim the unique override testing_batch: each works alone, but "
+        "they cannot be selected together (in one Trainer, load_plugins or 'helios plugins "
+        "check' call)"
+    )
+    three = Conflict("training_batch", ("a", "b", "c")).render()
+    assert three.startswith("'a', 'b' and 'c' all claim the unique override training_batch: ")
+    assert "but no two of them can be selected together" in three
+    # In a selection, the conflict is the verdict (and not a note).
+    selected = build_report(["one", "two"], settings=NONE, device=NO_GPU)
+    assert [v.reason for v in selected.verdicts] == [Reason.CONFLICT, Reason.CONFLICT]
+    assert selected.conflicts == ()
 
 
 def test_incompatible_core_names_requirement_found_and_fix(plugin_env: PluginEnv) -> None:

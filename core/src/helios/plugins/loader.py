@@ -335,7 +335,9 @@ def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
 def _conflict_notes(entries: list[_Entry]) -> tuple[Conflict, ...]:
     """The installed plug-ins that pass their checks but cannot be selected together."""
     ready = [(e.id, e.manifest) for e in entries if e.verdict.ok and e.manifest is not None]
-    return tuple(Conflict(flag, tuple(ids)) for flag, ids in checks.conflict_groups(ready).items())
+    return tuple(
+        Conflict(flag, tuple(sorted(ids))) for flag, ids in checks.conflict_groups(ready).items()
+    )
 
 
 def _not_installed(plugin_id: str, installed: Iterable[str]) -> Verdict:
