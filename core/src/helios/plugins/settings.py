@@ -47,7 +47,9 @@ class Settings:
     (``HELIOS_PLUGINS_ONLY=","``, blank, or ``--only ""``) restricts nothing, like an unset one.
     ``disable``: these are *disabled*. ``strict``: names in ``only``/``disable`` that no
     installed plug-in has, and installed plug-ins that are incompatible or broken, are errors
-    instead of warnings.
+    instead of warnings (``helios plugins list/check``); a plug-in a ``Trainer`` selects by id
+    that is *not applicable* here is an error instead of a skip (unless the trainer's own
+    ``strict`` argument says otherwise).
     """
 
     only: frozenset[str] | None = None
