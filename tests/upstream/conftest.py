@@ -54,7 +54,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TORCH_MISSING:
         terminalreporter.write_line("tests/upstream: not collected: torch is not installed")
     elif OPTUNA_MISSING:
-        terminalreporter.write_line(f"tests/upstream/test_optuna.py: not collected: {OPTUNA_MISSING}")
+        terminalreporter.write_line(
+            f"tests/upstream/test_optuna.py: not collected: {OPTUNA_MISSING}"
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
