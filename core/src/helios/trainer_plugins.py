@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from helios.plugins.errors import PluginConflictError, PluginError
+from helios.plugins.hook_checks import check_plugin_hooks
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class PluginSet:
                 f"cannot also register {plugin!r}: register one of them"
             )
         _check_installed(type(plugin))
+        check_plugin_hooks(plugin)
         claimed = plugin.unique_overrides.claimed()
         unclaimed = overridden_hooks(type(plugin)) - claimed
         if unclaimed:
