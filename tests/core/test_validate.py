@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helios.cli import main
+from helios.plugins.hook_checks import LISTED_PROBLEMS
 from helios.plugins.hooks import HOOKS, Hook
 from helios.plugins.source_classes import MAX_MODULES
 from helios.plugins.static import MAX_PROJECT_FILE_BYTES, validate_path
@@ -630,3 +631,32 @@ def test_a_base_module_that_is_a_fifo_is_not_read(tmp_path: Path) -> None:
 def test_the_first_party_plugins_validate(plugin: str) -> None:
     result = validate_path(Path(__file__).resolve().parents[2] / "plugins" / plugin)
     assert result.ok, [p.render() for p in result.problems]
+
+
+def test_a_class_of_many_hook_like_methods_makes_a_bounded_report(tmp_path: Path) -> None:
+    count = 20_000
+    body = "".join(f"def on_thing_{i}(self): pass\n" for i in range(count))
+    problems = validate_path(tree_with(tmp_path, body)).problems
+    assert len(problems) == LISTED_PROBLEMS + 1
+    assert [p.key for p in problems[:-1]] == [f"on_thing_{i}" for i in range(LISTED_PROBLEMS)]
+    assert (problems[-1].code, problems[-1].line, problems[-1].message) == (
+        "hook-unknown",
+        11 + LISTED_PROBLEMS,
+        f"and {count - LISTED_PROBLEMS:,} more hook-unknown problems in TreePlugin (not listed); "
+        "fix the ones above and validate again",
+    )
+
+
+def test_long_names_and_parameter_lists_are_cut(tmp_path: Path) -> None:
+    long = "on_" + "x" * 5000
+    params = ", ".join(["self", *(f"p{i}" for i in range(1000))])
+    body = f"def {long}(self): pass\ndef on_training_start({params}): pass\n"
+    unknown, signature = validate_path(tree_with(tmp_path, body)).problems
+    assert unknown.message.startswith(
+        f"TreePlugin.{long[:80]}... (5,003 characters) is named like a hook but is none"
+    )
+    assert len(unknown.render()) < 1000  # the name is cut wherever it is shown
+    assert signature.message.startswith(
+        "TreePlugin.on_training_start(self, p0, p1, p2, p3, p4, p5, p6, … (1,001 parameters)) "
+        "cannot take the trainer's call on_training_start()"
+    )

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from helios.plugins.echo import shown
 from helios.plugins.hooks import HOOK_PREFIXES, HOOKS_BY_NAME, Hook, Phase, closest_hook
 from helios.plugins.hooks import related_hooks as _related
 
@@ -42,6 +43,8 @@ __all__ = [
 
 #: How many hook problems one error message lists; the headline counts them all.
 LISTED_PROBLEMS = 10
+#: How many parameters a message shows of one definition.
+SHOWN_PARAMETERS = 8
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,9 @@ class Params:
         elif self.keyword_only:
             parts.append("*")
         parts += self.keyword_only
-        return f"({', '.join(parts)})"
+        if len(parts) > SHOWN_PARAMETERS:
+            parts = [*parts[:SHOWN_PARAMETERS], f"… ({len(parts):,} parameters)"]
+        return f"({', '.join(shown(part) for part in parts)})"
 
     def mismatch(self, count: int) -> str | None:
         """Why a call with ``count`` positional arguments (after self) cannot bind, or None."""
@@ -149,8 +154,11 @@ class HookProblem:
 
 
 def _where(owner: str, method: str, defined_in: str | None, params: str = "") -> str:
-    inherited = f" (inherited from {defined_in})" if defined_in and defined_in != owner else ""
-    return f"{owner}.{method}{params}{inherited}"
+    """``Owner.method(params) (inherited from Base)``, every name escaped and cut."""
+    inherited = (
+        f" (inherited from {shown(defined_in)})" if defined_in and defined_in != owner else ""
+    )
+    return f"{shown(owner)}.{shown(method)}{params}{inherited}"
 
 
 _PHASE_NAMES = {
@@ -169,11 +177,12 @@ def unknown_hook(owner: str, method: str, defined_in: str | None = None) -> Hook
     :param defined_in: the base class defining the method, when it is inherited.
     """
     where = _where(owner, method, defined_in)
-    private = f"make it private (_{method}) if it is a helper"
+    name = shown(method)
+    private = f"make it private (_{name}) if it is a helper"
     close = closest_hook(method)
     if close is not None:
         hint = f"did you mean {close}?"
-        fix = f"rename {method} to {close}, or {private}"
+        fix = f"rename {name} to {close}, or {private}"
     else:
         listed = _related(method)
         phases = {h.phase for h in listed}
@@ -183,7 +192,7 @@ def unknown_hook(owner: str, method: str, defined_in: str | None = None) -> Hook
             prefix = next(p for p in HOOK_PREFIXES if method.startswith(p))
             group = f"the hooks named {prefix}*"
         hint = f"{group}: {', '.join(h.name for h in listed)}"
-        fix = f"rename {method} to one of those hooks, or {private}"
+        fix = f"rename {name} to one of those hooks, or {private}"
     return HookProblem(
         "hook-unknown",
         method,

@@ -25,7 +25,7 @@ from helios.plugins.bounded_read import FileRefused, read_regular_file, read_reg
 from helios.plugins.distinfo import ranges_on
 from helios.plugins.echo import escape, quote, shown
 from helios.plugins.errors import ManifestError
-from helios.plugins.hook_checks import method_problems
+from helios.plugins.hook_checks import LISTED_PROBLEMS, method_problems
 from helios.plugins.hooks import GUARDED_HOOKS
 from helios.plugins.manifest import (
     CORE_DISTRIBUTION,
@@ -390,9 +390,21 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
     )
     at = {m.name: m for m in methods}
     problems += [
-        Problem(at[p.method].path, p.code, p.text, key=p.method, line=at[p.method].line)
-        for p in hook_problems
+        Problem(at[p.method].path, p.code, p.text, key=shown(p.method), line=at[p.method].line)
+        for p in hook_problems[:LISTED_PROBLEMS]
     ]
+    if len(hook_problems) > LISTED_PROBLEMS:
+        rest = hook_problems[LISTED_PROBLEMS:]
+        codes = " and ".join(sorted({p.code for p in rest}))
+        problems.append(
+            Problem(
+                at[rest[0].method].path,
+                rest[0].code,
+                f"and {len(rest):,} more {codes} problems in {qualname} (not listed); fix the "
+                "ones above and validate again",
+                line=at[rest[0].method].line,
+            )
+        )
     return problems
 
 
