@@ -590,11 +590,29 @@ def test_a_base_from_elsewhere_leaves_the_class_incomplete(tmp_path: Path) -> No
     assert [(c, line) for _, c, line, _ in found(root)] == [("hook-unknown", 8)]
 
 
+def test_a_base_is_the_one_bound_above_the_class(tmp_path: Path) -> None:
+    """``class TreePlugin(TreePlugin)`` derives from the imported class, not from itself."""
+    source = (
+        "from helios.plugins.plugin import UniquePluginOverrides\n"
+        "from helios_tree.base import Base as TreePlugin\n\n"
+        "class TreePlugin(TreePlugin):\n"
+        "    plugin_id = 'tree'\n"
+        "    declared_overrides = UniquePluginOverrides(should_training_stop=True)\n"
+    )
+    root = make_tree(tmp_path, overrides=("should_training_stop",), source=source)
+    (root / "src" / "helios_tree" / "base.py").write_text(BASE_MODULE)
+    assert [(f, c) for f, c, _, _ in found(root)] == [("base.py", "hook-unknown")]
+
+
 def test_bases_in_a_cycle_end(tmp_path: Path) -> None:
-    head = "\n\nclass A(B):\n    pass\n\n\nclass B(A):\n    def on_log(self):\n        pass\n"
-    assert [c for _, c, _, _ in found(tree_with(tmp_path, "pass\n", bases="A", head=head))] == [
-        "hook-unknown"
-    ]
+    """Modules that import each other's classes as bases (Python could not import them)."""
+    root = tree_with(tmp_path, "pass\n", bases="A", head="from .m1 import A")
+    package = root / "src" / "helios_tree"
+    (package / "m1.py").write_text("from .m2 import B\n\nclass A(B):\n    pass\n")
+    (package / "m2.py").write_text(
+        "from .m1 import A\n\nclass B(A):\n    def on_log(self):\n        pass\n"
+    )
+    assert [(f, c) for f, c, _, _ in found(root)] == [("m2.py", "hook-unknown")]
 
 
 def test_a_chain_of_modules_longer_than_the_limit_is_cut(tmp_path: Path) -> None:

@@ -206,8 +206,10 @@ class SourceTree:
         """The class ``base`` names, ``"root"`` for the plug-in API's roots, None if unknown."""
         dotted = _dotted(base)
         found = None
-        if dotted is not None and len(dotted) == 1:
-            found = self._lookup(where.module, where.path, where.tree, dotted[0], 0)
+        if dotted is not None and len(dotted) == 1:  # bound above the class statement
+            found = self._lookup(
+                where.module, where.path, where.tree, dotted[0], 0, where.node.lineno
+            )
         elif dotted is not None:
             module = self._bound_module(where, dotted[0])
             if module is not None:
@@ -220,12 +222,21 @@ class SourceTree:
         return found
 
     def _lookup(
-        self, module: str, path: Path, tree: ast.Module, name: str, depth: int
+        self,
+        module: str,
+        path: Path,
+        tree: ast.Module,
+        name: str,
+        depth: int,
+        before: int | None = None,
     ) -> SourceClass | None:
-        """The class bound to ``name`` at the top of ``module``: defined there, or imported
-        from a module of the tree (re-exports followed :data:`MAX_DOTTED` deep)."""
+        """The class bound to ``name`` at the top of ``module`` (by the statements above line
+        ``before``, if given): defined there, or imported from a module of the tree (re-exports
+        followed :data:`MAX_DOTTED` deep)."""
         binding: ast.stmt | None = None
         for node in tree.body:
+            if before is not None and node.lineno >= before:
+                break
             defines = isinstance(node, ast.ClassDef) and node.name == name
             if defines or (
                 isinstance(node, ast.ImportFrom)

@@ -274,7 +274,8 @@ def _declared_flags(value: ast.expr | None, callables: set[str]) -> frozenset[st
 
 
 def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
-    """Compare the class body (read with ``ast``) with the manifest's id and overrides."""
+    """Compare the class (read with ``ast``, with the bases the tree defines) with the
+    manifest's id and overrides, and apply the hook rules to its methods."""
     module, _, qualname = manifest.class_path.partition(":")
     source = SourceTree(src, MAX_PROJECT_FILE_BYTES)
     file = source.module_file(module)
