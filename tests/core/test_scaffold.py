@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from packaging.specifiers import SpecifierSet
 
 import helios
 from helios.cli import main
+from helios.plugins.hooks import GUARDED_HOOKS, HOOKS
 from helios.plugins.manifest import load_manifest
 from helios.plugins.scaffold import Names, ScaffoldError, core_range, create_plugin_project
 from helios.plugins.static import validate_path
@@ -149,6 +151,24 @@ def test_the_generated_code_compiles_and_is_consistent(project: Path) -> None:
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert "helios plugins check step_counter --import" in readme
     assert "$" not in plugin + tests  # every placeholder was filled
+
+
+def test_the_class_lists_every_hook_of_the_table(project: Path) -> None:
+    plugin = (project / "src" / "helios_step_counter" / "plugin.py").read_text(encoding="utf-8")
+    listed = re.findall(r"^    #   (\w+\([^)]*\))", plugin, re.M)
+    assert listed == [hook.signature for hook in HOOKS]
+    comments = [line[5:] for line in plugin.splitlines() if line.startswith("    #   ")]
+    text = " ".join(" ".join(comments).split())
+    for hook in HOOKS:  # each with its flag and when it runs
+        when = f"[{hook.flag}] {hook.when}" if hook.flag else hook.when
+        assert f"{hook.signature} {when}" in text, hook.name
+    assert max(len(line) for line in plugin.splitlines()) <= 99
+    manifest = (project / "src" / "helios_step_counter" / "helios-plugin.toml").read_text("utf-8")
+    for flag, hook in GUARDED_HOOKS.items():
+        assert re.search(rf"^#   {flag} = true +# to define {hook}$", manifest, re.M), flag
+    readme = " ".join((project / "README.md").read_text(encoding="utf-8").split())
+    *others, last = (f"`{hook}`" for hook in GUARDED_HOOKS.values())
+    assert f"a class defining {', '.join(others)} or {last} must claim it in both" in readme
 
 
 def test_cli_prints_the_files_and_the_next_commands(

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from helios.cli import main
+from helios.plugins.hook_checks import LISTED_PROBLEMS
+from helios.plugins.hooks import HOOKS, Hook
+from helios.plugins.source_classes import MAX_MODULES
 from helios.plugins.static import MAX_PROJECT_FILE_BYTES, validate_path
 from support.distfactory import manifest_text, plugin_source
 
@@ -343,3 +346,335 @@ def test_problems_are_rendered_on_one_line(tmp_path: Path) -> None:
         "helios-trainer if the key is newer)"
     )
     assert all(line.isprintable() for line in lines)
+
+
+# --- the hook rules, on the source (test_hook_rules.py holds them on the imported class) ------
+
+BY_POSITION = "(parameter names are free: the trainer passes hook arguments by position)"
+
+
+def tree_with(tmp_path: Path, body: str, *, bases: str = "Plugin", head: str = "") -> Path:
+    """A tree whose plug-in class has ``body`` (after setup), below ``head`` in its module."""
+    source = (
+        "from helios.plugins.plugin import Plugin, UniquePluginOverrides\n"
+        f"{head}\n\n"
+        f"class TreePlugin({bases}):\n"
+        "    plugin_id = 'tree'\n"
+        "    declared_overrides = UniquePluginOverrides()\n\n"
+        "    def setup(self):\n"
+        "        pass\n\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    )
+    return make_tree(tmp_path, overrides=(), source=source)
+
+
+def found(root: Path) -> list[tuple[str, str, int | None, str]]:
+    """(file name, code, line, message) of every problem."""
+    return [(Path(p.path).name, p.code, p.line, p.message) for p in validate_path(root).problems]
+
+
+def test_a_misspelt_hook_is_a_problem_with_did_you_mean(tmp_path: Path) -> None:
+    root = tree_with(tmp_path, "def on_train_batch_end(self, state):\n    pass\n")
+    (problem,) = validate_path(root).problems
+    assert (problem.code, problem.key, problem.line) == ("hook-unknown", "on_train_batch_end", 11)
+    assert problem.path == str(root / "src" / "helios_tree" / "plugin.py")
+    assert problem.message == (
+        "TreePlugin.on_train_batch_end is named like a hook but is none, so the trainer never "
+        "calls it (did you mean on_training_batch_end?); rename on_train_batch_end to "
+        "on_training_batch_end, or make it private (_on_train_batch_end) if it is a helper"
+    )
+
+
+def test_cli_validate_fails_on_a_misspelt_hook(tmp_path: Path, capsys: object) -> None:
+    root = tree_with(tmp_path, "def should_stop(self):\n    return True\n")
+    assert main(["plugins", "validate", str(root)]) == 1
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert out.splitlines()[1] == (
+        f"  {root / 'src' / 'helios_tree' / 'plugin.py'}:11: [should_stop] TreePlugin.should_stop "
+        "is named like a hook but is none, so the trainer never calls it (did you mean "
+        "should_training_stop?); rename should_stop to should_training_stop, or make it private "
+        "(_should_stop) if it is a helper"
+    )
+
+
+def test_a_hook_with_the_wrong_parameters_is_a_problem(tmp_path: Path) -> None:
+    root = tree_with(tmp_path, "def on_validation_end(self):\n    pass\n")
+    assert found(root) == [
+        (
+            "plugin.py",
+            "hook-signature",
+            11,
+            "TreePlugin.on_validation_end(self) cannot take the trainer's call "
+            "on_validation_end(validation_cycle) (1 positional argument after self): it takes "
+            f"none; define it as def on_validation_end(self, validation_cycle) {BY_POSITION}",
+        )
+    ]
+
+
+def test_names_the_rules_leave_alone(tmp_path: Path) -> None:
+    body = """\
+        def _on_train_batch_end(self, state):
+            pass
+
+        @property
+        def on_gpu(self):
+            return True
+
+        @on_gpu.setter
+        def on_gpu(self, value):
+            pass
+
+        def suggest(self, name):
+            pass
+
+        def on_validation_end(self, cycle, *rest, verbose=False):
+            pass
+
+        @staticmethod
+        def on_testing_end():
+            pass
+
+        @torch.no_grad()
+        def on_optimizer_step_end(self, state):
+            pass
+        """
+    assert found(tree_with(tmp_path, body, head="import torch")) == []
+
+
+@pytest.mark.parametrize(
+    ("definition", "why"),
+    [
+        ("async def on_training_start(self):", "it is an async def, and the trainer never awaits"),
+        ("def on_training_start():", "it has no parameter for self"),
+        ("def process_testing_batch(self, batch):", "it takes at most 1"),
+        ("def on_validation_start(self, cycle, *, log):", "its keyword-only parameter log has"),
+        ("@classmethod\ndef on_training_epoch_start(cls):", "it takes none"),
+        ("@staticmethod\ndef on_training_epoch_start(self, epoch):", "it requires 2 positional"),
+    ],
+)
+def test_shapes_that_cannot_take_the_call(tmp_path: Path, definition: str, why: str) -> None:
+    root = tree_with(tmp_path, f"{definition}\n    pass\n")
+    problems = [p for p in validate_path(root).problems if p.code == "hook-signature"]
+    assert len(problems) == 1 and why in problems[0].message, problems
+
+
+def _hook_source(hook: Hook, params: str) -> str:
+    flag = f"{hook.flag}=True" if hook.flag else ""
+    setup = "" if hook.name == "setup" else "    def setup(self):\n        pass\n"
+    return (
+        "from helios.plugins.plugin import Plugin, UniquePluginOverrides\n\n"
+        "class TreePlugin(Plugin):\n"
+        "    plugin_id = 'tree'\n"
+        f"    declared_overrides = UniquePluginOverrides({flag})\n"
+        f"{setup}"
+        f"    def {hook.name}({params}):\n"
+        "        return None\n"
+    )
+
+
+@pytest.mark.parametrize("hook", HOOKS, ids=[h.name for h in HOOKS])
+def test_each_hook_of_the_table_is_checked_from_source(tmp_path: Path, hook: Hook) -> None:
+    flags = (hook.flag,) if hook.flag else ()
+    right = ", ".join(("self", *hook.args))
+    assert found(make_tree(tmp_path / "a", overrides=flags, source=_hook_source(hook, right))) == []
+    wrong = f"{right}, extra"
+    source = _hook_source(hook, wrong)
+    line = source.splitlines().index(f"    def {hook.name}({wrong}):") + 1
+    (problem,) = validate_path(make_tree(tmp_path / "b", overrides=flags, source=source)).problems
+    assert (problem.code, problem.key, problem.line) == ("hook-signature", hook.name, line)
+    assert problem.message.startswith(
+        f"TreePlugin.{hook.name}({wrong}) cannot take the trainer's call {hook.signature}"
+    )
+
+
+# --- inherited methods: bases the tree defines are read -------------------------------------
+
+
+def test_a_base_in_the_same_module_is_read(tmp_path: Path) -> None:
+    head = (
+        "\n\nclass Base(Plugin):\n"
+        "    def on_epoch_end(self, epoch):\n"
+        "        pass\n\n"
+        "    def process_training_batch(self, batch, state):\n"
+        "        return batch\n"
+    )
+    root = tree_with(tmp_path, "pass\n", bases="Base", head=head)
+    assert found(root) == [
+        (
+            "plugin.py",
+            "hook-unclaimed",
+            8,
+            "TreePlugin inherits process_training_batch from Base but the manifest does not "
+            "claim training_batch; add training_batch = true under [overrides]",
+        ),
+        (
+            "plugin.py",
+            "hook-unknown",
+            5,
+            "TreePlugin.on_epoch_end (inherited from Base) is named like a hook but is none, so "
+            "the trainer never calls it (did you mean on_training_epoch_end?); rename "
+            "on_epoch_end to on_training_epoch_end, or make it private (_on_epoch_end) if it is "
+            "a helper",
+        ),
+    ]
+
+
+BASE_MODULE = """\
+from helios.plugins import Plugin
+
+
+class Base(Plugin):
+    def on_train_start(self):
+        pass
+
+    def should_training_stop(self):
+        return False
+"""
+
+
+@pytest.mark.parametrize(
+    ("head", "bases"),
+    [
+        ("from .base import Base", "Base"),
+        ("from helios_tree.base import Base as Renamed", "Renamed"),
+        ("from . import base", "base.Base"),
+        ("import helios_tree.base", "helios_tree.base.Base"),
+        ("import helios_tree.base as b", "b.Base"),
+        ("from .reexport import Base", "Base"),  # reexport.py imports it from base.py
+    ],
+)
+def test_a_base_in_another_module_of_the_tree_is_read(
+    tmp_path: Path, head: str, bases: str
+) -> None:
+    root = tree_with(tmp_path, "pass\n", bases=bases, head=head)
+    package = root / "src" / "helios_tree"
+    (package / "base.py").write_text(BASE_MODULE)
+    (package / "reexport.py").write_text("from helios_tree.base import Base\n")
+    assert [(f, c, line) for f, c, line, _ in found(root)] == [
+        ("base.py", "hook-unclaimed", 8),
+        ("base.py", "hook-unknown", 5),
+    ]
+
+
+def test_a_claimed_hook_defined_in_a_base_is_not_missing(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path,
+        overrides=("should_training_stop",),
+        source=(
+            "from helios.plugins.plugin import UniquePluginOverrides\n"
+            "from helios_tree.base import Base\n\n"
+            "class TreePlugin(Base):\n"
+            "    plugin_id = 'tree'\n"
+            "    declared_overrides = UniquePluginOverrides(should_training_stop=True)\n"
+        ),
+    )
+    (root / "src" / "helios_tree" / "base.py").write_text(BASE_MODULE.replace("on_train", "_on"))
+    assert found(root) == []
+    (root / "src" / "helios_tree" / "base.py").write_text(
+        "from helios.plugins import Plugin\n\nclass Base(Plugin):\n    pass\n"
+    )
+    assert [c for _, c, _, _ in found(root)] == ["hook-missing"]  # no base defines it now
+
+
+def test_a_base_from_elsewhere_leaves_the_class_incomplete(tmp_path: Path) -> None:
+    """Its own body is still checked; a claimed hook may come from the base, so none is missing."""
+    source = (
+        "from helios.plugins.plugin import UniquePluginOverrides\n"
+        "from helios_cuda.plugin import CUDAPlugin\n\n"
+        "class TreePlugin(CUDAPlugin):\n"
+        "    plugin_id = 'tree'\n"
+        "    declared_overrides = UniquePluginOverrides(training_batch=True)\n\n"
+        "    def on_test_start(self):\n"
+        "        pass\n"
+    )
+    root = make_tree(tmp_path, source=source)
+    assert [(c, line) for _, c, line, _ in found(root)] == [("hook-unknown", 8)]
+
+
+def test_a_base_is_the_one_bound_above_the_class(tmp_path: Path) -> None:
+    """``class TreePlugin(TreePlugin)`` derives from the imported class, not from itself."""
+    source = (
+        "from helios.plugins.plugin import UniquePluginOverrides\n"
+        "from helios_tree.base import Base as TreePlugin\n\n"
+        "class TreePlugin(TreePlugin):\n"
+        "    plugin_id = 'tree'\n"
+        "    declared_overrides = UniquePluginOverrides(should_training_stop=True)\n"
+    )
+    root = make_tree(tmp_path, overrides=("should_training_stop",), source=source)
+    (root / "src" / "helios_tree" / "base.py").write_text(BASE_MODULE)
+    assert [(f, c) for f, c, _, _ in found(root)] == [("base.py", "hook-unknown")]
+
+
+def test_bases_in_a_cycle_end(tmp_path: Path) -> None:
+    """Modules that import each other's classes as bases (Python could not import them)."""
+    root = tree_with(tmp_path, "pass\n", bases="A", head="from .m1 import A")
+    package = root / "src" / "helios_tree"
+    (package / "m1.py").write_text("from .m2 import B\n\nclass A(B):\n    pass\n")
+    (package / "m2.py").write_text(
+        "from .m1 import A\n\nclass B(A):\n    def on_log(self):\n        pass\n"
+    )
+    assert [(f, c) for f, c, _, _ in found(root)] == [("m2.py", "hook-unknown")]
+
+
+def test_a_chain_of_modules_longer_than_the_limit_is_cut(tmp_path: Path) -> None:
+    root = tree_with(tmp_path, "pass\n", bases="Base0", head="from .m0 import Base0")
+    package = root / "src" / "helios_tree"
+    for i in range(MAX_MODULES + 4):
+        (package / f"m{i}.py").write_text(
+            f"from .m{i + 1} import Base{i + 1}\n\nclass Base{i}(Base{i + 1}):\n    pass\n"
+        )
+    last = MAX_MODULES + 4
+    (package / f"m{last}.py").write_text(
+        f"from helios.plugins import Plugin\n\nclass Base{last}(Plugin):\n"
+        "    def on_log(self):\n        pass\n"
+    )
+    assert found(root) == []  # the typo lies beyond what is read; the import check sees it
+    (package / "m1.py").write_text(
+        "from helios.plugins import Plugin\n\nclass Base1(Plugin):\n"
+        "    def on_log(self):\n        pass\n"
+    )
+    assert [(f, c) for f, c, _, _ in found(root)] == [("m1.py", "hook-unknown")]
+
+
+@needs_fifo
+def test_a_base_module_that_is_a_fifo_is_not_read(tmp_path: Path) -> None:
+    root = tree_with(
+        tmp_path, "def on_log(self):\n    pass\n", bases="Base", head="from .b import Base"
+    )
+    os.mkfifo(root / "src" / "helios_tree" / "b.py")
+    assert validate_cli(root)[0] == 1  # returns (the FIFO is refused, never opened), and reports
+    assert [c for _, c, _, _ in found(root)] == ["hook-unknown"]
+
+
+@pytest.mark.parametrize("plugin", ["cuda", "optuna"])
+def test_the_first_party_plugins_validate(plugin: str) -> None:
+    result = validate_path(Path(__file__).resolve().parents[2] / "plugins" / plugin)
+    assert result.ok, [p.render() for p in result.problems]
+
+
+def test_a_class_of_many_hook_like_methods_makes_a_bounded_report(tmp_path: Path) -> None:
+    count = 20_000
+    body = "".join(f"def on_thing_{i}(self): pass\n" for i in range(count))
+    problems = validate_path(tree_with(tmp_path, body)).problems
+    assert len(problems) == LISTED_PROBLEMS + 1
+    assert [p.key for p in problems[:-1]] == [f"on_thing_{i}" for i in range(LISTED_PROBLEMS)]
+    assert (problems[-1].code, problems[-1].line, problems[-1].message) == (
+        "hook-unknown",
+        11 + LISTED_PROBLEMS,
+        f"and {count - LISTED_PROBLEMS:,} more hook-unknown problems in TreePlugin (not listed); "
+        "fix the ones above and validate again",
+    )
+
+
+def test_long_names_and_parameter_lists_are_cut(tmp_path: Path) -> None:
+    long = "on_" + "x" * 5000
+    params = ", ".join(["self", *(f"p{i}" for i in range(1000))])
+    body = f"def {long}(self): pass\ndef on_training_start({params}): pass\n"
+    unknown, signature = validate_path(tree_with(tmp_path, body)).problems
+    assert unknown.message.startswith(
+        f"TreePlugin.{long[:80]}... (5,003 characters) is named like a hook but is none"
+    )
+    assert len(unknown.render()) < 1000  # the name is cut wherever it is shown
+    assert signature.message.startswith(
+        "TreePlugin.on_training_start(self, p0, p1, p2, p3, p4, p5, p6, … (1,001 parameters)) "
+        "cannot take the trainer's call on_training_start()"
+    )

@@ -86,6 +86,7 @@ class PluginSet:
                 f"cannot also register {plugin!r}: register one of them"
             )
         _check_installed(type(plugin))
+        _check_hooks(plugin)
         claimed = plugin.unique_overrides.claimed()
         unclaimed = overridden_hooks(type(plugin)) - claimed
         if unclaimed:
@@ -164,6 +165,13 @@ _DOES = {
     "testing_batch": "process testing batches",
     "should_training_stop": "decide when training stops",
 }
+
+
+def _check_hooks(plugin: Plugin) -> None:
+    """The hook rules of helios.plugins.hook_checks: a PluginError names what breaks them."""
+    from helios.plugins.hook_checks import check_plugin_hooks
+
+    check_plugin_hooks(plugin)
 
 
 def _check_installed(cls: type[Plugin]) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "FOREIGN_HOOKS",
     "GUARDED_HOOKS",
     "HOOKS",
     "HOOKS_BY_NAME",
@@ -23,7 +24,9 @@ __all__ = [
     "STEP_HOOKS",
     "Hook",
     "Phase",
+    "closest_hook",
     "lookalike_hooks",
+    "related_hooks",
 ]
 
 
@@ -176,12 +179,112 @@ def lookalike_hooks(names: Iterable[str]) -> list[tuple[str, str | None]]:
     A public name (no leading underscore) starting with ``on_``, ``process_`` or ``should_``
     that is not in :data:`HOOKS` is one the trainer would never call.
     """
+    return [
+        (name, closest_hook(name))
+        for name in names
+        if name not in HOOKS_BY_NAME and name.startswith(HOOK_PREFIXES)
+    ]
+
+
+#: Words other trainers use in hook names, as this table spells them (``on_train_begin`` is
+#: read as ``on_training_start`` before it is compared with the hooks).
+SYNONYMS: dict[str, str] = {
+    "begin": "start",
+    "train": "training",
+    "fit": "training",
+    "test": "testing",
+    "val": "validation",
+    "valid": "validation",
+    "eval": "validation",
+    "evaluation": "validation",
+    "optimiser": "optimizer",
+    "optim": "optimizer",
+}
+
+#: Hooks of other trainers (PyTorch Lightning, Keras, Hugging Face) whose name alone does not
+#: lead to ours, after :data:`SYNONYMS`: the hook that runs at the same point here.
+FOREIGN_HOOKS: dict[str, str] = {
+    "on_before_optimizer_step": "on_optimizer_step_start",  # Lightning
+    "on_pre_optimizer_step": "on_optimizer_step_start",  # Hugging Face
+    "on_optimizer_step": "on_optimizer_step_end",  # Hugging Face: after the step
+    "on_after_optimizer_step": "on_optimizer_step_end",
+    "on_after_backward": "on_optimizer_step_start",  # Lightning: gradients ready
+    "on_before_zero_grad": "on_optimizer_step_end",  # Lightning: right after the step
+    "on_step_start": "on_training_batch_start",  # Hugging Face
+    "on_step_end": "on_optimizer_step_end",  # Hugging Face: after the optimiser step
+    "on_substep_end": "on_training_batch_end",  # Hugging Face: an accumulation step
+    "on_batch_start": "on_training_batch_start",  # Keras
+    "on_batch_end": "on_training_batch_end",  # Keras
+    "on_epoch_start": "on_training_epoch_start",  # Keras, Hugging Face
+    "on_epoch_end": "on_training_epoch_end",  # Keras, Hugging Face
+    "on_validation_epoch_start": "on_validation_start",  # Lightning
+    "on_validation_epoch_end": "on_validation_end",  # Lightning
+    "on_validation_batch_start": "process_validation_batch",  # Lightning
+    "on_testing_epoch_start": "on_testing_start",  # Lightning
+    "on_testing_epoch_end": "on_testing_end",  # Lightning
+    "on_testing_batch_start": "process_testing_batch",  # Lightning, Keras
+    "on_evaluate": "on_validation_end",  # Hugging Face
+    "on_save_checkpoint": "state_dict",  # Lightning
+    "on_save": "state_dict",  # Hugging Face
+    "on_load_checkpoint": "load_state_dict",  # Lightning
+    "process_batch": "process_training_batch",
+}
+
+#: The words that place a hook-like name in a phase, most specific first.
+_PHASE_WORDS: tuple[tuple[str, Phase], ...] = (
+    ("validation", Phase.VALIDATION),
+    ("testing", Phase.TESTING),
+    ("checkpoint", Phase.CHECKPOINT),
+    ("state", Phase.CHECKPOINT),
+    ("save", Phase.CHECKPOINT),
+    ("load", Phase.CHECKPOINT),
+    ("configure", Phase.CONFIGURE),
+    ("setup", Phase.CONFIGURE),
+    ("training", Phase.TRAINING),
+    ("epoch", Phase.TRAINING),
+    ("optimizer", Phase.TRAINING),
+    ("stop", Phase.TRAINING),
+)
+
+
+def _normalised(name: str) -> str:
+    return "_".join(SYNONYMS.get(word, word) for word in name.split("_"))
+
+
+def _phase(name: str) -> Phase | None:
+    words = set(name.split("_"))
+    return next((phase for word, phase in _PHASE_WORDS if word in words), None)
+
+
+def closest_hook(name: str) -> str | None:
+    """The hook a hook-like ``name`` most likely means, or None when none is close.
+
+    Another trainer's spelling (:data:`SYNONYMS`, :data:`FOREIGN_HOOKS`) is mapped first;
+    otherwise the closest name among the hooks of the same phase (all hooks when the name
+    names no phase), by :func:`difflib.get_close_matches`.
+    """
     import difflib  # only when a class is checked
 
-    found = []
-    for name in names:
-        if name in HOOKS_BY_NAME or not name.startswith(HOOK_PREFIXES):
-            continue
-        close = difflib.get_close_matches(name, HOOKS_BY_NAME, n=1, cutoff=0.6)
-        found.append((name, close[0] if close else None))
-    return found
+    normalised = _normalised(name)
+    for candidate in (name, normalised):
+        if candidate in FOREIGN_HOOKS:
+            return FOREIGN_HOOKS[candidate]
+    if normalised in HOOKS_BY_NAME:
+        return normalised
+    phase = _phase(normalised)
+    pool = [h.name for h in HOOKS if phase is None or h.phase is phase]
+    close = difflib.get_close_matches(normalised, pool, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def related_hooks(name: str) -> tuple[Hook, ...]:
+    """The hooks to list for a hook-like ``name`` with no close match.
+
+    Those of the phase its words name (``on_validation_x``: the validation hooks), else those
+    with the same prefix (``should_x``: ``should_training_stop``).
+    """
+    phase = _phase(_normalised(name))
+    if phase is not None:
+        return tuple(h for h in HOOKS if h.phase is phase)
+    prefix = next((p for p in HOOK_PREFIXES if name.startswith(p)), "")
+    return tuple(h for h in HOOKS if h.name.startswith(prefix))

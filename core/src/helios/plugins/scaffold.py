@@ -13,13 +13,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import textwrap
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
 from packaging.version import InvalidVersion, Version
 
+from helios.plugins.hooks import GUARDED_HOOKS, HOOK_PREFIXES, HOOKS
 from helios.plugins.manifest import CORE_DISTRIBUTION, ID_PATTERN, MANIFEST_FILENAME
 
 __all__ = ["Names", "Scaffold", "ScaffoldError", "core_range", "create_plugin_project"]
@@ -190,6 +193,9 @@ def _render(names: Names, helios_range: str) -> dict[str, str]:
         "core": CORE_DISTRIBUTION,
         "manifest": MANIFEST_FILENAME,
         "summary": SUMMARY,
+        "hook_menu": hook_menu(),
+        "claim_lines": claim_lines(),
+        "guarded": _one_of(f"`{hook}`" for hook in GUARDED_HOOKS.values()),
     }
     package = f"src/{names.package}"
     templates = {
@@ -202,6 +208,52 @@ def _render(names: Names, helios_range: str) -> dict[str, str]:
         "tests/test_plugin.py": TESTS,
     }
     return {path: Template(text).substitute(values) for path, text in templates.items()}
+
+
+#: The width of the comments the scaffold generates (the project's line length is 100).
+COMMENT_WIDTH = 99
+
+
+def hook_menu(indent: str = "    ") -> str:
+    """Comment lines listing every hook of the table, for the generated plug-in class."""
+    prefixes = _one_of(f"{p}*" for p in HOOK_PREFIXES)
+    head = (
+        "The hooks the trainer calls, in the order of a fit then a test (the table in "
+        "helios.plugins.hooks). Define the ones you need with these arguments after self (any "
+        "names: they are passed by position). [flag] marks an exclusive hook: claim the flag "
+        "in declared_overrides and in the manifest's [overrides]. A public method named "
+        f"{prefixes} must be one of them (the trainer would never call another); name "
+        "helpers _like_this."
+    )
+    lines = textwrap.wrap(
+        head, COMMENT_WIDTH, initial_indent=f"{indent}# ", subsequent_indent=f"{indent}# "
+    )
+    lines.append(f"{indent}#")
+    width = max(len(h.signature) for h in HOOKS)
+    for hook in HOOKS:
+        when = f"[{hook.flag}] {hook.when}" if hook.flag else hook.when
+        lines += textwrap.wrap(
+            when,
+            COMMENT_WIDTH,
+            initial_indent=f"{indent}#   {hook.signature:<{width}}  ",
+            subsequent_indent=f"{indent}#   {'':<{width}}  ",
+        )
+    return "\n".join(lines)
+
+
+def _one_of(names: Iterable[str]) -> str:
+    """``a, b or c``."""
+    *others, last = names
+    return f"{', '.join(others)} or {last}" if others else last
+
+
+def claim_lines() -> str:
+    """The manifest's commented example claims: one line per unique override and its hook."""
+    width = max(len(flag) for flag in GUARDED_HOOKS)
+    return "\n".join(
+        f"#   {flag} = true{'':<{width - len(flag)}}  # to define {hook}"
+        for flag, hook in GUARDED_HOOKS.items()
+    )
 
 
 # ---------------------------------------------------------------------- templates
@@ -262,8 +314,9 @@ packages = []  # other distributions the plug-in needs, as PEP 508 strings
 
 [overrides]
 # The unique overrides the plug-in claims (= ${class_name}.declared_overrides); none yet.
-# Claiming one, e.g. training_batch = true for process_training_batch, makes the plug-in
-# conflict with every other plug-in claiming it.
+# Each guards a hook that one plug-in of a trainer alone may define, so claiming one makes
+# the plug-in conflict with every other plug-in claiming it:
+$claim_lines
 
 [device]
 accelerator = "any"
@@ -321,6 +374,8 @@ class $class_name(Plugin):
     # = the manifest's id, and its [overrides]
     plugin_id = "$id"
     declared_overrides = UniquePluginOverrides()
+
+$hook_menu
 
     def __init__(self) -> None:
         super().__init__()
@@ -475,9 +530,10 @@ $$ pytest tests                           # needs the plug-in installed (see abo
 `src/$package/$manifest` is the manifest. Keep it consistent with the rest:
 its `id` and `class` are the entry point in `pyproject.toml`, its `requires.helios` is the
 `$core` range in `dependencies`, and its `[overrides]` are the class's
-`declared_overrides` (a class defining `process_training_batch`, `process_validation_batch`,
-`process_testing_batch` or `should_training_stop` must claim it in both). Another package the
-plug-in needs goes into both `dependencies` and `requires.packages`.
+`declared_overrides` (a class defining $guarded
+must claim it in both). The class's comments list every hook; a public method named `on_*`,
+`process_*` or `should_*` that is not one of them fails `helios plugins validate`. Another
+package the plug-in needs goes into both `dependencies` and `requires.packages`.
 
 ## Release
 

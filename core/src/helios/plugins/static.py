@@ -2,7 +2,10 @@
 
 For a tree, the manifest is validated, then compared with the project's ``pyproject.toml``
 (entry point, helios-trainer range) and with the plug-in class read through ``ast``: its
-``plugin_id``, its ``declared_overrides`` and the guarded hooks its class body defines.
+``plugin_id``, its ``declared_overrides``, the guarded hooks it defines, and the hook rules
+of :mod:`~helios.plugins.hook_checks` (a hook-like method that is no hook, a hook that cannot
+take the trainer's call). Methods inherited from bases in the same tree count
+(:mod:`~helios.plugins.source_classes`).
 
 Every file is read with :func:`~helios.plugins.bounded_read.read_regular_file` (a FIFO or a
 device is refused, never opened for reading; at most :data:`MAX_PROJECT_FILE_BYTES` of a
@@ -22,6 +25,8 @@ from helios.plugins.bounded_read import FileRefused, read_regular_file, read_reg
 from helios.plugins.distinfo import ranges_on
 from helios.plugins.echo import escape, quote, shown
 from helios.plugins.errors import ManifestError
+from helios.plugins.hook_checks import LISTED_PROBLEMS, method_problems
+from helios.plugins.hooks import GUARDED_HOOKS
 from helios.plugins.manifest import (
     CORE_DISTRIBUTION,
     MANIFEST_FILENAME,
@@ -29,7 +34,8 @@ from helios.plugins.manifest import (
     load_manifest,
     toml_type,
 )
-from helios.plugins.plugin import GUARDED_HOOKS, UniquePluginOverrides
+from helios.plugins.plugin import UniquePluginOverrides
+from helios.plugins.source_classes import SourceClass, SourceTree, find_class, last_name
 from helios.plugins.toml_source import TOMLLimitError, TOMLSyntaxError, parse_toml
 
 __all__ = ["MAX_PROJECT_FILE_BYTES", "Problem", "Validation", "validate_path"]
@@ -224,25 +230,6 @@ def _shape_problem(where: str, key: str, rule: str, value: object) -> Problem:
     )
 
 
-def _module_file(src: Path, module: str) -> Path | None:
-    base = src.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if _is(candidate, lambda mode: not stat.S_ISDIR(mode)):
-            return candidate  # a FIFO or a device is refused when it is read
-    return None
-
-
-def _find_class(tree: ast.Module, qualname: str) -> ast.ClassDef | None:
-    body: list[ast.stmt] = tree.body
-    found: ast.ClassDef | None = None
-    for part in qualname.split("."):
-        found = next((n for n in body if isinstance(n, ast.ClassDef) and n.name == part), None)
-        if found is None:
-            return None
-        body = found.body
-    return found
-
-
 def _assigned(cls: ast.ClassDef, name: str) -> ast.expr | None:
     for node in cls.body:
         if isinstance(node, ast.Assign) and any(
@@ -275,7 +262,7 @@ def _declared_flags(value: ast.expr | None, callables: set[str]) -> frozenset[st
         return frozenset()
     if not isinstance(value, ast.Call) or value.args:
         return None
-    if _last_name(value.func) not in callables:
+    if last_name(value.func) not in callables:
         return None
     flags = set()
     for keyword in value.keywords:
@@ -287,9 +274,11 @@ def _declared_flags(value: ast.expr | None, callables: set[str]) -> frozenset[st
 
 
 def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
-    """Compare the class body (read with ``ast``) with the manifest's id and overrides."""
+    """Compare the class (read with ``ast``, with the bases the tree defines) with the
+    manifest's id and overrides, and apply the hook rules to its methods."""
     module, _, qualname = manifest.class_path.partition(":")
-    file = _module_file(src, module)
+    source = SourceTree(src, MAX_PROJECT_FILE_BYTES)
+    file = source.module_file(module)
     if file is None:
         return [
             Problem(
@@ -317,7 +306,7 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
                 f"({type(exc).__name__})",
             )
         ]
-    cls = _find_class(tree, qualname)
+    cls = find_class(tree, qualname)
     if cls is None:
         return [
             Problem(
@@ -365,22 +354,24 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
                 line=cls.lineno,
             )
         )
-    defined = {
-        n.name: n.lineno for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
+    source.add(module, file, tree)
+    found = source.methods(SourceClass(cls, module, file, tree), qualname)
+    defined = found.methods
     for flag, hook in GUARDED_HOOKS.items():
-        if hook in defined and flag not in claimed:
+        method = defined.get(hook)
+        if method is not None and flag not in claimed:
+            how = f"inherits {hook} from {method.owner}" if method.inherited else f"defines {hook}"
             problems.append(
                 Problem(
-                    where,
+                    method.path,
                     "hook-unclaimed",
-                    f"{qualname} defines {hook} but the manifest does "
-                    f"not claim {flag}; add {flag} = true under [overrides]",
+                    f"{qualname} {how} but the manifest does not claim {flag}; add {flag} = true "
+                    "under [overrides]",
                     key=hook,
-                    line=defined[hook],
+                    line=method.line,
                 )
             )
-    if _bases_are_plugin(cls):
+    if found.complete:  # every base was read: a hook defined nowhere is missing
         for flag in sorted(claimed):
             hook = GUARDED_HOOKS[flag]
             if hook not in defined:
@@ -394,21 +385,28 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
                         line=cls.lineno,
                     )
                 )
+    methods = [m for m in defined.values() if m.params is not None]
+    hook_problems = method_problems(
+        qualname, [(m.name, m.params, m.owner if m.inherited else None) for m in methods]
+    )
+    at = {m.name: m for m in methods}
+    problems += [
+        Problem(at[p.method].path, p.code, p.text, key=shown(p.method), line=at[p.method].line)
+        for p in hook_problems[:LISTED_PROBLEMS]
+    ]
+    if len(hook_problems) > LISTED_PROBLEMS:
+        rest = hook_problems[LISTED_PROBLEMS:]
+        codes = " and ".join(sorted({p.code for p in rest}))
+        problems.append(
+            Problem(
+                at[rest[0].method].path,
+                rest[0].code,
+                f"and {len(rest):,} more {codes} problems in {qualname} (not listed); fix the "
+                "ones above and validate again",
+                line=at[rest[0].method].line,
+            )
+        )
     return problems
-
-
-def _bases_are_plugin(cls: ast.ClassDef) -> bool:
-    """Whether every base is ``Plugin`` itself (so inherited hooks cannot hide anywhere)."""
-    return all(_last_name(b) in ("Plugin", "ABC") for b in cls.bases)
-
-
-def _last_name(node: ast.expr) -> str:
-    """``c`` for ``c`` or ``a.b.c``; "" for any other expression (never recursion-deep)."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""
 
 
 def _show(flags: frozenset[str]) -> str:

@@ -49,6 +49,7 @@ class Reason(str, enum.Enum):
     NOT_A_PLUGIN = "not-a-plugin"
     ID_MISMATCH = "id-mismatch"
     OVERRIDES_MISMATCH = "overrides-mismatch"
+    HOOK_MISMATCH = "hook-mismatch"  # a hook-like method that is no hook, or a bad signature
     CHECK_CRASHED = "check-crashed"  # checking, importing or registering it raised
 
     @property
@@ -69,6 +70,7 @@ _KINDS: dict[Reason, Kind] = {
     Reason.NOT_A_PLUGIN: Kind.BROKEN,
     Reason.ID_MISMATCH: Kind.BROKEN,
     Reason.OVERRIDES_MISMATCH: Kind.BROKEN,
+    Reason.HOOK_MISMATCH: Kind.BROKEN,
     Reason.CHECK_CRASHED: Kind.BROKEN,
 }
 for _reason in Reason:

@@ -7,6 +7,7 @@ import inspect
 import traceback
 
 from helios.plugins.checks import Failure
+from helios.plugins.hook_checks import LISTED_PROBLEMS, class_problems
 from helios.plugins.manifest import Manifest
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
 from helios.plugins.verdicts import Reason
@@ -50,7 +51,8 @@ def import_class(manifest: Manifest, distribution: str) -> type | Failure:
 
 
 def verify_class(cls: type, manifest: Manifest) -> Failure | None:
-    """The class is a concrete Plugin whose id and unique overrides match the manifest."""
+    """The class is a concrete Plugin whose id and unique overrides match the manifest, and
+    whose hook-like methods are hooks that take the trainer's call."""
     name = manifest.class_path
     if not issubclass(cls, Plugin):
         return Failure(
@@ -78,7 +80,24 @@ def verify_class(cls: type, manifest: Manifest) -> Failure | None:
             found=f"plugin_id = {class_id!r}",
             fix=f"set plugin_id = {manifest.id!r} on {cls.__qualname__}",
         )
-    return _verify_overrides(cls, manifest)
+    return _verify_overrides(cls, manifest) or _verify_hooks(cls)
+
+
+def _verify_hooks(cls: type[Plugin]) -> Failure | None:
+    """The rules of :mod:`helios.plugins.hook_checks`, every problem in one failure."""
+    problems = class_problems(cls)
+    if not problems:
+        return None
+    shown = problems[:LISTED_PROBLEMS]
+    more = f"; and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+    return Failure(
+        Reason.HOOK_MISMATCH,
+        "; ".join(p.message for p in shown) + more,
+        required="every public on_*, process_* or should_* method a hook that takes the "
+        "trainer's call",
+        found=", ".join(sorted({p.method for p in problems})[:LISTED_PROBLEMS]) + more,
+        fix="; ".join(p.fix for p in shown),
+    )
 
 
 def _verify_overrides(cls: type[Plugin], manifest: Manifest) -> Failure | None:
