@@ -108,3 +108,14 @@ class PluginNotInstalledError(PluginError, ImportError):
 
 class PluginConflictError(PluginError, ValueError):
     """Two plug-ins registered in one trainer claim the same unique override or id."""
+
+
+class PluginIdTakenError(PluginConflictError, KeyError):
+    """Another plug-in is registered under the same id in the trainer.
+
+    Also a :class:`KeyError`, as helios-ml raises for a taken id; its text reads as written
+    (not quoted, as a plain ``KeyError``'s is).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
