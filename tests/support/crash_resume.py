@@ -64,7 +64,7 @@ def run(
     """Train in ``run_dir``; with ``crash_at``, crash after that batch and resume to the end."""
     outcome = Outcome(params={}, losses={})
     settings = {"device": "cpu", "progress": False, "run_dir": run_dir, **trainer_args}
-    for stop in ([crash_at, None] if crash_at is not None else [None]):
+    for stop in [crash_at, None] if crash_at is not None else [None]:
         model = make_model()
         _record(model, outcome, stop)
         outcome.models.append(model)

@@ -4,6 +4,7 @@ their checks before the first step, and exact resume with them."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def test_settings_that_cannot_work_are_refused_before_the_first_step(
     make, interval, metric, validates, message = case
     model = Scheduled(make, interval=interval, metric=metric)
     data = ToyData(size=32) if validates else NoValidation(size=32)
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=re.escape(message[:40])) as caught:
         fit(model, data, valid_every=None)
     assert str(caught.value) == message
     assert model.losses == []
