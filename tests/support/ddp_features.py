@@ -1,5 +1,5 @@
-"""Ranks of 2-process DDP runs (gloo) for the scheduler and plug-in state tests; each writes
-what it saw to ``<out>/rank<N>.json``."""
+"""Ranks of 2-process DDP runs (gloo) for the scheduler, plug-in state and sampler tests; each
+writes what it saw to ``<out>/rank<N>.json``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.utils.data import DistributedSampler
 
 from helios.checkpoint import CheckpointError
 from helios.plugins.plugin import Plugin
 from helios.trainer import Trainer, TrainingState
-from support.toy import ToyData, ToyModel
+from support.toy import ToyData, ToyDataset, ToyModel
 
 
 def _write(out: str, seen: dict[str, Any]) -> None:
@@ -76,3 +78,43 @@ def refused_state_rank(out: str) -> None:
         _write(out, {"error": str(exc)})
     else:
         _write(out, {"error": None})
+
+
+class Indexed(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
+    """The toy samples with their index."""
+
+    def __init__(self, size: int) -> None:
+        self.toy = ToyDataset(size)
+
+    def __len__(self) -> int:
+        return len(self.toy)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        x, y = self.toy[index]
+        return x, y, index
+
+
+class SeesIndices(ToyModel):
+    def setup(self) -> None:
+        super().setup()
+        self.seen: list[int] = []
+
+    def train_step(self, batch: Any, state: TrainingState) -> torch.Tensor:
+        x, y, index = batch
+        self.seen += index.tolist()
+        return super().train_step((x, y), state)
+
+
+class ShardedBySampler(ToyData):
+    def setup(self) -> None:
+        super().setup()
+        self.train_dataset = Indexed(self.size)
+        self.train_params.shuffle = False
+        self.train_params.sampler = DistributedSampler(self.train_dataset, shuffle=True, seed=3)
+
+
+def sampler_rank(out: str) -> None:
+    """One epoch with a DistributedSampler built from the process group; records the indices."""
+    model = SeesIndices()
+    Trainer(total=2, device="cpu", progress=True).fit(model, ShardedBySampler(size=32))
+    _write(out, {"seen": model.seen})

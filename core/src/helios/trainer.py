@@ -465,7 +465,11 @@ class Trainer:
         if self.unit is TrainingUnit.ITERATION:
             return self.total
         try:
-            per_epoch = len(data.loader("train", seed=self.seed, num_replicas=self.env.world_size))
+            per_epoch = len(
+                data.loader(
+                    "train", seed=self.seed, num_replicas=self.env.world_size, rank=self.env.rank
+                )
+            )
         except TypeError:
             return None
         return math.ceil(per_epoch / self.accumulation_steps) * self.total

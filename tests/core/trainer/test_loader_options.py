@@ -3,6 +3,7 @@ them, what is refused, and exact resume with them."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -250,3 +251,15 @@ def test_resume_with_a_sampler_and_persistent_workers_is_exact(tmp_path: Path) -
     assert_same(resumed, straight)  # resumed from step 12: batch 4 of epoch 1
     shuffled = run(tmp_path / "shuffled", ToyModel, ToyData, **settings)
     assert shuffled.losses != straight.losses  # the sampler did decide the order
+
+
+def test_ddp_with_a_distributed_sampler_gives_each_rank_its_share(tmp_path: Path) -> None:
+    from helios.distributed import spawn
+    from support.ddp_features import sampler_rank
+
+    spawn(sampler_rank, 2, args=(str(tmp_path),))  # progress bar on: rank 1 counts steps too
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text())["seen"] for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 32  # 2 epochs of 16 samples each
+    for epoch in (slice(0, 16), slice(16, 32)):
+        assert sorted(seen[0][epoch] + seen[1][epoch]) == list(range(32))
+    assert seen[0][:16] != seen[0][16:]  # set_epoch reshuffled the second epoch
