@@ -185,3 +185,19 @@ def _env() -> dict[str, str]:
 
     src = str(Path(hlp.__file__).parents[1])
     return {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+
+
+def test_plug_id_is_helios_mls_name_for_the_plugin_id() -> None:
+    plugin = Minimal("first")
+    assert plugin._plug_id == "first"
+    plugin._plug_id = "renamed"
+    assert plugin.plugin_id == "renamed"
+    assert repr(plugin) == "<Minimal plugin_id='renamed'>"
+
+
+def test_the_typed_surface_names_trainer_types_without_importing_them() -> None:
+    # annotations stay strings (``from __future__ import annotations``): no torch at import
+    assert hlp.Plugin.configure_trainer.__annotations__["trainer"] == "Trainer"
+    assert hlp.Plugin.configure_model.__annotations__["model"] == "Model"
+    assert hlp.Plugin.process_training_batch.__annotations__["state"] == "TrainingState"
+    assert hlp.Plugin.trainer.fget.__annotations__["return"] == "Trainer"  # type: ignore[attr-defined]

@@ -146,6 +146,15 @@ def test_registers_itself_in_the_trainer(fake_gpu: None) -> None:
     plugin = CUDAPlugin()
     plugin.configure_trainer(trainer)
     assert trainer.plugins == {"cuda": plugin}
+    plugin.configure_trainer(trainer)  # again: nothing happens
+    assert "cuda" in trainer.plugins and trainer.plugins["cuda"] is plugin
+    with pytest.raises(KeyError) as caught:  # another one with its id, as in helios-ml
+        CUDAPlugin().configure_trainer(trainer)
+    assert str(caught.value) == (
+        "a plug-in with id 'cuda' is registered already (<CUDAPlugin plugin_id='cuda'>); "
+        "cannot also register <CUDAPlugin plugin_id='cuda'>: register one of them"
+    )
+    assert trainer.plugins == {"cuda": plugin}
 
 
 def test_registering_an_instance_runs_the_distribution_checks(

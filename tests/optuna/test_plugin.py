@@ -250,6 +250,12 @@ def test_the_state_belongs_to_one_trial() -> None:
 class _DistributedTrainer:
     is_distributed = True
 
+    def __init__(self) -> None:
+        self.plugins: dict[str, Any] = {}
+
+    def register_plugin(self, plugin: Any) -> None:
+        self.plugins[plugin.plugin_id] = plugin
+
     def register_exception(self, *exceptions: type[BaseException]) -> None:
         self.exceptions = exceptions
 
@@ -270,6 +276,7 @@ def test_a_distributed_trial_needs_rdb_storage(storage_url: str) -> None:
     shared = OptunaPlugin(optuna.create_study(storage=storage_url).ask(), METRIC)
     shared.configure_trainer(trainer)
     assert trainer.exceptions == (optuna.TrialPruned,)
+    assert trainer.plugins == {"optuna": shared}
 
 
 def test_attach_trial_joins_a_running_trial_only(storage_url: str) -> None:

@@ -25,6 +25,7 @@ from helios import checkpoint as ckpt
 from helios import distributed
 from helios.data import DataModule
 from helios.model import Model
+from helios.plugin_state import check_plugin_states
 from helios.plugins.errors import PluginNotApplicableWarning
 from helios.plugins.plugin import Plugin
 from helios.plugins.selection import PluginRequest, parse_plugins, skipped_warning
@@ -174,7 +175,10 @@ class Trainer:
         self.progress, self.dist_timeout_s = progress, dist_timeout_s
         self.env = distributed.world()
         self.device = _select_device(device, self.env)
-        self.valid_exceptions: list[type[BaseException]] = []
+        self._train_exceptions: list[type[BaseException]] = []
+        self._test_exceptions: list[type[BaseException]] = []
+        self._model: Model | None = None
+        self._datamodule: DataModule | None = None
         self.state = TrainingState()
         self._plugins = PluginSet()
         self._configured_models: weakref.WeakKeyDictionary[Model, set[str]] = (
@@ -202,21 +206,83 @@ class Trainer:
 
     @property
     def is_distributed(self) -> bool:
+        """Whether this run has more than one process (``WORLD_SIZE`` above 1)."""
         return self.env.distributed
 
     @property
     def rank(self) -> int:
+        """The global rank of this process (``RANK``): 0 to world size - 1 across machines.
+
+        Rank 0 writes checkpoints and reports. Models and plug-ins get the *local* rank as
+        their ``rank`` (:attr:`local_rank`, the device index on this machine).
+        """
         return self.env.rank
 
+    @property
+    def local_rank(self) -> int:
+        """The rank of this process on its machine (``LOCAL_RANK``): its CUDA device index."""
+        return self.env.local_rank
+
+    @property
+    def model(self) -> Model:
+        """The model of the current (or last) ``fit``/``test``."""
+        if self._model is None:
+            raise RuntimeError(
+                "Trainer.model is set by fit(model, datamodule) or test(model, datamodule), "
+                "and neither has run yet"
+            )
+        return self._model
+
+    @model.setter
+    def model(self, model: Model) -> None:
+        self._model = model
+
+    @property
+    def datamodule(self) -> DataModule:
+        """The data module of the current (or last) ``fit``/``test``."""
+        if self._datamodule is None:
+            raise RuntimeError(
+                "Trainer.datamodule is set by fit(model, datamodule) or test(model, "
+                "datamodule), and neither has run yet"
+            )
+        return self._datamodule
+
+    @datamodule.setter
+    def datamodule(self, datamodule: DataModule) -> None:
+        self._datamodule = datamodule
+
+    @property
+    def train_exceptions(self) -> list[type[BaseException]]:
+        """Exception classes that leave ``fit`` without the error log (re-raised as always)."""
+        return self._train_exceptions
+
+    @train_exceptions.setter
+    def train_exceptions(self, value: list[type[BaseException]]) -> None:
+        self._train_exceptions = _exception_list("train_exceptions", value)
+
+    @property
+    def test_exceptions(self) -> list[type[BaseException]]:
+        """Exception classes that leave ``test`` without the error log (re-raised as always)."""
+        return self._test_exceptions
+
+    @test_exceptions.setter
+    def test_exceptions(self, value: list[type[BaseException]]) -> None:
+        self._test_exceptions = _exception_list("test_exceptions", value)
+
     def register_plugin(self, plugin: Plugin) -> None:
-        """Add a plug-in instance; it is checked against the others (and its manifest, if any)."""
+        """Add a plug-in instance; it is checked against the others (and its manifest, if any).
+
+        :raises PluginIdTakenError: (a ``KeyError``) when another plug-in has its id.
+        """
         self._plugins.add(plugin)
 
     def register_exception(self, *exceptions: type[BaseException]) -> None:
-        """Let these exceptions pass through ``fit``/``test`` (e.g. ``optuna.TrialPruned``)."""
+        """Let these exceptions pass through ``fit`` and ``test`` (e.g. ``optuna.TrialPruned``):
+        adds each to :attr:`train_exceptions` and :attr:`test_exceptions`, once."""
         for exc in exceptions:
-            if exc not in self.valid_exceptions:
-                self.valid_exceptions.append(exc)
+            for listed in (self._train_exceptions, self._test_exceptions):
+                if exc not in listed:
+                    listed.append(exc)
 
     # ------------------------------------------------------------------ runs
     def fit(self, model: Model, datamodule: DataModule) -> TrainingState:
@@ -228,6 +294,7 @@ class Trainer:
         self._run(model, datamodule, training=False)
 
     def _run(self, model: Model, datamodule: DataModule, *, training: bool) -> TrainingState:
+        self._model, self._datamodule = model, datamodule
         distributed.init(self.env, self.device, self.dist_timeout_s)
         try:
             self._prepare(model, datamodule, training)
@@ -235,7 +302,7 @@ class Trainer:
                 self._train(model, datamodule)
             else:
                 self._test(model, datamodule)
-        except tuple(self.valid_exceptions):
+        except tuple(self._train_exceptions if training else self._test_exceptions):
             raise
         except (RunDirError, RunLockedError):
             raise  # rank 0's refusal, raised by every rank together: the group is still usable
@@ -250,6 +317,7 @@ class Trainer:
             distributed.mark_run(failed=True)
             raise
         finally:
+            datamodule.close_loaders()
             if self._run_lock is not None:
                 self._run_lock.release()
                 self._run_lock = None
@@ -276,6 +344,8 @@ class Trainer:
             if self.is_distributed:
                 ids = [self.device.index] if self.device.type == "cuda" else None
                 model.network = nn.parallel.DistributedDataParallel(model.network, device_ids=ids)
+        if training:
+            model.check_scheduler(validates=datamodule.valid_dataset is not None)
         self.state = TrainingState()
         if self.run_dir is not None:
             if self.resume:
@@ -308,10 +378,11 @@ class Trainer:
             raise error
 
     def placement(self) -> dict[str, Any]:
-        """What models and plug-ins are told before setup: distributed, rank, device, map_loc."""
-        map_loc: str | dict[str, str] = (
-            {"cuda:0": f"cuda:{self.device.index}"} if self.device.type == "cuda" else "cpu"
-        )
+        """What models and plug-ins are told before setup: distributed, rank (the local rank),
+        device, and ``map_loc``, the ``map_location`` that maps tensors saved from ``cuda:0``
+        to this process's device (``{"cuda:0": "cpu"}`` on the CPU, as in helios-ml)."""
+        target = f"cuda:{self.device.index}" if self.device.type == "cuda" else "cpu"
+        map_loc: dict[str, str] = {"cuda:0": target}
         return {
             "is_distributed": self.is_distributed,
             "rank": self.env.local_rank,
@@ -407,7 +478,11 @@ class Trainer:
         if self.unit is TrainingUnit.ITERATION:
             return self.total
         try:
-            per_epoch = len(data.loader("train", seed=self.seed, num_replicas=self.env.world_size))
+            per_epoch = len(
+                data.loader(
+                    "train", seed=self.seed, num_replicas=self.env.world_size, rank=self.env.rank
+                )
+            )
         except TypeError:
             return None
         return math.ceil(per_epoch / self.accumulation_steps) * self.total
@@ -425,6 +500,7 @@ class Trainer:
         self._evaluate(data, "valid", "validation", model.valid_step)
         self._plugins.call("on_validation_end", cycle)
         model.on_validation_end(cycle)
+        model.step_scheduler_after_validation()
         model.train()
         early = self._early_stop(model, state)
         stopper = self._plugins.owner("should_training_stop")
@@ -494,15 +570,29 @@ class Trainer:
             gathered: list[Any] = [None] * self.env.world_size
             dist.all_gather_object(gathered, buffer.getvalue())
             rng = [torch.load(io.BytesIO(raw), weights_only=True) for raw in gathered]
+        data: dict[str, Any] = {}
+        refused: ckpt.CheckpointError | None = None
         if self.rank == 0:
+            plugins = self._plugins.state_dicts()
+            try:  # before anything is written: a resume must never meet a state it refuses
+                check_plugin_states(plugins)
+            except ckpt.CheckpointError as exc:
+                refused = exc
             data = {
                 "format": CHECKPOINT_FORMAT,
                 "world_size": self.env.world_size,
                 "state": state.to_dict(),
                 "model": model.state_dict(),
-                "plugins": self._plugins.state_dicts(),
+                "plugins": plugins,
                 "rng": rng,
             }
+        if self.is_distributed:  # every rank raises rank 0's refusal, together
+            shared: list[Any] = [refused]
+            dist.broadcast_object_list(shared, src=0, device=self.device)
+            refused = shared[0]
+        if refused is not None:
+            raise refused
+        if self.rank == 0:
             path = ckpt.checkpoint_path(self.run_dir, model.save_name, state.global_batch)
             ckpt.save_checkpoint(data, path, self.keep_checkpoints)
         if self.is_distributed:
@@ -540,6 +630,18 @@ class Trainer:
                 "delete the file to resume from the one before it"
             ) from None
         log.info("%s: resumed from %s", model.save_name, path)
+
+
+def _exception_list(name: str, value: object) -> list[type[BaseException]]:
+    """``value`` if it is a list of exception classes; else a TypeError naming ``name``."""
+    if isinstance(value, list) and all(
+        isinstance(cls, type) and issubclass(cls, BaseException) for cls in value
+    ):
+        return value
+    raise TypeError(
+        f"Trainer.{name} must be a list of exception classes, e.g. [optuna.TrialPruned], "
+        f"found {value!r}"
+    )
 
 
 def _positive(**values: int | None) -> None:

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from helios.plugins.errors import PluginConflictError
+from helios.plugins.errors import PluginConflictError, PluginIdTakenError
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
 from helios.plugins.selection import PluginRequest, check_options, instantiate
 
@@ -81,7 +81,7 @@ class PluginSet:
         if known is plugin:
             return
         if known is not None:
-            raise PluginConflictError(
+            raise PluginIdTakenError(
                 f"a plug-in with id {plugin.plugin_id!r} is registered already ({known!r}); "
                 f"cannot also register {plugin!r}: register one of them"
             )

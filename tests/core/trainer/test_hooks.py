@@ -639,7 +639,7 @@ def test_setup_sees_the_placement_and_the_trainer(
     for plugin in plugins:
         assert plugin.seen_in_setup == {
             "is_distributed": False,
-            "map_loc": "cpu",
+            "map_loc": {"cuda:0": "cpu"},  # as helios-ml sets it on the CPU
             "device": torch.device("cpu"),
             "rank": 0,
             "trainer": trainer,

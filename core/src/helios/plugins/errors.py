@@ -138,3 +138,14 @@ class PluginNotApplicableWarning(RuntimeWarning):
     ``Trainer(strict=True)`` or ``HELIOS_PLUGINS_STRICT=1`` raises
     :class:`PluginNotApplicableError` instead.
     """
+
+
+class PluginIdTakenError(PluginConflictError, KeyError):
+    """Another plug-in is registered under the same id in the trainer.
+
+    Also a :class:`KeyError`, as helios-ml raises for a taken id; its text reads as written
+    (not quoted, as a plain ``KeyError``'s is).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -1,13 +1,14 @@
 """The documented plug-in API: :class:`Plugin`, its unique overrides, the registry.
 
-This module imports no torch at import time, so the manifest checks can use it; torch types
-appear in annotations only.
+This module imports no torch at import time, so the manifest checks can use it; torch and
+trainer types appear in annotations only.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,6 +17,9 @@ from helios.plugins.registry import PluginRegistry
 
 if TYPE_CHECKING:
     import torch
+
+    from helios.model import Model
+    from helios.trainer import Trainer, TrainingState
 
 __all__ = [
     "GUARDED_HOOKS",
@@ -82,10 +86,19 @@ class Plugin(abc.ABC):
         self._map_loc: str | dict[str, str] = ""
         self._device: torch.device | None = None
         self._rank = 0
-        self._trainer: Any = None
+        self._trainer: Trainer | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__qualname__} plugin_id={self.plugin_id!r}>"
+
+    @property
+    def _plug_id(self) -> str:
+        """The plug-in's id under helios-ml's attribute name: the same as :attr:`plugin_id`."""
+        return self.plugin_id
+
+    @_plug_id.setter
+    def _plug_id(self, value: str) -> None:
+        self.plugin_id = value
 
     @property
     def unique_overrides(self) -> UniquePluginOverrides:
@@ -123,7 +136,12 @@ class Plugin(abc.ABC):
 
     @property
     def rank(self) -> int:
-        """The local rank (device id) that the plug-in is running on."""
+        """The local rank (device index on its machine) that the plug-in is running on.
+
+        This is ``Trainer.local_rank``, not the global ``Trainer.rank``: on the second machine
+        of a two-machine run the first process has rank 0 here and a global rank of, say, 8.
+        Ask ``self.trainer.rank`` for the global rank (e.g. to act once per run on rank 0).
+        """
         return self._rank
 
     @rank.setter
@@ -131,14 +149,14 @@ class Plugin(abc.ABC):
         self._rank = value
 
     @property
-    def trainer(self) -> Any:
+    def trainer(self) -> Trainer:
         """The trainer this plug-in is attached to (set by the trainer before setup)."""
         if self._trainer is None:
             raise RuntimeError(self._unattached("trainer"))
         return self._trainer
 
     @trainer.setter
-    def trainer(self, value: Any) -> None:
+    def trainer(self, value: Trainer) -> None:
         self._trainer = value
 
     def _unattached(self, what: str) -> str:
@@ -147,10 +165,15 @@ class Plugin(abc.ABC):
             "plug-in is registered, before setup(); register the plug-in with a Trainer first"
         )
 
-    def configure_trainer(self, trainer: Any) -> None:  # noqa: B027 - optional hook
-        """Configure the trainer before training or testing (e.g. register exceptions)."""
+    def configure_trainer(self, trainer: Trainer) -> None:  # noqa: B027 - optional hook
+        """Configure the trainer before training or testing (e.g. register exceptions).
 
-    def configure_model(self, model: Any) -> None:  # noqa: B027 - optional hook
+        A plug-in that should register itself when a script calls
+        ``plugin.configure_trainer(trainer)`` (as ``CUDAPlugin`` and ``OptunaPlugin`` do)
+        calls :meth:`_register_in_trainer` here.
+        """
+
+    def configure_model(self, model: Model) -> None:  # noqa: B027 - optional hook
         """Configure the model before training or testing (e.g. change its save name)."""
 
     @abc.abstractmethod
@@ -160,7 +183,7 @@ class Plugin(abc.ABC):
     def on_training_start(self) -> None:  # noqa: B027 - optional hook
         """Perform any necessary actions when training starts."""
 
-    def process_training_batch(self, batch: Any, state: Any) -> Any:
+    def process_training_batch(self, batch: Any, state: TrainingState) -> Any:
         """Process the training batch before the model's ``train_step``."""
         return batch
 
@@ -197,6 +220,57 @@ class Plugin(abc.ABC):
 
     def on_testing_end(self) -> None:  # noqa: B027 - optional hook
         """Perform any necessary actions when testing ends."""
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def _register_in_trainer(self, trainer: Trainer) -> None:
+        """Register this plug-in in ``trainer`` under its id, with the trainer's checks.
+
+        Registering the same instance again does nothing, so ``configure_trainer`` may call it
+        every time it runs.
+
+        :raises PluginIdTakenError: (a :class:`KeyError`) when another plug-in holds the id.
+        """
+        trainer.register_plugin(self)
+
+    def _append_train_exceptions(
+        self,
+        exc: type[BaseException] | Iterable[type[BaseException]],
+        trainer: Trainer,
+    ) -> None:
+        """Let ``exc`` (one exception class or several) leave ``trainer.fit`` without the error
+        log; a class listed already is not added twice."""
+        _append_exceptions(exc, trainer.train_exceptions, "_append_train_exceptions")
+
+    def _append_test_exceptions(
+        self,
+        exc: type[BaseException] | Iterable[type[BaseException]],
+        trainer: Trainer,
+    ) -> None:
+        """Let ``exc`` (one exception class or several) leave ``trainer.test`` without the error
+        log; a class listed already is not added twice."""
+        _append_exceptions(exc, trainer.test_exceptions, "_append_test_exceptions")
+
+
+def _append_exceptions(
+    exc: type[BaseException] | Iterable[type[BaseException]],
+    into: list[type[BaseException]],
+    caller: str,
+) -> None:
+    """Add each exception class of ``exc`` to ``into`` once; anything else is a TypeError."""
+    classes: list[object] = [exc]
+    if isinstance(exc, Iterable) and not isinstance(exc, (type, str, bytes)):
+        classes = list(exc)
+    checked: list[type[BaseException]] = []
+    for cls in classes:
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            raise TypeError(
+                f"{caller}() takes an exception class or a list of them, found {cls!r}; pass "
+                "e.g. optuna.TrialPruned (the class, not an instance)"
+            )
+        checked.append(cls)
+    for cls in checked:
+        if cls not in into:
+            into.append(cls)
 
 
 def overridden_hooks(cls: type[Plugin]) -> frozenset[str]:

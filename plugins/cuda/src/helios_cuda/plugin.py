@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -11,6 +11,9 @@ from helios.plugins.plugin import Plugin, UniquePluginOverrides
 from helios.plugins.verdicts import Reason, Verdict
 from helios_cuda.errors import CUDANotAvailableError
 from helios_cuda.transfer import move_to_device
+
+if TYPE_CHECKING:
+    from helios.trainer import Trainer
 
 __all__ = ["DISTRIBUTION", "CUDAPlugin"]
 
@@ -78,9 +81,10 @@ class CUDAPlugin(Plugin):
     def setup(self) -> None:
         """Nothing to build: the device comes from the trainer."""
 
-    def configure_trainer(self, trainer: Any) -> None:
-        """Register this plug-in in the trainer under the id ``cuda``."""
-        trainer.register_plugin(self)
+    def configure_trainer(self, trainer: Trainer) -> None:
+        """Register this plug-in in the trainer under the id ``cuda`` (again: nothing
+        happens; another plug-in with that id: ``PluginIdTakenError``, a ``KeyError``)."""
+        self._register_in_trainer(trainer)
 
     def process_training_batch(self, batch: Any, state: Any) -> Any:
         """Move the training batch to the device."""

@@ -19,7 +19,7 @@ import math
 import warnings
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
@@ -29,6 +29,9 @@ from optuna.trial import BaseTrial, Trial, TrialState
 
 from helios.distributed import world
 from helios.plugins.plugin import Plugin, UniquePluginOverrides
+
+if TYPE_CHECKING:
+    from helios.trainer import Trainer
 
 __all__ = ["OptunaPlugin", "attach_trial"]
 
@@ -62,11 +65,7 @@ class OptunaPlugin(Plugin):
 
     def __init__(self, trial: BaseTrial, metric_name: str) -> None:
         super().__init__(self.plugin_id)
-        if not isinstance(trial, BaseTrial):
-            raise TypeError(
-                "OptunaPlugin(trial, metric_name) needs an optuna trial (optuna.trial.Trial, "
-                f"e.g. the one study.optimize passes to the objective), found {trial!r}"
-            )
+        _check_trial(trial, "OptunaPlugin(trial, metric_name)")
         if not isinstance(metric_name, str) or not metric_name:
             raise TypeError(
                 f"metric_name must be a key of model.metrics (a non-empty string), found "
@@ -87,8 +86,17 @@ class OptunaPlugin(Plugin):
     # ------------------------------------------------------------------ public API
     @property
     def trial(self) -> BaseTrial:
-        """The Optuna trial this run evaluates."""
+        """The Optuna trial this run evaluates.
+
+        Settable, as in helios-ml, before ``fit``: e.g. one plug-in reused for the next trial
+        of a study. A run resumed from a checkpoint of another trial is refused at resume.
+        """
         return self._trial
+
+    @trial.setter
+    def trial(self, trial: BaseTrial) -> None:
+        _check_trial(trial, "OptunaPlugin.trial")
+        self._trial = trial
 
     @property
     def metric_name(self) -> str:
@@ -174,14 +182,16 @@ class OptunaPlugin(Plugin):
             )
 
     # ------------------------------------------------------------------ trainer hooks
-    def configure_trainer(self, trainer: Any) -> None:
-        """Let ``optuna.TrialPruned`` pass through the trainer; check the storage for DDP."""
-        trainer.register_exception(optuna.TrialPruned)
+    def configure_trainer(self, trainer: Trainer) -> None:
+        """Register this plug-in in ``trainer`` (as helios-ml 1.x does; again: nothing happens),
+        let ``optuna.TrialPruned`` pass through it, and check the storage for DDP."""
         if trainer.is_distributed and isinstance(self._trial, Trial):
             _require_shared_storage(
                 self._trial.study._storage,
                 "a distributed trial (every rank attaches to the same trial)",
             )
+        self._register_in_trainer(trainer)
+        trainer.register_exception(optuna.TrialPruned)
 
     def configure_model(self, model: Any) -> None:
         """Append ``_trial-<number>`` to ``model.save_name`` (once), so trials keep apart."""
@@ -267,6 +277,14 @@ class OptunaPlugin(Plugin):
                 f"{sorted(metrics) or 'nothing'}); set it in the model's on_validation_end"
             )
         return float(metrics[self._metric_name])
+
+
+def _check_trial(trial: object, where: str) -> None:
+    if not isinstance(trial, BaseTrial):
+        raise TypeError(
+            f"{where} needs an optuna trial (optuna.trial.Trial, e.g. the one study.optimize "
+            f"passes to the objective), found {trial!r}"
+        )
 
 
 def attach_trial(study: optuna.Study, number: int) -> Trial:
