@@ -42,7 +42,7 @@ def test_a_study_prunes_some_trials_and_completes_the_others(
         storage=storage_url,
         study_name="tune",
         sampler=optuna.samplers.RandomSampler(seed=0),
-        pruner=PruneAfter(cycle=2, numbers=[1, 3]),
+        pruner=PruneAfter(cycle=1, numbers=[1, 3]),  # the second cycle (from 0)
     )
     seen: dict[int, tuple[TrainingState, list[tuple[int, float]]]] = {}
 
@@ -68,10 +68,10 @@ def test_a_study_prunes_some_trials_and_completes_the_others(
         assert trial.intermediate_values == dict(cycles)
         assert set(trial.params) == {"lr", "hidden"}
         if trial.state is TrialState.PRUNED:
-            assert [c for c, _ in cycles] == [1, 2]  # stopped right after the pruning cycle
+            assert [c for c, _ in cycles] == [0, 1]  # stopped right after the pruning cycle
             assert state.stopped and state.validation_cycles == 2
         else:
-            assert [c for c, _ in cycles] == [1, 2, 3, 4]
+            assert [c for c, _ in cycles] == [0, 1, 2, 3]
             assert trial.value == cycles[-1][1]
             assert not state.stopped and state.epoch == 4
         assert list_checkpoints(tmp_path / "runs", f"toy_trial-{trial.number}")
@@ -102,7 +102,7 @@ def test_check_pruned_says_which_cycle_pruned_the_trial() -> None:
     with pytest.raises(optuna.TrialPruned) as caught:
         plugin.check_pruned()
     assert str(caught.value) == (
-        f"trial 0 was pruned after validation cycle 1 ({METRIC}={model.metrics[METRIC]!r})"
+        f"trial 0 was pruned after validation cycle 0 ({METRIC}={model.metrics[METRIC]!r})"
     )
 
 
@@ -116,7 +116,7 @@ def test_report_and_prune_happen_once_per_validation_cycle_on_its_metric() -> No
     assert state.global_batch == 24  # 8 batches per epoch: asked per cycle, not per batch
     assert calls["should_prune"] == [False, False, False]
     assert calls["report"] == [[c, v] for c, v in model.cycle_metrics]
-    assert [c for c, _ in model.cycle_metrics] == [1, 2, 3]
+    assert [c for c, _ in model.cycle_metrics] == [0, 1, 2]
 
 
 def test_fit_then_test_keeps_one_save_name_suffix(tmp_path: Path) -> None:
@@ -204,13 +204,13 @@ def test_a_metric_the_model_does_not_set_is_named() -> None:
 def test_a_cycle_reported_already_is_not_reported_again() -> None:
     study = optuna.create_study()
     trial = study.ask()
-    trial.report(123.0, 1)  # e.g. by a run killed after validating cycle 1
+    trial.report(123.0, 0)  # e.g. by a run killed after validating cycle 0
     with pytest.warns(
-        RuntimeWarning, match=r"^trial 0 holds valid_loss=123.0 for validation cycle 1"
+        RuntimeWarning, match=r"^trial 0 holds valid_loss=123.0 for validation cycle 0"
     ):
         _, model, _ = train(trial, total=2)
     assert isinstance(model, TunedModel)
-    assert study.trials[0].intermediate_values == {1: 123.0, 2: model.cycle_metrics[1][1]}
+    assert study.trials[0].intermediate_values == {0: 123.0, 1: model.cycle_metrics[1][1]}
 
 
 class _DivergedModel(TunedModel):
@@ -224,12 +224,12 @@ class _DivergedModel(TunedModel):
 def test_a_nan_reported_already_and_measured_again_is_the_same_value() -> None:
     study = optuna.create_study()
     trial = study.ask()
-    trial.report(float("nan"), 1)  # a diverged run killed after validating cycle 1
+    trial.report(float("nan"), 0)  # a diverged run killed after validating cycle 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the resumed run measures NaN again: nothing to say
         train(trial, total=2, model=_DivergedModel(save_name="toy"))
     values = study.trials[0].intermediate_values
-    assert sorted(values) == [1, 2] and all(math.isnan(v) for v in values.values())
+    assert sorted(values) == [0, 1] and all(math.isnan(v) for v in values.values())
 
 
 def test_the_state_belongs_to_one_trial() -> None:
@@ -238,7 +238,7 @@ def test_the_state_belongs_to_one_trial() -> None:
     state = first.state_dict()
     assert state == {
         "trial": 0,
-        "last_reported": 0,
+        "reported_cycles": 0,
         "pruned": False,
         "pruned_at": 0,
         "pruned_value": state["pruned_value"],
