@@ -19,6 +19,7 @@ from torch import nn
 
 from helios.data import DataModule
 from helios.model import Model
+from helios.plugins.hooks import HOOKS, Hook, Phase
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, UniquePluginOverrides
 from helios.trainer import Trainer, TrainingState, TrainingUnit
 from support.toy import ToyData, ToyDataset, ToyModel
@@ -910,3 +911,107 @@ def test_the_recorder_sees_a_non_owner_default_hook(log: Log) -> None:
         Call("first", "process_training_batch", (BATCH, At(0, 0, 0))),
         Call("first", "should_training_stop"),
     ]
+
+
+# ---------------------------------------------------------------------- the hook table
+def _recorder(hook: Hook) -> Callable[..., Any]:
+    """A method recording ``hook`` and answering as the default does (the batch, False, {})."""
+
+    def method(self: TracingPlugin, *args: Any) -> Any:
+        self.log.record(self.plugin_id, hook.name, *args)
+        if hook.flag is not None and args:  # process_*_batch(batch, ...)
+            return args[0]
+        if hook.name == GUARDED_HOOKS["should_training_stop"]:
+            return False
+        return {} if hook.phase is Phase.CHECKPOINT and not args else None
+
+    method.__name__ = hook.name
+    return method
+
+
+class TracingPlugin(Plugin):
+    """Overrides every hook of the table (and claims every unique override): records each call."""
+
+    declared_overrides = UniquePluginOverrides(**dict.fromkeys(GUARDED_HOOKS, True))
+
+    def __init__(self, log: Log) -> None:
+        super().__init__("tracer")
+        self.log = log
+
+
+for _hook in HOOKS:
+    setattr(TracingPlugin, _hook.name, _recorder(_hook))
+TracingPlugin.__abstractmethods__ = frozenset()
+
+
+def documented_order(epochs: int, batches: int, valid_batches: int, test_batches: int) -> list[str]:
+    """The hooks a plug-in overriding all of them receives in a *resumed* fit of ``epochs``
+    epochs (validation and a checkpoint after each one), then a test, as docs/trainer.md
+    nests them; within each block, hooks come in the order of the table."""
+
+    def of(phase: Phase) -> list[Hook]:
+        return [h for h in HOOKS if h.phase is phase]
+
+    training = of(Phase.TRAINING)
+    start, end = (h.name for h in training if not h.args and not h.per_step)
+    epoch_start, epoch_end = (h.name for h in training if h.args == ("epoch",))
+    per_batch = [h.name for h in training if h.per_step]  # one optimiser step per batch
+    valid_start, valid_batch, valid_end = (h.name for h in of(Phase.VALIDATION))
+    test_start, test_batch, test_end = (h.name for h in of(Phase.TESTING))
+    load, save = (h.name for h in of(Phase.CHECKPOINT))
+    stop = GUARDED_HOOKS["should_training_stop"]  # also asked after every validation
+
+    order = [h.name for h in of(Phase.CONFIGURE)] + [load, start]
+    for epoch in range(epochs):
+        order += [epoch_start, *per_batch * batches, epoch_end]
+        order += [valid_start, *[valid_batch] * valid_batches, valid_end, stop]
+        order += [save] if epoch < epochs - 1 else []  # the last one: the final checkpoint
+    order += [save, end]
+    return [*order, load, test_start, *[test_batch] * test_batches, test_end]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Log, list[str]]:
+    """One epoch trained and checkpointed, then resumed for two more epochs and tested: the
+    calls the tracing plug-in received in the resumed trainer, and the documented order."""
+    run_dir = tmp_path_factory.mktemp("traced")
+    data = SmallData(train=2, valid=1, test=2)
+    first = make_trainer(total=1, valid_every=1, run_dir=run_dir, plugins=[TracingPlugin(Log())])
+    first.fit(ToyModel(), data)  # its checkpoint holds the tracer's state: the next run loads it
+    log = Log()
+    trainer = make_trainer(
+        total=3, valid_every=1, checkpoint_every=1, run_dir=run_dir, plugins=[TracingPlugin(log)]
+    )
+    model = ToyModel()
+    trainer.fit(model, data)
+    trainer.test(model, data)
+    return log, documented_order(epochs=2, batches=2, valid_batches=1, test_batches=2)
+
+
+@pytest.mark.parametrize("hook", HOOKS, ids=[h.name for h in HOOKS])
+def test_each_hook_fires_in_its_documented_order(hook: Hook, traced: tuple[Log, list[str]]) -> None:
+    log, expected = traced
+    fired = [i for i, call in enumerate(log) if call.hook == hook.name]
+    assert fired, f"{hook.name} never fired"
+    assert fired == [i for i, name in enumerate(expected) if name == hook.name]
+    assert {len(log[i].args) for i in fired} == {len(hook.args)}
+    assert {log[i].who for i in fired} == {"tracer"}
+
+
+def test_the_documented_order_is_the_whole_trace(traced: tuple[Log, list[str]]) -> None:
+    log, expected = traced
+    assert [call.hook for call in log] == expected
+    # The counters each step hook sees: epoch 1 resumed at iteration 2, then epoch 2.
+    steps = [c.args for c in log if c.hook in ("on_optimizer_step_start", "on_optimizer_step_end")]
+    assert steps == [
+        (At(1, 1, 2),),
+        (At(1, 1, 3),),
+        (At(1, 2, 3),),
+        (At(1, 2, 4),),
+        (At(2, 1, 4),),
+        (At(2, 1, 5),),
+        (At(2, 2, 5),),
+        (At(2, 2, 6),),
+    ]
+    assert [c.args for c in log if c.hook == "on_training_epoch_start"] == [(1,), (2,)]
+    assert [c.args for c in log if c.hook == "on_validation_end"] == [(1,), (2,)]  # 0 was before
