@@ -9,11 +9,13 @@ from typing import Any
 
 import optuna
 import pytest
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from optuna_job import METRIC, PruneAfter, TunedModel, record_calls
 
 import helios.plugins as hlp
 from helios.checkpoint import list_checkpoints
+from helios.plugins.plugin import Plugin
 from helios.trainer import Trainer, TrainingState
 from helios_optuna import OptunaPlugin, attach_trial
 from helios_optuna.plugin import OptunaPlugin as PluginClass
@@ -296,3 +298,67 @@ def test_the_seed_names_resolve_to_the_installed_plugin() -> None:
     assert isinstance(plugin, PluginClass)
     assert plugin.trial is trial and plugin.metric_name == "accuracy"
     assert plugin.unique_overrides == hlp.UniquePluginOverrides(should_training_stop=True)
+
+
+class _CountingStorage(RDBStorage):
+    """A real SQLite storage that counts what reaches it: database sessions (reads and
+    writes) and reads (its ``get_*`` / ``_get_*`` methods, which Optuna's cache calls)."""
+
+    def __init__(self, url: str) -> None:
+        self.sessions = self.reads = 0  # first: the constructor opens sessions already
+        super().__init__(url)
+
+    def __getattribute__(self, name: str) -> Any:
+        found = super().__getattribute__(name)
+        if name == "scoped_session":
+            self.sessions += 1
+        elif name.startswith(("get_", "_get_")) and callable(found):
+            self.reads += 1  # looked up to be called: Optuna calls what it looks up
+        return found
+
+
+class _AskedPlugin(OptunaPlugin):
+    """The installed plug-in, counting the trainer's asks."""
+
+    def __init__(self, trial: optuna.trial.BaseTrial) -> None:
+        super().__init__(trial, METRIC)
+        self.asked = 0
+
+    def should_training_stop(self) -> bool:
+        self.asked += 1
+        return super().should_training_stop()
+
+
+class _ReadsAtEachStep(Plugin):
+    """Notes the storage's counts after every optimiser step (a shared step hook)."""
+
+    def __init__(self, storage: _CountingStorage) -> None:
+        super().__init__("reads")
+        self.storage = storage
+        self.at_step: list[tuple[int, int]] = []
+
+    def setup(self) -> None:
+        pass
+
+    def on_optimizer_step_end(self, state: Any) -> None:
+        self.at_step.append((self.storage.sessions, self.storage.reads))
+
+
+def test_asked_after_every_step_the_plugin_reads_the_storage_once_per_cycle(
+    tmp_path: Path,
+) -> None:
+    storage = _CountingStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage, pruner=optuna.pruners.MedianPruner())
+    plugin = _AskedPlugin(study.ask())
+    probe = _ReadsAtEachStep(storage)
+    trainer = Trainer(total=3, valid_every=1, progress=False, plugins=[plugin, probe])
+    state = trainer.fit(TunedModel(save_name="toy"), ToyData())  # 8 batches an epoch
+
+    assert (state.iteration, state.validation_cycles, state.stopped) == (24, 3, False)
+    assert plugin.asked == 24 + 3  # after every optimiser step and every validation
+    epochs = [probe.at_step[i : i + 8] for i in (0, 8, 16)]
+    # Nothing reaches the storage between two steps: the asks there answer from the cache.
+    assert all(len(set(steps)) == 1 for steps in epochs), epochs
+    # A validation cycle (between the epochs' steps): one report written, one read to prune.
+    for before, after in ((epochs[0][-1], epochs[1][0]), (epochs[1][-1], epochs[2][0])):
+        assert (after[0] - before[0], after[1] - before[1]) == (2, 1)
