@@ -4,8 +4,10 @@ Trains the same small MLP on the same data, from the same seed and in the same s
 
 - a hand-written loop (the baseline): DataLoader, forward, loss, backward, ``optimizer.step``,
   ``zero_grad(set_to_none=True)``;
-- ``Trainer(progress=False)``, ``Trainer(progress=True)`` (tqdm, drawn to ``os.devnull``) and
-  ``Trainer`` with five no-op plug-ins, none validating or checkpointing;
+- ``Trainer(progress=False)``, ``Trainer(progress=True)`` (tqdm, drawn to ``os.devnull``),
+  ``Trainer`` with five plug-ins overriding every shared training hook (the per-step ones
+  included) with a no-op, and ``Trainer`` with a plug-in that owns ``should_training_stop``
+  and never stops (asked after every optimiser step); none validating or checkpointing;
 - PyTorch Lightning, when ``lightning`` or ``pytorch_lightning`` is importable;
 - the hand loop once more, as a control: its ratio to itself is the noise floor of the run.
 
@@ -13,8 +15,10 @@ The variants take turns over ``--rounds`` rounds (after an untimed warm-up); eac
 best time, as timeit does. Losses are kept as detached tensors (no ``.item()`` per step) and
 must be bitwise equal between the hand loop and every helios variant. Then the same loops run
 with no tensor work at all (int batches, a no-op loss and optimiser), which isolates the
-trainer's own per-step bookkeeping from the noise of the tensor work. The numbers are for
-people: the exit status is 0 unless the benchmark is broken (1 when the losses differ).
+trainer's own per-step bookkeeping from the noise of the tensor work. Last, two gloo processes
+run the bookkeeping-only loop with and without the stopper: the difference is what agreeing on
+the stop flag (one ``all_reduce`` per step) costs. The numbers are for people: the exit status
+is 0 unless the benchmark is broken (1 when the losses differ).
 Run it as ``python bench/trainer_overhead.py [--steps N] [--rounds N]`` with helios importable
 (installed, or ``PYTHONPATH=core/src``).
 """
@@ -25,16 +29,19 @@ import argparse
 import contextlib
 import gc
 import importlib
+import json
 import logging
 import math
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
@@ -44,7 +51,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from helios.data import DataModule, ResumableSampler
 from helios.model import Model
-from helios.plugins.plugin import Plugin  # helios.plugins.Plugin, with its static type
+from helios.plugins.hooks import HOOKS, STEP_HOOKS, Phase
+from helios.plugins.plugin import Plugin, UniquePluginOverrides  # with their static types
 from helios.trainer import Trainer, TrainingState, TrainingUnit
 
 FEATURES, HIDDEN, BATCH = 32, 64, 64
@@ -53,14 +61,16 @@ SAMPLES = EPOCH * BATCH
 SEED = 0
 NO_OP_PLUGINS = 5
 TRAINER_TARGET = 1.05  # Trainer / hand loop: at most this
-PLUGINS_TARGET = 1.02  # Trainer with 5 no-op plug-ins / Trainer: at most this
+PLUGINS_TARGET = 1.01  # Trainer with 5 step-hook plug-ins / Trainer: at most this
 WARM_UP_STEPS = 2 * EPOCH
 BARE_STEPS = 20_000
+DDP_STEPS = 2_000  # per timed run of the 2-process stop check
 HAND_LABEL = "hand-written loop"
 CONTROL_LABEL = "hand-written loop, again"
 TRAINER_LABEL = "Trainer(progress=False)"
 PROGRESS_LABEL = "Trainer(progress=True)"
-PLUGINS_LABEL = f"Trainer + {NO_OP_PLUGINS} no-op plug-ins"
+PLUGINS_LABEL = f"Trainer + {NO_OP_PLUGINS} step-hook plug-ins"
+STOPPER_LABEL = "Trainer + a stopper plug-in"
 
 Losses = list[torch.Tensor | None]
 
@@ -167,19 +177,55 @@ class BenchModel(Model):
         return loss
 
 
-class NoOpPlugin(Plugin):
-    """A plug-in that does nothing; subclasses only set ``plugin_id``."""
+#: Every shared hook of training, from the hook table: the per-epoch and per-step ones and
+#: on_training_start/end. The step-hook plug-ins override each of them.
+SHARED_TRAINING_HOOKS = tuple(h.name for h in HOOKS if h.flag is None and h.phase is Phase.TRAINING)
+
+
+def _no_op(self: Plugin, *args: Any) -> None:
+    """Does nothing (each shared training hook of :class:`StepHookPlugin`)."""
+
+
+class StepHookPlugin(Plugin):
+    """Overrides every shared training hook with a no-op; subclasses only set ``plugin_id``."""
 
     def setup(self) -> None:
         pass
 
 
-NO_OP_CLASSES: list[type[NoOpPlugin]] = [
-    type(f"NoOp{i}", (NoOpPlugin,), {"plugin_id": f"noop{i}"}) for i in range(NO_OP_PLUGINS)
+for _hook in SHARED_TRAINING_HOOKS:
+    setattr(StepHookPlugin, _hook, _no_op)
+
+STEP_HOOK_CLASSES: list[type[StepHookPlugin]] = [
+    type(f"StepHooks{i}", (StepHookPlugin,), {"plugin_id": f"steps{i}"})
+    for i in range(NO_OP_PLUGINS)
 ]
 
 
-def fit(model: Model, data: DataModule, steps: int, *, progress: bool, plugins: bool) -> int:
+class StopperPlugin(Plugin):
+    """Owns ``should_training_stop`` and never stops: what asking after each step costs."""
+
+    plugin_id = "stopper"
+    declared_overrides = UniquePluginOverrides(should_training_stop=True)
+
+    def setup(self) -> None:
+        pass
+
+    def should_training_stop(self) -> bool:
+        return False
+
+
+#: What ``fit(plugins=...)`` registers.
+PLUGIN_SETS: dict[str, Callable[[], list[Plugin]]] = {
+    "none": list,
+    "step-hooks": lambda: [cls() for cls in STEP_HOOK_CLASSES],
+    "stopper": lambda: [StopperPlugin()],
+}
+
+
+def fit(
+    model: Model, data: DataModule, steps: int, *, progress: bool, plugins: str = "none"
+) -> int:
     """Trainer(unit=ITERATION), no validation, no checkpoints; the steps it took."""
     trainer = Trainer(
         total=steps,
@@ -187,7 +233,7 @@ def fit(model: Model, data: DataModule, steps: int, *, progress: bool, plugins: 
         seed=SEED,
         device="cpu",
         progress=progress,
-        plugins=[cls() for cls in NO_OP_CLASSES] if plugins else (),
+        plugins=PLUGIN_SETS[plugins](),
     )
     with _to_devnull() if progress else contextlib.nullcontext():
         return trainer.fit(model, data).iteration
@@ -201,7 +247,7 @@ def _to_devnull() -> Iterator[None]:
 
 
 def helios_run(
-    dataset: TensorDataset, steps: int, *, progress: bool = False, plugins: bool = False
+    dataset: TensorDataset, steps: int, *, progress: bool = False, plugins: str = "none"
 ) -> Run:
     """The MLP trained by the Trainer."""
     run = Run(steps)
@@ -334,14 +380,13 @@ def bare_variants() -> dict[str, Callable[[int], int]]:
     """Label → a function that takes that many steps with no tensor work; returns the count."""
     return {
         HAND_LABEL: bare_hand_loop,
-        TRAINER_LABEL: lambda n: fit(
-            BareModel("bare"), BareData(), n, progress=False, plugins=False
-        ),
-        PROGRESS_LABEL: lambda n: fit(
-            BareModel("bare"), BareData(), n, progress=True, plugins=False
-        ),
+        TRAINER_LABEL: lambda n: fit(BareModel("bare"), BareData(), n, progress=False),
+        PROGRESS_LABEL: lambda n: fit(BareModel("bare"), BareData(), n, progress=True),
         PLUGINS_LABEL: lambda n: fit(
-            BareModel("bare"), BareData(), n, progress=False, plugins=True
+            BareModel("bare"), BareData(), n, progress=False, plugins="step-hooks"
+        ),
+        STOPPER_LABEL: lambda n: fit(
+            BareModel("bare"), BareData(), n, progress=False, plugins="stopper"
         ),
     }
 
@@ -366,6 +411,69 @@ def measure_bare(rounds: int) -> dict[str, float]:
     return best
 
 
+# ---------------------------------------------------------------------- the stop flag in DDP
+class DDPBareModel(BareModel):
+    """:class:`BareModel` with one parameter: DistributedDataParallel wraps no network without.
+
+    No step runs it forward, so DDP never reduces gradients: the only per-step collective
+    left is the trainer's own.
+    """
+
+    def setup(self) -> None:
+        super().setup()
+        self.network = nn.Linear(1, 1)
+
+
+DDP_VARIANTS = {TRAINER_LABEL: "none", STOPPER_LABEL: "stopper"}
+
+
+def ddp_rank(steps: int, rounds: int, out: str) -> None:
+    """One of two gloo ranks: the bookkeeping-only loop without and with the stopper, taking
+    turns after a warm-up; rank 0 writes the best seconds per step of each to ``out``."""
+    torch.set_num_threads(1)
+    for plugins in DDP_VARIANTS.values():
+        fit(DDPBareModel("bare"), BareData(), WARM_UP_STEPS, progress=False, plugins=plugins)
+    best = dict.fromkeys(DDP_VARIANTS, math.inf)
+    for round_ in range(rounds):
+        labels = list(DDP_VARIANTS)
+        for label in labels if round_ % 2 == 0 else labels[::-1]:
+            gc.collect()
+            start = time.perf_counter()
+            model = DDPBareModel("bare")
+            done = fit(model, BareData(), steps, progress=False, plugins=DDP_VARIANTS[label])
+            elapsed = time.perf_counter() - start
+            if done != steps:
+                raise BenchError(f"{label} (2 ranks) took {done} of {steps} steps")
+            best[label] = min(best[label], elapsed / steps)
+    if os.environ.get("RANK") == "0":
+        Path(out).write_text(json.dumps(best), encoding="utf-8")
+
+
+def measure_ddp(steps: int, rounds: int) -> dict[str, float]:
+    """Best seconds per step of :data:`DDP_VARIANTS` on two gloo processes (rank 0's clock)."""
+    from helios.distributed import spawn
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder, "ddp.json")
+        spawn(ddp_rank, 2, args=(steps, rounds, str(out)))
+        found: dict[str, float] = json.loads(out.read_text(encoding="utf-8"))
+    return found
+
+
+def render_ddp(ddp: dict[str, float], steps: int, rounds: int) -> str:
+    """The 2-process stop check: µs per step without and with the stopper, and the difference."""
+    base, stopper = ddp[TRAINER_LABEL], ddp[STOPPER_LABEL]
+    return "\n".join(
+        [
+            f"the stop flag across 2 gloo processes (bookkeeping only, {steps} steps, best of "
+            f"{rounds}, rank 0's clock):",
+            f"  {TRAINER_LABEL:<32}{base * 1e6:>7.2f} µs/step  (nobody can stop: no collective)",
+            f"  {STOPPER_LABEL:<32}{stopper * 1e6:>7.2f} µs/step  {(stopper - base) * 1e6:+.2f} "
+            "µs: one all_reduce of the stop flag per step",
+        ]
+    )
+
+
 # ---------------------------------------------------------------------- measuring
 @dataclass(frozen=True)
 class Variant:
@@ -380,7 +488,8 @@ def variants(pl: ModuleType | None) -> list[Variant]:
         Variant(HAND_LABEL, hand_loop, True),
         Variant(TRAINER_LABEL, helios_run, True),
         Variant(PROGRESS_LABEL, lambda d, s: helios_run(d, s, progress=True), True),
-        Variant(PLUGINS_LABEL, lambda d, s: helios_run(d, s, plugins=True), True),
+        Variant(PLUGINS_LABEL, lambda d, s: helios_run(d, s, plugins="step-hooks"), True),
+        Variant(STOPPER_LABEL, lambda d, s: helios_run(d, s, plugins="stopper"), True),
     ]
     if pl is not None:
         found.append(
@@ -424,7 +533,7 @@ def compare(reference: Losses, other: Losses) -> str | None:
 def first_registration() -> float:
     """Seconds the first plug-in registration of a process takes (it scans entry points once)."""
     start = time.perf_counter()
-    Trainer(total=1, device="cpu", plugins=[cls() for cls in NO_OP_CLASSES])
+    Trainer(total=1, device="cpu", plugins=PLUGIN_SETS["step-hooks"]())
     return time.perf_counter() - start
 
 
@@ -503,11 +612,13 @@ def render(
         f"{TRAINER_LABEL + ' / hand loop':<50}{trainer:>6.3f}x  "
         + _verdict(trainer, TRAINER_TARGET),
         f"{PLUGINS_LABEL + ' / Trainer':<50}{plugins:>6.3f}x  " + _verdict(plugins, PLUGINS_TARGET),
+        f"{STOPPER_LABEL + ' / Trainer':<50}{ratio(STOPPER_LABEL, TRAINER_LABEL):>6.3f}x  (info)",
         f"{PROGRESS_LABEL + ' / ' + TRAINER_LABEL:<50}"
         f"{ratio(PROGRESS_LABEL, TRAINER_LABEL):>6.3f}x  (info)",
         *(
             f"{v.label + ' / hand loop':<50}{ratio(v.label, HAND_LABEL):>6.3f}x  (info)"
-            for v in todo[4:-1]
+            for v in todo
+            if v.label.startswith("Lightning")
         ),
         f"{CONTROL_LABEL + ' / hand loop':<50}{control:>6.3f}x  "
         "(the same loop twice: the noise floor)",
@@ -521,6 +632,7 @@ def render(
     extra = {label: value - bare[HAND_LABEL] for label, value in bare.items()}
     est_trainer = 1 + extra[TRAINER_LABEL] / hand_step
     est_plugins = (hand_step + extra[PLUGINS_LABEL]) / (hand_step + extra[TRAINER_LABEL])
+    est_stopper = (hand_step + extra[STOPPER_LABEL]) / (hand_step + extra[TRAINER_LABEL])
     lines += [
         "",
         "bookkeeping only (the same loops without tensor work: int batches of one, a no-op loss",
@@ -538,6 +650,10 @@ def render(
         + _verdict(est_trainer, TRAINER_TARGET),
         f"{'  ' + PLUGINS_LABEL + ' / Trainer':<50}{est_plugins:>6.3f}x  "
         + _verdict(est_plugins, PLUGINS_TARGET),
+        f"{'  ' + STOPPER_LABEL + ' / Trainer':<50}{est_stopper:>6.3f}x  (info)",
+        f"per step, {NO_OP_PLUGINS} plug-ins x {len(STEP_HOOKS)} per-step hooks cost "
+        f"{(bare[PLUGINS_LABEL] - bare[TRAINER_LABEL]) * 1e6:+.2f} µs; asking the stopper costs "
+        f"{(bare[STOPPER_LABEL] - bare[TRAINER_LABEL]) * 1e6:+.2f} µs",
     ]
     if (trainer <= TRAINER_TARGET, plugins <= PLUGINS_TARGET) != (
         est_trainer <= TRAINER_TARGET,
@@ -565,9 +681,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--steps", type=int, default=3000, help="optimiser steps (default 3000)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
+    parser.add_argument(
+        "--ddp-steps",
+        type=int,
+        default=DDP_STEPS,
+        help=f"steps per run of the 2-process stop check (default {DDP_STEPS}; 0 skips it)",
+    )
     args = parser.parse_args(argv)
-    if args.steps < 2 * EPOCH or args.rounds < 1:
-        parser.error(f"--steps must be >= {2 * EPOCH} (two epochs) and --rounds >= 1")
+    if args.steps < 2 * EPOCH or args.rounds < 1 or args.ddp_steps < 0:
+        parser.error(
+            f"--steps must be >= {2 * EPOCH} (two epochs), --rounds >= 1, --ddp-steps >= 0"
+        )
     bare_rounds = 3 * args.rounds  # these runs are short: take more of them
     registration = first_registration()
     pl = import_lightning()
@@ -577,6 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with one_thread():
             times, losses = measure(todo, dataset, args.steps, args.rounds)
             bare = measure_bare(bare_rounds)
+        ddp = measure_ddp(args.ddp_steps, args.rounds) if args.ddp_steps else None
     except BenchError as exc:
         print(f"bench/trainer_overhead.py: broken: {exc}", file=sys.stderr)
         return 1
@@ -589,6 +714,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem is not None and variant.must_match:
             broken.append(f"{variant.label}: {problem}")
     print(render(todo, times, equal, bare, bare_rounds, args.steps, args.rounds, registration))
+    print()
+    if ddp is None:
+        print("the stop flag across 2 gloo processes: skipped (--ddp-steps 0)")
+    else:
+        print(render_ddp(ddp, args.ddp_steps, args.rounds))
     if pl is None:
         print("\nLightning: skipped (neither lightning nor pytorch_lightning is installed)")
     if broken:

@@ -25,7 +25,7 @@ def test_a_ddp_trial_reports_from_rank_0_and_stops_every_rank_on_pruning(
         trial=trial.number,
         world_size=2,
         total=4,
-        prune={"cycle": 2, "numbers": [trial.number]},
+        prune={"cycle": 1, "numbers": [trial.number]},  # steps count from 0
     )
     assert proc.returncode == 0, proc.stderr
     rank0, rank1 = evidence(tmp_path, 0), evidence(tmp_path, 1)
@@ -36,9 +36,9 @@ def test_a_ddp_trial_reports_from_rank_0_and_stops_every_rank_on_pruning(
         "should_prune": [False, True],
     }
     assert rank1["calls"] == {"report": [], "should_prune": []}
-    # Both ranks validated (each its own shard), stopped after cycle 2 and saw the pruning.
+    # Both ranks validated (each its own shard), stopped after cycle 1 and saw the pruning.
     for rank in (rank0, rank1):
-        assert [c for c, _ in rank["cycle_metrics"]] == [1, 2]
+        assert [c for c, _ in rank["cycle_metrics"]] == [0, 1]
         assert rank["state"]["stopped"] and rank["state"]["epoch"] == 2
         assert rank["pruned"] and rank["trial"] == 0 and rank["save_name"] == "toy_trial-0"
     assert rank0["cycle_metrics"] != rank1["cycle_metrics"]

@@ -9,11 +9,13 @@ from typing import Any
 
 import optuna
 import pytest
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from optuna_job import METRIC, PruneAfter, TunedModel, record_calls
 
 import helios.plugins as hlp
 from helios.checkpoint import list_checkpoints
+from helios.plugins.plugin import Plugin
 from helios.trainer import Trainer, TrainingState
 from helios_optuna import OptunaPlugin, attach_trial
 from helios_optuna.plugin import OptunaPlugin as PluginClass
@@ -42,7 +44,7 @@ def test_a_study_prunes_some_trials_and_completes_the_others(
         storage=storage_url,
         study_name="tune",
         sampler=optuna.samplers.RandomSampler(seed=0),
-        pruner=PruneAfter(cycle=2, numbers=[1, 3]),
+        pruner=PruneAfter(cycle=1, numbers=[1, 3]),  # the second cycle (from 0)
     )
     seen: dict[int, tuple[TrainingState, list[tuple[int, float]]]] = {}
 
@@ -68,10 +70,10 @@ def test_a_study_prunes_some_trials_and_completes_the_others(
         assert trial.intermediate_values == dict(cycles)
         assert set(trial.params) == {"lr", "hidden"}
         if trial.state is TrialState.PRUNED:
-            assert [c for c, _ in cycles] == [1, 2]  # stopped right after the pruning cycle
+            assert [c for c, _ in cycles] == [0, 1]  # stopped right after the pruning cycle
             assert state.stopped and state.validation_cycles == 2
         else:
-            assert [c for c, _ in cycles] == [1, 2, 3, 4]
+            assert [c for c, _ in cycles] == [0, 1, 2, 3]
             assert trial.value == cycles[-1][1]
             assert not state.stopped and state.epoch == 4
         assert list_checkpoints(tmp_path / "runs", f"toy_trial-{trial.number}")
@@ -102,7 +104,7 @@ def test_check_pruned_says_which_cycle_pruned_the_trial() -> None:
     with pytest.raises(optuna.TrialPruned) as caught:
         plugin.check_pruned()
     assert str(caught.value) == (
-        f"trial 0 was pruned after validation cycle 1 ({METRIC}={model.metrics[METRIC]!r})"
+        f"trial 0 was pruned after validation cycle 0 ({METRIC}={model.metrics[METRIC]!r})"
     )
 
 
@@ -116,7 +118,7 @@ def test_report_and_prune_happen_once_per_validation_cycle_on_its_metric() -> No
     assert state.global_batch == 24  # 8 batches per epoch: asked per cycle, not per batch
     assert calls["should_prune"] == [False, False, False]
     assert calls["report"] == [[c, v] for c, v in model.cycle_metrics]
-    assert [c for c, _ in model.cycle_metrics] == [1, 2, 3]
+    assert [c for c, _ in model.cycle_metrics] == [0, 1, 2]
 
 
 def test_fit_then_test_keeps_one_save_name_suffix(tmp_path: Path) -> None:
@@ -204,13 +206,13 @@ def test_a_metric_the_model_does_not_set_is_named() -> None:
 def test_a_cycle_reported_already_is_not_reported_again() -> None:
     study = optuna.create_study()
     trial = study.ask()
-    trial.report(123.0, 1)  # e.g. by a run killed after validating cycle 1
+    trial.report(123.0, 0)  # e.g. by a run killed after validating cycle 0
     with pytest.warns(
-        RuntimeWarning, match=r"^trial 0 holds valid_loss=123.0 for validation cycle 1"
+        RuntimeWarning, match=r"^trial 0 holds valid_loss=123.0 for validation cycle 0"
     ):
         _, model, _ = train(trial, total=2)
     assert isinstance(model, TunedModel)
-    assert study.trials[0].intermediate_values == {1: 123.0, 2: model.cycle_metrics[1][1]}
+    assert study.trials[0].intermediate_values == {0: 123.0, 1: model.cycle_metrics[1][1]}
 
 
 class _DivergedModel(TunedModel):
@@ -224,12 +226,12 @@ class _DivergedModel(TunedModel):
 def test_a_nan_reported_already_and_measured_again_is_the_same_value() -> None:
     study = optuna.create_study()
     trial = study.ask()
-    trial.report(float("nan"), 1)  # a diverged run killed after validating cycle 1
+    trial.report(float("nan"), 0)  # a diverged run killed after validating cycle 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the resumed run measures NaN again: nothing to say
         train(trial, total=2, model=_DivergedModel(save_name="toy"))
     values = study.trials[0].intermediate_values
-    assert sorted(values) == [1, 2] and all(math.isnan(v) for v in values.values())
+    assert sorted(values) == [0, 1] and all(math.isnan(v) for v in values.values())
 
 
 def test_the_state_belongs_to_one_trial() -> None:
@@ -238,7 +240,7 @@ def test_the_state_belongs_to_one_trial() -> None:
     state = first.state_dict()
     assert state == {
         "trial": 0,
-        "last_reported": 0,
+        "reported_cycles": 0,
         "pruned": False,
         "pruned_at": 0,
         "pruned_value": state["pruned_value"],
@@ -303,3 +305,67 @@ def test_the_seed_names_resolve_to_the_installed_plugin() -> None:
     assert isinstance(plugin, PluginClass)
     assert plugin.trial is trial and plugin.metric_name == "accuracy"
     assert plugin.unique_overrides == hlp.UniquePluginOverrides(should_training_stop=True)
+
+
+class _CountingStorage(RDBStorage):
+    """A real SQLite storage that counts what reaches it: database sessions (reads and
+    writes) and reads (its ``get_*`` / ``_get_*`` methods, which Optuna's cache calls)."""
+
+    def __init__(self, url: str) -> None:
+        self.sessions = self.reads = 0  # first: the constructor opens sessions already
+        super().__init__(url)
+
+    def __getattribute__(self, name: str) -> Any:
+        found = super().__getattribute__(name)
+        if name == "scoped_session":
+            self.sessions += 1
+        elif name.startswith(("get_", "_get_")) and callable(found):
+            self.reads += 1  # looked up to be called: Optuna calls what it looks up
+        return found
+
+
+class _AskedPlugin(OptunaPlugin):
+    """The installed plug-in, counting the trainer's asks."""
+
+    def __init__(self, trial: optuna.trial.BaseTrial) -> None:
+        super().__init__(trial, METRIC)
+        self.asked = 0
+
+    def should_training_stop(self) -> bool:
+        self.asked += 1
+        return super().should_training_stop()
+
+
+class _ReadsAtEachStep(Plugin):
+    """Notes the storage's counts after every optimiser step (a shared step hook)."""
+
+    def __init__(self, storage: _CountingStorage) -> None:
+        super().__init__("reads")
+        self.storage = storage
+        self.at_step: list[tuple[int, int]] = []
+
+    def setup(self) -> None:
+        pass
+
+    def on_optimizer_step_end(self, state: Any) -> None:
+        self.at_step.append((self.storage.sessions, self.storage.reads))
+
+
+def test_asked_after_every_step_the_plugin_reads_the_storage_once_per_cycle(
+    tmp_path: Path,
+) -> None:
+    storage = _CountingStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage, pruner=optuna.pruners.MedianPruner())
+    plugin = _AskedPlugin(study.ask())
+    probe = _ReadsAtEachStep(storage)
+    trainer = Trainer(total=3, valid_every=1, progress=False, plugins=[plugin, probe])
+    state = trainer.fit(TunedModel(save_name="toy"), ToyData())  # 8 batches an epoch
+
+    assert (state.iteration, state.validation_cycles, state.stopped) == (24, 3, False)
+    assert plugin.asked == 24 + 3  # after every optimiser step and every validation
+    epochs = [probe.at_step[i : i + 8] for i in (0, 8, 16)]
+    # Nothing reaches the storage between two steps: the asks there answer from the cache.
+    assert all(len(set(steps)) == 1 for steps in epochs), epochs
+    # A validation cycle (between the epochs' steps): one report written, one read to prune.
+    for before, after in ((epochs[0][-1], epochs[1][0]), (epochs[1][-1], epochs[2][0])):
+        assert (after[0] - before[0], after[1] - before[1]) == (2, 1)

@@ -215,6 +215,16 @@ class Model(abc.ABC):
     def on_training_end(self) -> None:  # noqa: B027 - optional hook
         """Called once when training ends."""
 
+    def should_training_stop(self) -> bool:
+        """Return True to stop training; asked after every optimiser step and every validation.
+
+        It is ORed with the ``should_training_stop`` of the plug-in that owns that override,
+        which is asked first. The trainer asks only when one of them is defined, so the
+        default costs nothing per step. In a distributed run, True on any rank stops every rank
+        at the same step.
+        """
+        return False
+
     def on_validation_start(self, validation_cycle: int) -> None:  # noqa: B027
         """Called before a validation cycle (reset running metrics here)."""
 

@@ -31,7 +31,7 @@ from helios.plugins.plugin import Plugin
 from helios.plugins.selection import PluginRequest, parse_plugins, skipped_warning
 from helios.rng import get_rng_state, seed_everything, set_rng_state
 from helios.runlock import RunDirError, RunLock, RunLockedError
-from helios.trainer_plugins import PluginSet
+from helios.trainer_plugins import Dispatch, PluginSet
 
 __all__ = ["Trainer", "TrainingState", "TrainingUnit"]
 
@@ -401,13 +401,20 @@ class Trainer:
             )
             return
         state.finished = False
-        owner = self._plugins.owner("training_batch")
+        hooks = self._plugins.dispatch(model)  # bound once: the per-step path looks up nothing
+        process = hooks.owner("process_training_batch")
+        epoch_start = hooks.calls["on_training_epoch_start"]
+        batch_start = hooks.calls["on_training_batch_start"]
+        step_start = hooks.calls["on_optimizer_step_start"]
+        step_end = hooks.calls["on_optimizer_step_end"]
+        batch_end = hooks.calls["on_training_batch_end"]
+        epoch_end = hooks.calls["on_training_epoch_end"]
+        stop_checks = hooks.calls["should_training_stop"]  # empty: nothing asked, no collective
         accumulation = self.accumulation_steps
         iteration_unit = self.unit is TrainingUnit.ITERATION
         bar = _progress(self.progress and self.rank == 0, self._total_steps(model, data), state)
         model.train()
-        self._plugins.call("on_training_start")
-        model.on_training_start()
+        hooks.run("on_training_start")
         stop = False
         try:
             while not stop and not self._done(state):
@@ -420,11 +427,13 @@ class Trainer:
                     rank=self.env.rank,
                 )
                 epoch_batches = state.batch + len(loader)
-                model.on_training_epoch_start(state.epoch)
+                for hook in epoch_start:
+                    hook(state.epoch)
                 for batch in loader:
-                    if owner is not None:
-                        batch = owner.process_training_batch(batch, state)
-                    model.on_training_batch_start(state)
+                    if process is not None:
+                        batch = process(batch, state)
+                    for hook in batch_start:
+                        hook(state)
                     state.batch += 1
                     state.global_batch += 1
                     step = state.batch % accumulation == 0 or state.batch == epoch_batches
@@ -432,40 +441,50 @@ class Trainer:
                         loss = model.train_step(batch, state)
                         (loss / accumulation if accumulation > 1 else loss).backward()  # type: ignore[no-untyped-call]
                     if step:
+                        for hook in step_start:
+                            hook(state)
                         model.optimizer_step(state)
                         state.iteration += 1
+                        for hook in step_end:
+                            hook(state)
                         if bar is not None:
                             bar.update(1)
-                        if iteration_unit:
-                            stop = self._after_unit(model, data, state, state.iteration)
-                    model.on_training_batch_end(state)
-                    if stop or (iteration_unit and state.iteration >= self.total):
-                        break
+                    for hook in batch_end:
+                        hook(state)
+                    if step:
+                        if stop_checks:
+                            stop = self._agree(False, any(ask() for ask in stop_checks))
+                        if iteration_unit and not stop:
+                            stop = self._after_unit(model, data, state, state.iteration, hooks)
+                        if stop or (iteration_unit and state.iteration >= self.total):
+                            break
                 if state.batch == epoch_batches:  # the epoch is complete
                     epoch = state.epoch
                     state.epoch, state.batch = epoch + 1, 0
-                    model.on_training_epoch_end(epoch)
-                    if not iteration_unit:
-                        stop = self._after_unit(model, data, state, state.epoch)
+                    for hook in epoch_end:
+                        hook(epoch)
+                    if not (iteration_unit or stop):
+                        stop = self._after_unit(model, data, state, state.epoch, hooks)
         finally:
             if bar is not None:
                 bar.close()
         state.finished, state.stopped = True, stop
         if self.valid_every is None and data.valid_dataset is not None:
-            self._validate(model, data, state)
-        self._plugins.call("on_training_end")
-        model.on_training_end()
-        self._save(model, state)
+            self._validate(model, data, state, hooks)
+        self._save(model, state)  # the state at the end of training, before on_training_end
+        hooks.run("on_training_end")
 
     def _done(self, state: TrainingState) -> bool:
         done = state.iteration if self.unit is TrainingUnit.ITERATION else state.epoch
         return done >= self.total
 
-    def _after_unit(self, model: Model, data: DataModule, state: TrainingState, count: int) -> bool:
+    def _after_unit(
+        self, model: Model, data: DataModule, state: TrainingState, count: int, hooks: Dispatch
+    ) -> bool:
         """Validation and checkpoint when due; True when training must stop."""
         stop = False
         if self.valid_every is not None and count % self.valid_every == 0:
-            stop = self._validate(model, data, state)
+            stop = self._validate(model, data, state, hooks)
         if (
             self.checkpoint_every is not None
             and count % self.checkpoint_every == 0
@@ -488,32 +507,38 @@ class Trainer:
         return math.ceil(per_epoch / self.accumulation_steps) * self.total
 
     # ------------------------------------------------------------------ validation and testing
-    def _validate(self, model: Model, data: DataModule, state: TrainingState) -> bool:
-        """Run one validation cycle; True when early stopping or a plug-in stops training."""
+    def _validate(
+        self, model: Model, data: DataModule, state: TrainingState, hooks: Dispatch
+    ) -> bool:
+        """Run one validation cycle; True when early stopping, the model or the plug-in that
+        owns ``should_training_stop`` stops training.
+
+        The hooks get the number of cycles completed before this one (0 for the first, as
+        upstream helios-ml counts); ``state.validation_cycles`` counts this one once it ends.
+        """
         if data.valid_dataset is None:
             return False
-        state.validation_cycles += 1
         cycle = state.validation_cycles
         model.eval()
-        self._plugins.call("on_validation_start", cycle)
-        model.on_validation_start(cycle)
-        self._evaluate(data, "valid", "validation", model.valid_step)
-        self._plugins.call("on_validation_end", cycle)
-        model.on_validation_end(cycle)
+        hooks.run("on_validation_start", cycle)
+        self._evaluate(data, "valid", hooks.owner("process_validation_batch"), model.valid_step)
+        hooks.run("on_validation_end", cycle)
         model.step_scheduler_after_validation()
+        state.validation_cycles = cycle + 1
         model.train()
         early = self._early_stop(model, state)
-        stopper = self._plugins.owner("should_training_stop")
-        asked = stopper is not None and stopper.should_training_stop()
+        asked = any(ask() for ask in hooks.calls["should_training_stop"])
         return self._agree(early, asked)
 
     def _evaluate(
-        self, data: DataModule, split: str, phase: str, step_fn: Callable[[Any, int], None]
+        self,
+        data: DataModule,
+        split: str,
+        process: Callable[[Any, int], Any] | None,
+        step_fn: Callable[[Any, int], None],
     ) -> None:
         """Run ``step_fn`` over ``split`` without gradients, after the owning plug-in's
-        ``process_{phase}_batch``."""
-        owner = self._plugins.owner(f"{phase}_batch")
-        process = getattr(owner, f"process_{phase}_batch") if owner is not None else None
+        ``process_*_batch`` (``process``), if any."""
         loader = data.loader(
             split, seed=self.seed, num_replicas=self.env.world_size, rank=self.env.rank
         )
@@ -542,7 +567,8 @@ class Trainer:
 
     def _agree(self, early: bool, asked: bool) -> bool:
         """One stop decision for every rank: early stopping as rank 0 judged it (its state is
-        the one checkpoints keep), or a plug-in's stop on any rank."""
+        the one checkpoints keep), or a stop asked (plug-in or model) on any rank. One
+        all_reduce when distributed; the loop calls it only when something can stop."""
         if not self.is_distributed:
             return early or asked
         flags = torch.tensor(
@@ -552,12 +578,11 @@ class Trainer:
         return bool(flags.max().item())
 
     def _test(self, model: Model, data: DataModule) -> None:
+        hooks = self._plugins.dispatch(model)
         model.eval()
-        self._plugins.call("on_testing_start")
-        model.on_testing_start()
-        self._evaluate(data, "test", "testing", model.test_step)
-        self._plugins.call("on_testing_end")
-        model.on_testing_end()
+        hooks.run("on_testing_start")
+        self._evaluate(data, "test", hooks.owner("process_testing_batch"), model.test_step)
+        hooks.run("on_testing_end")
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self, model: Model, state: TrainingState) -> None:

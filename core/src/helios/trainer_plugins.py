@@ -1,23 +1,31 @@
-"""The plug-ins of one trainer: checks on registration, unique-override owners, hook calls."""
+"""The plug-ins of one trainer: checks on registration, unique-override owners, and the
+hook dispatch of a run (:class:`Dispatch`), built from :data:`helios.plugins.hooks.HOOKS`."""
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from helios.model import Model
 from helios.plugins.errors import PluginConflictError, PluginIdTakenError
+from helios.plugins.hooks import HOOKS, Phase
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
 from helios.plugins.selection import PluginRequest, check_options, instantiate
 
 if TYPE_CHECKING:
-    from helios.model import Model
     from helios.plugins.verdicts import Verdict
     from helios.trainer import Trainer
 
-__all__ = ["PluginSet"]
+__all__ = ["Dispatch", "PluginSet"]
+
+Hook = Callable[..., Any]
+
+#: The phases whose hooks the training, validation and testing loops call through a
+#: :class:`Dispatch`; configuration and checkpoint hooks are called by :class:`PluginSet`.
+_LOOP_PHASES = frozenset({Phase.TRAINING, Phase.VALIDATION, Phase.TESTING})
 
 
 def _instantiate(request: PluginRequest, cls: type[Plugin]) -> Plugin:
@@ -111,10 +119,10 @@ class PluginSet:
         """The plug-in that owns the unique override ``flag``, if any."""
         return self._owners.get(flag)
 
-    def call(self, hook: str, *args: Any) -> None:
-        """Call ``hook`` on every plug-in, in registration order."""
-        for plugin in self.by_id.values():
-            getattr(plugin, hook)(*args)
+    def dispatch(self, model: Model) -> Dispatch:
+        """The hooks of a run of ``model`` with these plug-ins, bound once (see
+        :class:`Dispatch`)."""
+        return Dispatch(self, model)
 
     def attach(
         self,
@@ -157,6 +165,56 @@ class PluginSet:
                 )
                 continue
             plugin.load_state_dict(state)
+
+
+class Dispatch:
+    """What the loops of one run call for each hook, looked up once from the hook table.
+
+    For a shared hook: the bound methods of the plug-ins whose class redefines it, in
+    registration order, then the model's method of the same name when the model has one and
+    redefines it. For an exclusive hook: its owner's method (the plug-in that claims the
+    guarding flag), then the model's as above (only ``should_training_stop`` has one). A hook
+    that nobody redefines is an empty tuple, so the loops call nothing for it: a plug-in that
+    does not override a per-step hook costs nothing per step.
+    """
+
+    def __init__(self, plugins: PluginSet, model: Model) -> None:
+        self.calls: dict[str, tuple[Hook, ...]] = {}
+        self._owners: dict[str, Hook] = {}
+        for hook in HOOKS:
+            if hook.phase not in _LOOP_PHASES:
+                continue
+            found: list[Hook] = []
+            if hook.flag is None:
+                found += (
+                    getattr(p, hook.name)
+                    for p in plugins.by_id.values()
+                    if _redefines(p, Plugin, hook.name)
+                )
+            else:
+                owner = plugins.owner(hook.flag)
+                if owner is not None:
+                    self._owners[hook.name] = getattr(owner, hook.name)
+                    found.append(self._owners[hook.name])
+            if hasattr(Model, hook.name) and _redefines(model, Model, hook.name):
+                found.append(getattr(model, hook.name))
+            self.calls[hook.name] = tuple(found)
+
+    def owner(self, hook: str) -> Hook | None:
+        """The bound method of the plug-in that owns the exclusive ``hook``, or None."""
+        return self._owners.get(hook)
+
+    def run(self, hook: str, *args: Any) -> None:
+        """Call every method of ``hook`` with ``args`` (for hooks off the per-step path)."""
+        for method in self.calls[hook]:
+            method(*args)
+
+
+def _redefines(obj: object, base: type, name: str) -> bool:
+    """Whether ``obj`` has its own ``name``: set on the instance, or redefined by its class."""
+    return name in getattr(obj, "__dict__", ()) or getattr(type(obj), name, None) is not getattr(
+        base, name
+    )
 
 
 _DOES = {

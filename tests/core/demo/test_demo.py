@@ -94,8 +94,8 @@ def test_a_small_study_is_tuned_tested_and_drawn(
 
     rows = trials(run_dir)
     assert [(t["number"], t["state"]) for t in rows] == [(n, "COMPLETE") for n in range(3)]
-    assert all(sorted(t["steps"]) == [1, 2, 3, 4] for t in rows)  # one report per epoch
-    assert all(t["value"] == t["steps"][4] for t in rows)
+    assert all(sorted(t["steps"]) == [0, 1, 2, 3] for t in rows)  # one per epoch, from 0
+    assert all(t["value"] == t["steps"][3] for t in rows)
     best = max(rows, key=lambda t: (t["value"], -t["number"]))
     assert f"best trial: {best['number']}, validation accuracy {best['value']:.4f}" in out
     tested = re.search(
@@ -181,8 +181,8 @@ def test_an_interrupted_study_resumes_its_trials_and_the_running_one(tmp_path: P
     assert "interrupted (trial left running: 1); run the same command again to resume" in err
     before = trials(run_dir)
     assert [t["state"] for t in before] == ["COMPLETE", "RUNNING"]
-    assert sorted(before[0]["steps"]) == list(range(1, 13))
-    assert sorted(before[1]["steps"]) == [1, 2]
+    assert sorted(before[0]["steps"]) == list(range(12))
+    assert sorted(before[1]["steps"]) == [0, 1]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
         f"digits_trial-0_step{12 * 34:09d}.pth",
         f"digits_trial-1_step{2 * 34:09d}.pth",
@@ -199,7 +199,7 @@ def test_an_interrupted_study_resumes_its_trials_and_the_running_one(tmp_path: P
     assert [(t["number"], t["state"]) for t in after] == [(n, "COMPLETE") for n in range(3)]
     assert after[0] == before[0]  # kept as it was
     assert after[1]["start"] == before[1]["start"]  # the same trial, continued
-    assert sorted(after[1]["steps"]) == list(range(1, 13))
+    assert sorted(after[1]["steps"]) == list(range(12))
     assert {s: after[1]["steps"][s] for s in before[1]["steps"]} == before[1]["steps"]
 
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from helios.data import DataModule
 from helios.model import Model
+from helios.plugins.hooks import HOOKS, Hook, Phase
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, UniquePluginOverrides
 from helios.trainer import Trainer, TrainingState, TrainingUnit
 from support.toy import ToyData, ToyDataset, ToyModel
@@ -183,10 +184,18 @@ class OwnerPlugin(RecordingPlugin):
         training_batch=True, validation_batch=True, testing_batch=True, should_training_stop=True
     )
 
-    def __init__(self, plug_id: str, log: Log, stop_at_cycle: int | None = None) -> None:
+    def __init__(
+        self,
+        plug_id: str,
+        log: Log,
+        stop_after_cycles: int | None = None,
+        stop_at_iteration: int | None = None,
+    ) -> None:
         super().__init__(plug_id, log)
-        self.stop_at_cycle = stop_at_cycle
-        self.cycle = 0
+        self.stop_after_cycles = stop_after_cycles
+        self.stop_at_iteration = stop_at_iteration
+        self.cycles = 0  # validation cycles ended
+        self.iteration = 0  # optimiser steps taken, as the last batch end saw them
         self.returned: dict[str, list[Any]] = {"train": [], "valid": [], "test": []}
 
     def _fresh(self, split: str, batch: Any) -> list[torch.Tensor]:
@@ -198,10 +207,6 @@ class OwnerPlugin(RecordingPlugin):
         self._rec("process_training_batch", batch, state)
         return self._fresh("train", batch)
 
-    def on_validation_start(self, validation_cycle: int) -> None:
-        self.cycle = validation_cycle
-        super().on_validation_start(validation_cycle)
-
     def process_validation_batch(self, batch: Any, step: int) -> Any:
         self._rec("process_validation_batch", batch, step)
         return self._fresh("valid", batch)
@@ -210,9 +215,19 @@ class OwnerPlugin(RecordingPlugin):
         self._rec("process_testing_batch", batch, step)
         return self._fresh("test", batch)
 
+    def on_validation_end(self, validation_cycle: int) -> None:
+        self.cycles += 1
+        super().on_validation_end(validation_cycle)
+
+    def on_training_batch_end(self, state: TrainingState) -> None:
+        self.iteration = state.iteration
+
     def should_training_stop(self) -> bool:
         self._rec("should_training_stop")
-        return self.stop_at_cycle is not None and self.cycle >= self.stop_at_cycle
+        cycles, at = self.stop_after_cycles, self.stop_at_iteration
+        return (cycles is not None and self.cycles >= cycles) or (
+            at is not None and self.iteration >= at
+        )
 
 
 class SmallData(ToyData):
@@ -283,16 +298,16 @@ def attach(trainer: Trainer, model: Model) -> list[Call]:
     ]
 
 
-def train_batch(epoch: int, batch: int, iteration: int, then: Sequence[Call] = ()) -> list[Call]:
-    """One training batch with an optimiser step; ``then`` runs between step and batch end."""
+def train_batch(epoch: int, batch: int, iteration: int) -> list[Call]:
+    """One training batch with an optimiser step, then the owner is asked whether to stop."""
     before, taken = At(epoch, batch, iteration), At(epoch, batch + 1, iteration)
     return [
         Call("owner", "process_training_batch", (BATCH, before)),
         Call("model", "on_training_batch_start", (before,)),
         Call("model", "train_step", (BATCH, taken)),
         Call("model", "optimizer_step", (taken,)),
-        *then,
         Call("model", "on_training_batch_end", (At(epoch, batch + 1, iteration + 1),)),
+        Call("owner", "should_training_stop"),
     ]
 
 
@@ -337,12 +352,12 @@ def test_fit_epoch_unit_sequence(log: Log, plugins: tuple[RecordingPlugin, Owner
         *train_batch(0, 0, 0),
         *train_batch(0, 1, 1),
         epoch_end(0),
-        *validation(1),
+        *validation(0),
         epoch_start(1),
         *train_batch(1, 0, 2),
         *train_batch(1, 1, 3),
         epoch_end(1),
-        *validation(2),
+        *validation(1),
         *each("on_training_end"),
     ]
     assert (state.epoch, state.batch, state.iteration, state.global_batch) == (2, 0, 4, 4)
@@ -363,7 +378,8 @@ def test_fit_iteration_unit_sequence(
         *each("on_training_start"),
         epoch_start(0),
         *train_batch(0, 0, 0),
-        *train_batch(0, 1, 1, then=validation(1, batches=1)),
+        *train_batch(0, 1, 1),
+        *validation(0, batches=1),  # after the batch has ended
         epoch_end(0),
         epoch_start(1),
         *train_batch(1, 0, 2),  # the last step stops mid-epoch: no end for epoch 1
@@ -389,7 +405,7 @@ def test_fit_without_valid_every_validates_once_at_the_end(
         epoch_start(1),
         *train_batch(1, 0, 1),
         epoch_end(1),
-        *validation(1, batches=1),
+        *validation(0, batches=1),
         *each("on_training_end"),
     ]
 
@@ -471,7 +487,7 @@ def test_unique_overrides_are_called_on_their_owner_only(
     assert len(log.hooks("process_training_batch")) == 2 * 3
     assert len(log.hooks("process_validation_batch")) == 2 * 2
     assert len(log.hooks("process_testing_batch")) == 2
-    assert len(log.hooks("should_training_stop")) == 2
+    assert len(log.hooks("should_training_stop")) == 2 * 3 + 2  # every step and validation
 
 
 def test_the_owners_batch_is_what_the_models_step_receives(
@@ -504,14 +520,18 @@ def test_the_owners_batch_is_what_the_models_step_receives(
 
 
 # ---------------------------------------------------------------------- stopping
-def test_should_training_stop_is_asked_once_per_validation_cycle_and_stops_epochs(
-    log: Log,
-) -> None:
-    owner = OwnerPlugin("owner", log, stop_at_cycle=2)
+def test_should_training_stop_is_asked_after_every_step_and_every_validation(log: Log) -> None:
+    owner = OwnerPlugin("owner", log, stop_after_cycles=2)
     trainer = make_trainer(total=5, valid_every=1, plugins=[owner])
     state = trainer.fit(RecordingModel(log), SmallData(train=3, valid=2))
 
-    assert len(log.of("owner", "should_training_stop")) == 2
+    asks = [i for i, c in enumerate(log) if c.hook == "should_training_stop"]
+    after = [log[i - 1].hook for i in asks]
+    # 3 steps, then a validation, per epoch; the second validation stops training.
+    assert after == 3 * ["on_training_batch_end"] + ["train"] + 3 * ["on_training_batch_end"] + [
+        "train"
+    ]
+    assert {log[i].who for i in asks} == {"owner"}
     assert len(log.of("model", "valid_step")) == 4
     assert len(log.of("model", "train_step")) == 6
     assert (state.epoch, state.iteration, state.validation_cycles) == (2, 6, 2)
@@ -520,20 +540,106 @@ def test_should_training_stop_is_asked_once_per_validation_cycle_and_stops_epoch
 
 
 def test_should_training_stop_stops_mid_epoch_in_iteration_unit(log: Log) -> None:
-    owner = OwnerPlugin("owner", log, stop_at_cycle=1)
+    owner = OwnerPlugin("owner", log, stop_after_cycles=1)
     trainer = make_trainer(total=20, unit=TrainingUnit.ITERATION, valid_every=4, plugins=[owner])
     state = trainer.fit(RecordingModel(log), SmallData(train=3, valid=2))
 
-    assert len(log.of("owner", "should_training_stop")) == 1
+    assert len(log.of("owner", "should_training_stop")) == 4 + 1  # 4 steps, 1 validation
     assert (state.epoch, state.batch, state.iteration, state.stopped) == (1, 1, 4, True)
     assert len(log.of("model", "train_step")) == 4
-    # The batch that triggered the validation still ends; epoch 1 does not.
+    # The batch that triggered the validation ended before it; epoch 1 does not end.
     assert log.of("model", "on_training_batch_end")[-1].args == (At(1, 1, 4),)
     assert [c.args for c in log.of("model", "on_training_epoch_end")] == [(0,)]
 
 
+@pytest.mark.parametrize("valid", [0, 1], ids=["no-validation-set", "validation-set"])
+def test_should_training_stop_stops_at_an_optimiser_step_between_validations(
+    log: Log, valid: int
+) -> None:
+    # Epoch unit, validation every 2 epochs: nothing validates before step 4 (epoch 1, batch 1).
+    owner = OwnerPlugin("owner", log, stop_at_iteration=4)
+    data = SmallData(train=3, valid=valid) if valid else _NoValid()
+    trainer = make_trainer(total=5, valid_every=2, plugins=[owner])
+    state = trainer.fit(RecordingModel(log), data)
+
+    assert (state.epoch, state.batch, state.iteration, state.stopped) == (
+        (1, 1, 4, True) if valid else (2, 0, 4, True)  # _NoValid: 2 batches an epoch
+    )
+    assert len(log.of("model", "train_step")) == 4
+    assert log.of("model", "on_training_batch_end")[-1].args == (
+        At(1, 1, 4) if valid else At(1, 2, 4),
+    )
+    assert not log.hooks("on_validation_start")  # stopped before the first one was due
+    assert len(log.of("owner", "should_training_stop")) == 4
+    # Step 4 ends epoch 1 when it has 2 batches: a complete epoch still ends.
+    ended = [epoch_end(1)] if not valid else []
+    assert log[-3 - len(ended) :] == [
+        Call("owner", "should_training_stop"),
+        *ended,
+        *each("on_training_end")[1:],
+    ]
+
+
+class StoppingModel(RecordingModel):
+    """The model's own stop rule: stop once ``at`` optimiser steps are taken."""
+
+    def __init__(self, log: Log, at: int) -> None:
+        super().__init__(log)
+        self.at = at
+        self.iteration = 0
+
+    def on_training_batch_end(self, state: TrainingState) -> None:
+        super().on_training_batch_end(state)
+        self.iteration = state.iteration
+
+    def should_training_stop(self) -> bool:
+        self._rec("should_training_stop")
+        return self.iteration >= self.at
+
+
+def test_the_models_stop_rule_is_ored_with_the_owners_and_asked_after_it(log: Log) -> None:
+    owner = OwnerPlugin("owner", log, stop_at_iteration=5)
+    trainer = make_trainer(total=5, plugins=[owner])
+    state = trainer.fit(StoppingModel(log, at=3), SmallData(train=2, valid=1))
+
+    assert (state.iteration, state.stopped) == (3, True)
+    asks = [c.who for c in log.hooks("should_training_stop")]
+    assert asks == ["owner", "model"] * 3 + ["owner", "model"]  # 3 steps, the final validation
+    assert len(log.of("model", "train_step")) == 3
+
+
+def test_a_true_owner_answer_is_not_asked_of_the_model(log: Log) -> None:
+    owner = OwnerPlugin("owner", log, stop_at_iteration=2)
+    trainer = make_trainer(total=5, plugins=[owner])
+    state = trainer.fit(StoppingModel(log, at=10), SmallData(train=2, valid=1))
+
+    assert (state.iteration, state.stopped) == (2, True)
+    asks = [c.who for c in log.hooks("should_training_stop")]
+    assert asks == ["owner", "model", "owner", "owner"]  # the last: the final validation's
+
+
+def test_the_models_stop_rule_alone_stops_training(log: Log) -> None:
+    trainer = make_trainer(total=5, unit=TrainingUnit.ITERATION, valid_every=2)
+    state = trainer.fit(StoppingModel(log, at=3), SmallData(train=2, valid=1))
+
+    assert (state.iteration, state.stopped, state.validation_cycles) == (3, True, 1)
+    assert [c.who for c in log.hooks("should_training_stop")] == ["model"] * 4  # 3 steps, 1 cycle
+
+
+def test_nothing_is_asked_when_nothing_can_stop(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(Model, "should_training_stop", lambda self: asked.append("model") or False)
+    trainer = make_trainer(total=2, valid_every=1, plugins=[RecordingPlugin("first", log)])
+    state = trainer.fit(ToyModel(), SmallData(train=2, valid=1))
+
+    assert (state.iteration, state.validation_cycles, state.stopped) == (4, 2, False)
+    # Model's own default is never called (the trainer knows it answers False): no call per step.
+    assert asked == []
+    assert not log.hooks("should_training_stop")
+
+
 class ScriptedMetric(RecordingModel):
-    """Reports ``values[cycle - 1]`` as the metric ``score`` after each validation."""
+    """Reports ``values[cycle]`` as the metric ``score`` after each validation."""
 
     def __init__(self, log: Log, values: Sequence[float]) -> None:
         super().__init__(log)
@@ -541,7 +647,7 @@ class ScriptedMetric(RecordingModel):
 
     def on_validation_end(self, validation_cycle: int) -> None:
         super().on_validation_end(validation_cycle)
-        self.metrics["score"] = self.values[validation_cycle - 1]
+        self.metrics["score"] = self.values[validation_cycle]
 
 
 @pytest.mark.parametrize(
@@ -774,7 +880,7 @@ def test_valid_every_without_a_validation_set_skips_validation(
     )
     assert state.validation_cycles == 0
     assert not log.hooks("on_validation_start")
-    assert not log.hooks("should_training_stop")
+    assert len(log.hooks("should_training_stop")) == 4  # after each step only
 
 
 def _ids(calls: Iterable[Call]) -> list[str]:
@@ -805,3 +911,107 @@ def test_the_recorder_sees_a_non_owner_default_hook(log: Log) -> None:
         Call("first", "process_training_batch", (BATCH, At(0, 0, 0))),
         Call("first", "should_training_stop"),
     ]
+
+
+# ---------------------------------------------------------------------- the hook table
+def _recorder(hook: Hook) -> Callable[..., Any]:
+    """A method recording ``hook`` and answering as the default does (the batch, False, {})."""
+
+    def method(self: TracingPlugin, *args: Any) -> Any:
+        self.log.record(self.plugin_id, hook.name, *args)
+        if hook.flag is not None and args:  # process_*_batch(batch, ...)
+            return args[0]
+        if hook.name == GUARDED_HOOKS["should_training_stop"]:
+            return False
+        return {} if hook.phase is Phase.CHECKPOINT and not args else None
+
+    method.__name__ = hook.name
+    return method
+
+
+class TracingPlugin(Plugin):
+    """Overrides every hook of the table (and claims every unique override): records each call."""
+
+    declared_overrides = UniquePluginOverrides(**dict.fromkeys(GUARDED_HOOKS, True))
+
+    def __init__(self, log: Log) -> None:
+        super().__init__("tracer")
+        self.log = log
+
+
+for _hook in HOOKS:
+    setattr(TracingPlugin, _hook.name, _recorder(_hook))
+TracingPlugin.__abstractmethods__ = frozenset()
+
+
+def documented_order(epochs: int, batches: int, valid_batches: int, test_batches: int) -> list[str]:
+    """The hooks a plug-in overriding all of them receives in a *resumed* fit of ``epochs``
+    epochs (validation and a checkpoint after each one), then a test, as docs/trainer.md
+    nests them; within each block, hooks come in the order of the table."""
+
+    def of(phase: Phase) -> list[Hook]:
+        return [h for h in HOOKS if h.phase is phase]
+
+    training = of(Phase.TRAINING)
+    start, end = (h.name for h in training if not h.args and not h.per_step)
+    epoch_start, epoch_end = (h.name for h in training if h.args == ("epoch",))
+    per_batch = [h.name for h in training if h.per_step]  # one optimiser step per batch
+    valid_start, valid_batch, valid_end = (h.name for h in of(Phase.VALIDATION))
+    test_start, test_batch, test_end = (h.name for h in of(Phase.TESTING))
+    load, save = (h.name for h in of(Phase.CHECKPOINT))
+    stop = GUARDED_HOOKS["should_training_stop"]  # also asked after every validation
+
+    order = [h.name for h in of(Phase.CONFIGURE)] + [load, start]
+    for epoch in range(epochs):
+        order += [epoch_start, *per_batch * batches, epoch_end]
+        order += [valid_start, *[valid_batch] * valid_batches, valid_end, stop]
+        order += [save] if epoch < epochs - 1 else []  # the last one: the final checkpoint
+    order += [save, end]
+    return [*order, load, test_start, *[test_batch] * test_batches, test_end]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Log, list[str]]:
+    """One epoch trained and checkpointed, then resumed for two more epochs and tested: the
+    calls the tracing plug-in received in the resumed trainer, and the documented order."""
+    run_dir = tmp_path_factory.mktemp("traced")
+    data = SmallData(train=2, valid=1, test=2)
+    first = make_trainer(total=1, valid_every=1, run_dir=run_dir, plugins=[TracingPlugin(Log())])
+    first.fit(ToyModel(), data)  # its checkpoint holds the tracer's state: the next run loads it
+    log = Log()
+    trainer = make_trainer(
+        total=3, valid_every=1, checkpoint_every=1, run_dir=run_dir, plugins=[TracingPlugin(log)]
+    )
+    model = ToyModel()
+    trainer.fit(model, data)
+    trainer.test(model, data)
+    return log, documented_order(epochs=2, batches=2, valid_batches=1, test_batches=2)
+
+
+@pytest.mark.parametrize("hook", HOOKS, ids=[h.name for h in HOOKS])
+def test_each_hook_fires_in_its_documented_order(hook: Hook, traced: tuple[Log, list[str]]) -> None:
+    log, expected = traced
+    fired = [i for i, call in enumerate(log) if call.hook == hook.name]
+    assert fired, f"{hook.name} never fired"
+    assert fired == [i for i, name in enumerate(expected) if name == hook.name]
+    assert {len(log[i].args) for i in fired} == {len(hook.args)}
+    assert {log[i].who for i in fired} == {"tracer"}
+
+
+def test_the_documented_order_is_the_whole_trace(traced: tuple[Log, list[str]]) -> None:
+    log, expected = traced
+    assert [call.hook for call in log] == expected
+    # The counters each step hook sees: epoch 1 resumed at iteration 2, then epoch 2.
+    steps = [c.args for c in log if c.hook in ("on_optimizer_step_start", "on_optimizer_step_end")]
+    assert steps == [
+        (At(1, 1, 2),),
+        (At(1, 1, 3),),
+        (At(1, 2, 3),),
+        (At(1, 2, 4),),
+        (At(2, 1, 4),),
+        (At(2, 1, 5),),
+        (At(2, 2, 5),),
+        (At(2, 2, 6),),
+    ]
+    assert [c.args for c in log if c.hook == "on_training_epoch_start"] == [(1,), (2,)]
+    assert [c.args for c in log if c.hook == "on_validation_end"] == [(1,), (2,)]  # 0 was before

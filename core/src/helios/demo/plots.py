@@ -31,8 +31,9 @@ def save(figure: Figure, path: Path) -> Path:
 
 
 def _curve(trial: FrozenTrial) -> tuple[list[int], list[float]]:
+    """Epochs (from 1) and the accuracy reported after each; steps are cycles, from 0."""
     steps = sorted(trial.intermediate_values)
-    return steps, [trial.intermediate_values[s] for s in steps]
+    return [s + 1 for s in steps], [trial.intermediate_values[s] for s in steps]
 
 
 def plot_curves(

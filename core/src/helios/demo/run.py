@@ -240,7 +240,7 @@ def _results(tuner: Tuner, settings: DemoSettings) -> None:
 
     result = tuner.test_best()
     best = result.trial
-    epochs = max(best.intermediate_values)
+    epochs = max(best.intermediate_values) + 1  # steps are validation cycles, from 0
     print()
     print(
         f"best trial: {best.number}, validation accuracy {best.value:.4f} after {epochs} epochs "

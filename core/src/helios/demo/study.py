@@ -94,7 +94,8 @@ class Evaluation:
 
 
 def _pruner() -> optuna.pruners.BasePruner:
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
+    # Steps are validation cycles, from 0: step 2 is epoch 3, the first one it may prune after.
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
 
 
 class Tuner:
@@ -296,9 +297,9 @@ def _save_name(trial: BaseTrial) -> str:
 
 def summary(trial: FrozenTrial, epochs: int) -> str:
     """One line about a finished trial, for the log above the progress bar."""
-    values = trial.intermediate_values
-    last = max(values) if values else 0
-    accuracy = f"{values[last]:.4f}" if values else "n/a"
+    values = trial.intermediate_values  # step = validation cycle, from 0 = epoch - 1
+    last = max(values) + 1 if values else 0
+    accuracy = f"{values[last - 1]:.4f}" if values else "n/a"
     what = {
         TrialState.COMPLETE: f"completed {last}/{epochs} epochs",
         TrialState.PRUNED: f"pruned after epoch {last}/{epochs}",

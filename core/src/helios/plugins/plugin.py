@@ -183,9 +183,50 @@ class Plugin(abc.ABC):
     def on_training_start(self) -> None:  # noqa: B027 - optional hook
         """Perform any necessary actions when training starts."""
 
+    def on_training_epoch_start(self, epoch: int) -> None:  # noqa: B027 - optional hook
+        """Called at the start of each epoch (from 0), before the model's hook.
+
+        A shared hook: every registered plug-in receives it, in registration order.
+        """
+
     def process_training_batch(self, batch: Any, state: TrainingState) -> Any:
         """Process the training batch before the model's ``train_step``."""
         return batch
+
+    def on_training_batch_start(self, state: TrainingState) -> None:  # noqa: B027 - optional hook
+        """Called for each training batch, after ``process_training_batch`` and before the
+        model's hook and ``train_step``; ``state`` is the trainer's live training state.
+
+        A shared hook: every registered plug-in receives it, in registration order.
+        """
+
+    def on_optimizer_step_start(self, state: TrainingState) -> None:  # noqa: B027 - optional hook
+        """Called at each optimiser step with the gradients ready, before the model's
+        ``optimizer_step`` (e.g. to inspect or clip gradients).
+
+        A shared hook: every registered plug-in receives it, in registration order.
+        """
+
+    def on_optimizer_step_end(self, state: TrainingState) -> None:  # noqa: B027 - optional hook
+        """Called at each optimiser step after the model's ``optimizer_step``: the weights are
+        updated and ``state.iteration`` counts this step (e.g. to update an average of the
+        weights).
+
+        A shared hook: every registered plug-in receives it, in registration order.
+        """
+
+    def on_training_batch_end(self, state: TrainingState) -> None:  # noqa: B027 - optional hook
+        """Called after each training batch (and its optimiser step, if one was due), before
+        the model's hook.
+
+        A shared hook: every registered plug-in receives it, in registration order.
+        """
+
+    def on_training_epoch_end(self, epoch: int) -> None:  # noqa: B027 - optional hook
+        """Called when the batches of an epoch are all done, before the model's hook.
+
+        A shared hook: every registered plug-in receives it, in registration order.
+        """
 
     def on_training_end(self) -> None:  # noqa: B027 - optional hook
         """Perform any necessary actions when training ends."""

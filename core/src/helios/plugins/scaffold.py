@@ -492,7 +492,7 @@ def test_the_hook_counts_validation_cycles(
     found = trainer.plugins[ID]
     assert isinstance(found, $class_name)
     assert found.validation_cycles == 2
-    assert f"{ID}: validation cycle 2 done (2 counted)" in caplog.messages
+    assert f"{ID}: validation cycle 1 done (2 counted)" in caplog.messages
     assert found.state_dict() == {"validation_cycles": 2}
 '''
 

@@ -2,7 +2,8 @@
 
 Once per validation cycle the plug-in reports the model's metric to the trial (global rank 0
 only), asks the study's pruner whether to stop (rank 0 only), and shares that decision with
-every rank. Its state rides in the trainer's checkpoints, so a killed trial resumes under the
+every rank. The trainer asks it after every optimiser step too: it answers from that cached
+decision, without touching the study's storage. Its state rides in the trainer's checkpoints, so a killed trial resumes under the
 same trial number.
 
 In a distributed (DDP) run every rank holds its own :class:`optuna.trial.Trial` of the same
@@ -57,7 +58,7 @@ class OptunaPlugin(Plugin):
         :class:`optuna.trial.FixedTrial` to re-train chosen parameters).
     :param metric_name: the key of ``model.metrics`` to report after each validation cycle.
 
-    The step reported to Optuna is the trainer's validation cycle number (1, 2, ...).
+    The step reported to Optuna is the trainer's validation cycle number (0, 1, ...).
     """
 
     plugin_id = "optuna"
@@ -75,7 +76,7 @@ class OptunaPlugin(Plugin):
         self._metric_name = metric_name
         self._model: weakref.ref[Any] | None = None  # weak: the plug-in keeps no model alive
         self._pending: int | None = None  # the cycle whose metric waits to be reported
-        self._last_reported = 0
+        self._reported = 0  # how many cycles were reported: the next one to report
         self._pruned = False
         self._pruned_at = 0
         self._pruned_value = math.nan
@@ -150,7 +151,7 @@ class OptunaPlugin(Plugin):
         Only global rank 0 reports. A step the trial holds already (a resumed run validating
         again a cycle it validated before being killed) is not reported twice.
         """
-        if world().rank != 0 or validation_cycle <= self._last_reported:
+        if world().rank != 0 or validation_cycle < self._reported:
             return
         value = self._metric()
         stored = _reported_steps(self._trial)
@@ -167,7 +168,7 @@ class OptunaPlugin(Plugin):
                 )
         else:
             self._trial.report(value, validation_cycle)
-        self._last_reported = validation_cycle
+        self._reported = validation_cycle + 1
 
     def check_pruned(self) -> None:
         """Raise :class:`optuna.TrialPruned` if the pruner stopped this trial.
@@ -210,10 +211,12 @@ class OptunaPlugin(Plugin):
     def should_training_stop(self) -> bool:
         """Report this cycle's metric and decide about pruning, once per validation cycle.
 
-        The trainer calls this once per cycle, after the model's ``on_validation_end`` has
+        The trainer asks after every validation, once the model's ``on_validation_end`` has
         filled ``model.metrics`` (the plug-in's own ``on_validation_end`` runs before the
-        model's, too early to read them). Rank 0 reports and asks the pruner; the decision is
-        broadcast so every rank stops together, and cached until the next cycle.
+        model's, too early to read them): rank 0 reports and asks the pruner, and the decision
+        is broadcast so every rank stops together. The trainer also asks after every optimiser
+        step: with no cycle pending, the cached decision is the answer (no storage access, no
+        collective), so the storage is read once per validation cycle.
         """
         cycle, self._pending = self._pending, None
         if cycle is None or self._pruned:
@@ -231,10 +234,10 @@ class OptunaPlugin(Plugin):
         return self._pruned
 
     def state_dict(self) -> dict[str, Any]:
-        """The trial number, the last reported cycle and the pruning decision."""
+        """The trial number, how many cycles were reported, and the pruning decision."""
         return {
             "trial": self._trial.number,
-            "last_reported": self._last_reported,
+            "reported_cycles": self._reported,
             "pruned": self._pruned,
             "pruned_at": self._pruned_at,
             "pruned_value": self._pruned_value,
@@ -248,7 +251,10 @@ class OptunaPlugin(Plugin):
                 f"evaluates trial {self._trial.number}; resume a trial with the same trial "
                 "(helios_optuna.attach_trial(study, number)), or use another run_dir"
             )
-        self._last_reported = int(state_dict["last_reported"])
+        # "last_reported" (checkpoints from before cycles counted from 0) was the number of the
+        # last cycle reported, counted from 1: the same number as the cycles reported.
+        key = "reported_cycles" if "reported_cycles" in state_dict else "last_reported"
+        self._reported = int(state_dict[key])
         self._pruned = bool(state_dict["pruned"])
         self._pruned_at = int(state_dict["pruned_at"])
         self._pruned_value = float(state_dict["pruned_value"])
