@@ -72,15 +72,16 @@ def test_by_default_the_scheduler_steps_after_every_optimiser_step() -> None:
 
 def test_interval_validation_steps_after_each_validation_cycle_only() -> None:
     model = Scheduled(halving, interval="validation")
-    fit(model)  # validation after steps 2 and 4, before that batch's on_training_batch_end
-    assert model.lrs == [0.05, 0.025, 0.025, 0.0125]
+    fit(model)  # validation after steps 2 and 4, after that batch's on_training_batch_end
+    assert model.lrs == [0.05, 0.05, 0.025, 0.025]
 
 
 def test_reduce_on_plateau_follows_the_metric_after_each_validation() -> None:
     model = Scheduled(plateau, interval="validation", metric="valid_loss", fixed_metric=1.0)
     fit(model, valid_every=1)
-    # cycle 1 sets the best value; each later cycle without improvement halves the rate
-    assert model.lrs == [0.05, 0.025, 0.0125, 0.00625]
+    # cycle 0 sets the best value; each later cycle without improvement halves the rate, seen
+    # at the next batch's end (validation runs after on_training_batch_end)
+    assert model.lrs == [0.05, 0.05, 0.025, 0.0125]
     assert isinstance(model.scheduler, ReduceLROnPlateau)
     assert model.scheduler.best == 1.0
 
@@ -94,7 +95,7 @@ def test_a_metric_missing_after_validation_names_it_and_what_metrics_has() -> No
         "scheduler_metric 'accuracy' is not in Scheduled.metrics after validation (it has: "
         "valid_loss); set metrics['accuracy'] in on_validation_end, or change scheduler_metric"
     )
-    assert model.lrs == [0.05]  # the first cycle, after step 2, raised before batch 2 ended
+    assert model.lrs == [0.05, 0.05]  # the first cycle, after batch 2 ended, raised
 
 
 def _lambda(optimizer: torch.optim.Optimizer) -> LambdaLR:
@@ -221,5 +222,6 @@ def test_in_ddp_every_rank_steps_with_rank_0s_metric(tmp_path: Path) -> None:
 
     spawn(plateau_rank, 2, args=(str(tmp_path),))
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
-    # rank 0's metric never improves (the rate halves from cycle 2 on); rank 1's always does
-    assert seen[0] == seen[1] == {"lrs": [0.05, 0.025, 0.0125, 0.00625]}
+    # rank 0's metric never improves (the rate halves from cycle 1 on, seen at the next
+    # batch's end); rank 1's always does
+    assert seen[0] == seen[1] == {"lrs": [0.05, 0.05, 0.025, 0.0125]}
