@@ -14,13 +14,19 @@ from support.plugin_env import PluginEnv
 
 
 @pytest.fixture
-def plugin_env(tmp_path: Path) -> Iterator[PluginEnv]:
+def plugin_env_core_version() -> str:
+    """The helios-trainer version ``plugin_env``'s fixture site holds (overridden per tree)."""
+    return "0.1.0"
+
+
+@pytest.fixture
+def plugin_env(tmp_path: Path, plugin_env_core_version: str) -> Iterator[PluginEnv]:
     """A fresh site of fixture distributions, active in this process; undone afterwards."""
     from helios.plugins import loader
     from helios.plugins.discovery import discover
     from helios.plugins.plugin import PLUGIN_REGISTRY
 
-    env = PluginEnv(tmp_path)
+    env = PluginEnv(tmp_path, plugin_env_core_version)
     saved_path = list(sys.path)
     saved_modules = set(sys.modules)
     saved_registry = PLUGIN_REGISTRY.keys()

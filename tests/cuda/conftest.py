@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.torch)
         if item.get_closest_marker("cuda") is not None and not gpu:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+@pytest.fixture
+def plugin_env_core_version() -> str:
+    """The installed helios-trainer's version: the real plug-in's range must admit it."""
+    return importlib.metadata.version("helios-trainer")

@@ -177,7 +177,13 @@ def test_registering_an_instance_runs_the_distribution_checks(
 
 
 def test_a_conflict_on_training_batch_is_refused_before_import(plugin_env: PluginEnv) -> None:
-    plugin_env.add("helios-rival", "rival", class_name="RivalPlugin", overrides=("training_batch",))
+    plugin_env.add(
+        "helios-rival",
+        "rival",
+        class_name="RivalPlugin",
+        overrides=("training_batch",),
+        core_range=">=0.1",
+    )
     code, out, _, modules = plugin_env.cli(
         "plugins", "check", "cuda", "rival", env={"HELIOS_FAKE_DEVICE": FAKE_GPU}
     )

@@ -102,3 +102,9 @@ def run_job() -> Callable[..., subprocess.CompletedProcess[str]]:
 def evidence() -> Callable[..., dict[str, Any]]:
     """``evidence(run_dir, rank=0)``: what that rank of an ``optuna_job`` run wrote down."""
     return _evidence
+
+
+@pytest.fixture
+def plugin_env_core_version() -> str:
+    """The installed helios-trainer's version: the real plug-in's range must admit it."""
+    return importlib.metadata.version("helios-trainer")

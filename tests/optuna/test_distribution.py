@@ -38,8 +38,8 @@ def test_the_pyproject_core_range_equals_the_manifests() -> None:
     manifest = load_manifest(MANIFEST)
     dependencies: list[str] = project["dependencies"]
     assert ranges_on("helios-trainer", dependencies) == [manifest.requires_helios]
-    assert manifest.requires_helios == SpecifierSet(">=0.1,<0.3")
-    assert dependencies == ["helios-trainer>=0.1,<0.3", "optuna>=4.0"]
+    assert manifest.requires_helios == SpecifierSet(">=0.3,<0.4")
+    assert dependencies == ["helios-trainer>=0.3,<0.4", "optuna>=4.0"]
     assert [str(p) for p in manifest.packages] == ["optuna>=4.0"]
     assert (project["name"], project["version"]) == ("helios-optuna", version("helios-optuna"))
     assert project["entry-points"] == {
@@ -85,7 +85,7 @@ def _verdict(stdout: str) -> dict[str, object]:
 
 
 def test_a_too_old_optuna_is_incompatible_before_import(tmp_path: Path) -> None:
-    env = PluginEnv(tmp_path)
+    env = PluginEnv(tmp_path, version("helios-trainer"))
     _install_fixture_copy(env)
     write_dist_info(env.site, "optuna", "3.6.0")  # found before the real one on sys.path
     code, out, err, modules = env.cli("plugins", "check", "optuna", "--json")
@@ -138,7 +138,7 @@ def _bare_python(tmp_path: Path, code: str, *args: str) -> subprocess.CompletedP
 
 
 def test_a_missing_optuna_is_incompatible_before_import(tmp_path: Path) -> None:
-    env = PluginEnv(tmp_path / "env")
+    env = PluginEnv(tmp_path / "env", version("helios-trainer"))
     _install_fixture_copy(env)
     modules_file = tmp_path / "modules.json"
     proc = _bare_python(
@@ -159,7 +159,7 @@ def test_a_missing_optuna_is_incompatible_before_import(tmp_path: Path) -> None:
 
 
 def test_the_seed_import_path_names_the_distribution_when_it_is_absent(tmp_path: Path) -> None:
-    env = PluginEnv(tmp_path / "env")  # helios-trainer only
+    env = PluginEnv(tmp_path / "env", version("helios-trainer"))  # helios-trainer only
     code = (
         "import site, sys\n"
         "site.addsitedir(sys.argv[1])\n"
