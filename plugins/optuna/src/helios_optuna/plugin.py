@@ -3,8 +3,8 @@
 Once per validation cycle the plug-in reports the model's metric to the trial (global rank 0
 only), asks the study's pruner whether to stop (rank 0 only), and shares that decision with
 every rank. The trainer asks it after every optimiser step too: it answers from that cached
-decision, without touching the study's storage. Its state rides in the trainer's checkpoints, so a killed trial resumes under the
-same trial number.
+decision, without touching the study's storage. Its state rides in the trainer's checkpoints,
+so a killed trial resumes under the same trial number.
 
 In a distributed (DDP) run every rank holds its own :class:`optuna.trial.Trial` of the same
 trial, attached through a storage all ranks share (see :func:`attach_trial`); only rank 0
@@ -58,7 +58,10 @@ class OptunaPlugin(Plugin):
         :class:`optuna.trial.FixedTrial` to re-train chosen parameters).
     :param metric_name: the key of ``model.metrics`` to report after each validation cycle.
 
-    The step reported to Optuna is the trainer's validation cycle number (0, 1, ...).
+    The step reported to Optuna is the trainer's validation cycle number (0, 1, ...), as in
+    helios-ml. The pruner is asked once per validation cycle; the trainer's asks after each
+    optimiser step get that cached answer. ``configure_trainer`` registers the plug-in (as
+    helios-ml 1.x does) and lets ``optuna.TrialPruned`` leave ``fit`` and ``test``.
     """
 
     plugin_id = "optuna"
