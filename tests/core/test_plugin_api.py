@@ -67,8 +67,12 @@ def test_properties_defaults_and_setters() -> None:
     assert plugin.is_distributed is False
     assert plugin.rank == 0
     assert plugin.map_loc == ""
-    with pytest.raises(RuntimeError, match="plug-in 'p' has no trainer yet"):
+    with pytest.raises(RuntimeError) as caught:
         _ = plugin.trainer
+    assert str(caught.value) == (
+        "plug-in 'p' has no trainer yet: the trainer assigns it when fit() or test() starts, "
+        "before setup(); register the plug-in with a Trainer and call fit() or test() first"
+    )
     with pytest.raises(RuntimeError, match="plug-in 'p' has no device yet"):
         _ = plugin.device
     trainer = object()

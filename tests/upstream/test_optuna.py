@@ -122,8 +122,8 @@ def test_suggest_unknown_type() -> None:
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="deliberate: the plug-in's state is its own bookkeeping (trial number, last "
-    "reported cycle, pruning); the parameters live in the trial; see docs/migrating.md#optuna",
+    reason="deliberate: the plug-in's state is its own bookkeeping (trial number, cycles "
+    "reported, pruning); the parameters live in the trial; see docs/migrating.md#optuna",
 )
 def test_state_dict() -> None:
     plugin = hlpo.OptunaPlugin(new_trial(), "accuracy")

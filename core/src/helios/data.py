@@ -99,7 +99,7 @@ class _CustomSampler(Sampler[int]):
         return itertools.islice(iter(self.inner), self.start, None)
 
 
-@dataclass
+@dataclass(slots=True)
 class DataLoaderParams:
     """How the trainer builds the DataLoader of one split.
 

@@ -24,7 +24,7 @@ from torch import nn
 from helios import checkpoint as ckpt
 from helios import distributed
 from helios.data import DataModule
-from helios.model import Model
+from helios.model import MissingMetricError, Model
 from helios.plugin_state import check_plugin_states
 from helios.plugins.errors import PluginNotApplicableWarning
 from helios.plugins.plugin import Plugin
@@ -551,7 +551,7 @@ class Trainer:
         if name is None or self.patience is None:
             return False
         if name not in model.metrics:
-            raise KeyError(
+            raise MissingMetricError(
                 f"early_stop_metric {name!r} is not in {type(model).__name__}.metrics after "
                 f"validation (it has: {sorted(model.metrics) or 'nothing'}); set it in "
                 "on_validation_end"

@@ -263,3 +263,11 @@ def test_ddp_with_a_distributed_sampler_gives_each_rank_its_share(tmp_path: Path
     for epoch in (slice(0, 16), slice(16, 32)):
         assert sorted(seen[0][epoch] + seen[1][epoch]) == list(range(32))
     assert seen[0][:16] != seen[0][16:]  # set_epoch reshuffled the second epoch
+
+
+def test_a_field_params_do_not_have_is_refused_when_set() -> None:
+    """helios-ml's prefetch_factor set on existing params would be silently ignored."""
+    params = DataLoaderParams(batch_size=4)
+    with pytest.raises(AttributeError, match="prefetch_factor"):
+        params.prefetch_factor = 2  # type: ignore[attr-defined]
+    assert params.batch_size == 4

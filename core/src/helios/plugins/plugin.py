@@ -161,8 +161,9 @@ class Plugin(abc.ABC):
 
     def _unattached(self, what: str) -> str:
         return (
-            f"plug-in {self.plugin_id!r} has no {what} yet: the trainer assigns it when the "
-            "plug-in is registered, before setup(); register the plug-in with a Trainer first"
+            f"plug-in {self.plugin_id!r} has no {what} yet: the trainer assigns it when fit() or "
+            "test() starts, before setup(); register the plug-in with a Trainer and call fit() "
+            "or test() first"
         )
 
     def configure_trainer(self, trainer: Trainer) -> None:  # noqa: B027 - optional hook

@@ -29,6 +29,7 @@ from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from optuna.trial import BaseTrial, Trial, TrialState
 
 from helios.distributed import world
+from helios.model import MissingMetricError
 from helios.plugins.plugin import Plugin, UniquePluginOverrides
 
 if TYPE_CHECKING:
@@ -280,7 +281,7 @@ class OptunaPlugin(Plugin):
         model = self._model_now()
         metrics: dict[str, float] = model.metrics
         if self._metric_name not in metrics:
-            raise KeyError(
+            raise MissingMetricError(
                 f"OptunaPlugin(metric_name={self._metric_name!r}): the metric is not in "
                 f"{type(model).__name__}.metrics after validation (it has: "
                 f"{sorted(metrics) or 'nothing'}); set it in the model's on_validation_end"
