@@ -15,6 +15,7 @@ add_safe_globals`` pass, and what this torch refuses is refused.
 from __future__ import annotations
 
 import io
+import reprlib
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -37,6 +38,12 @@ _MAPPINGS: frozenset[type] = frozenset({dict, OrderedDict})
 _SEQUENCES: frozenset[type] = frozenset({list, tuple})
 _SETS: frozenset[type] = frozenset({set, frozenset})
 _CONTAINERS: frozenset[type] = _MAPPINGS | _SEQUENCES | _SETS
+#: Containers nested deeper than this are refused: pickling recurses once per level and fails
+#: (RecursionError) a few hundred levels down, less inside a deep call stack.
+MAX_DEPTH = 100
+#: repr of a refused value: a few levels and items, whatever its size or depth.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 80, 80
 
 
 @dataclass(frozen=True)
@@ -62,10 +69,11 @@ _NO_STEP = object()
 class _Node:
     """A container on the walk and the way to it, built into a string only for a refusal."""
 
-    __slots__ = ("parent", "step", "value")
+    __slots__ = ("depth", "parent", "step", "value")
 
     def __init__(self, value: Any, parent: _Node | None, step: object) -> None:
         self.value, self.parent, self.step = value, parent, step
+        self.depth: int = 0 if parent is None else parent.depth + 1
 
     def path(self, last: object = _NO_STEP) -> str:
         """``['shadow'][3]``: the keys and indices from the top down to here (then ``last``)."""
@@ -110,6 +118,14 @@ def find_refusal(value: object) -> Refusal | None:
                 )
                 return Refusal(node.path(step), item, role, reason)
             if kind in _CONTAINERS and step is not _NO_STEP:
+                if node.depth + 1 >= MAX_DEPTH:
+                    return Refusal(
+                        node.path(step),
+                        item,
+                        "value",
+                        f"nests containers more than {MAX_DEPTH} levels deep (pickling "
+                        "recurses once per level and would fail)",
+                    )
                 stack.append(_Node(item, node, step))
     return None
 
@@ -183,11 +199,11 @@ def _a(value: object, noun: str = "") -> str:
     if kind.__module__ != "builtins":
         name = f"{kind.__module__}.{name}"
     article = "an" if name[:1] in "aeiou" else "a"
-    return f"{article} {name}{' ' + noun if noun else ''} ({shown(repr(value))})"
+    return f"{article} {name}{' ' + noun if noun else ''} ({shown(_REPR.repr(value))})"
 
 
 def _message(plugin_id: str, refusal: Refusal) -> str:
-    where = f"plugins[{plugin_id!r}]{refusal.path}"
+    where = shown(f"plugins[{plugin_id!r}]{refusal.path}", 200)  # a deep path is cut
     if refusal.role == "key":
         holds = f"{_a(refusal.value, 'key')} in the dict at {where}"
     elif refusal.role == "element":

@@ -221,3 +221,33 @@ def test_in_ddp_every_rank_raises_rank_0s_refusal(tmp_path: Path) -> None:
         "(np.float64(0.5)) at plugins['numpy']['best']"
     )
     assert list((tmp_path / "run").glob("*.pth")) == []
+
+
+def test_a_state_nested_deeper_than_pickling_can_go_is_refused_with_a_cut_path() -> None:
+    from helios.plugin_state import MAX_DEPTH
+
+    deep: list[object] = []
+    inner = deep
+    for _ in range(100_000):  # torch.save alone fails at about 500 levels (RecursionError)
+        inner.append([])
+        inner = inner[0]  # type: ignore[assignment]
+    with pytest.raises(CheckpointError) as caught:
+        check_plugin_states({"deep": {"d": deep}})
+    message = str(caught.value)
+    assert message.startswith(
+        "plug-in 'deep' cannot be checkpointed: its state_dict() holds a list ([[[[...]]]]) at "
+        "plugins['deep']['d']" + "[0]" * 60 + "... ("
+    )
+    path = "plugins['deep']['d']" + "[0]" * (MAX_DEPTH - 1)  # the first level too deep
+    assert f"... ({len(path):,} characters), which nests" in message
+    assert message.endswith(
+        f"which nests containers more than {MAX_DEPTH} levels deep (pickling recurses once per "
+        "level and would fail); store tensors, numbers, strings, and lists, tuples or dicts of "
+        "them instead"
+    )
+    shallow: list[object] = []
+    inner = shallow
+    for _ in range(MAX_DEPTH - 2):
+        inner.append([])
+        inner = inner[0]  # type: ignore[assignment]
+    check_plugin_states({"ok": {"d": shallow}})  # the deepest state allowed passes
