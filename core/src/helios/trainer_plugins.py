@@ -9,13 +9,13 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from helios.model import Model
 from helios.plugins.errors import PluginConflictError, PluginIdTakenError
 from helios.plugins.hooks import HOOKS, Phase
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
 from helios.plugins.selection import PluginRequest, check_options, instantiate
 
 if TYPE_CHECKING:
+    from helios.model import Model
     from helios.plugins.verdicts import Verdict
     from helios.trainer import Trainer
 
@@ -179,6 +179,8 @@ class Dispatch:
     """
 
     def __init__(self, plugins: PluginSet, model: Model) -> None:
+        from helios.model import Model  # torch: only once a run starts
+
         self.calls: dict[str, tuple[Hook, ...]] = {}
         self._owners: dict[str, Hook] = {}
         for hook in HOOKS:
