@@ -79,10 +79,10 @@ print(json.dumps({{"loaded": loaded, "failed": failed, "torch": "torch" in sys.m
 
 _IN_PROCESS = f"""\
 import importlib, importlib.metadata, json, statistics, time
-from helios.plugins.discovery import discover
-from helios.plugins.loader import build_report
-from helios.plugins.probe import probe_device
-from helios.plugins.settings import Settings
+from helios.plugins._host.discovery import discover
+from helios.plugins._host.loader import build_report
+from helios.plugins.device.probe import probe_device
+from helios.plugins._host.settings import Settings
 
 repeat = int(sys.argv[2])
 settings, device = Settings(), probe_device()

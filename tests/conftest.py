@@ -22,8 +22,8 @@ def plugin_env_core_version() -> str:
 @pytest.fixture
 def plugin_env(tmp_path: Path, plugin_env_core_version: str) -> Iterator[PluginEnv]:
     """A fresh site of fixture distributions, active in this process; undone afterwards."""
-    from helios.plugins import loader
-    from helios.plugins.discovery import discover
+    from helios.plugins._host import loader
+    from helios.plugins._host.discovery import discover
     from helios.plugins.plugin import PLUGIN_REGISTRY
 
     env = PluginEnv(tmp_path, plugin_env_core_version)

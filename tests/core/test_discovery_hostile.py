@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from helios.plugins.discovery import discover, scan
-from helios.plugins.distinfo import ENTRY_POINTS_LIMIT, HEADER_LIMIT
-from helios.plugins.loader import build_report, load_plugins
-from helios.plugins.settings import Settings
-from helios.plugins.verdicts import Kind, Reason
+from helios.plugins._host.discovery import discover, scan
+from helios.plugins._host.distinfo import ENTRY_POINTS_LIMIT, HEADER_LIMIT
+from helios.plugins._host.loader import build_report, load_plugins
+from helios.plugins._host.settings import Settings
+from helios.plugins._host.verdicts import Kind, Reason
 from support.devices import NO_GPU
 from support.distfactory import make_plugin_dist, write_dist_info
 from support.plugin_env import PluginEnv

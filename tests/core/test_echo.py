@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helios.plugins.echo import ECHO_LIMIT, escape, quote, shown
+from helios.plugins._host.echo import ECHO_LIMIT, escape, quote, shown
 
 
 def test_printable_text_is_unchanged() -> None:

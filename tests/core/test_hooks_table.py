@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from helios.plugins.authoring.source_classes import MAX_CLASSES, MAX_MODULES
 from helios.plugins.hooks import (
     FOREIGN_HOOKS,
     HOOK_PREFIXES,
@@ -20,7 +21,6 @@ from helios.plugins.hooks import (
     lookalike_hooks,
     related_hooks,
 )
-from helios.plugins.source_classes import MAX_CLASSES, MAX_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "plugins.md"

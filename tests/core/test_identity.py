@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from helios.plugins import PluginIncompatibleError
-from helios.plugins.discovery import discover
-from helios.plugins.loader import build_report, load_plugins
-from helios.plugins.settings import Settings
-from helios.plugins.verdicts import Reason
+from helios.plugins._host.discovery import discover
+from helios.plugins._host.loader import build_report, load_plugins
+from helios.plugins._host.settings import Settings
+from helios.plugins._host.verdicts import Reason
 from support.plugin_env import PluginEnv
 
 NONE = Settings()

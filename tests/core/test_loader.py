@@ -19,11 +19,11 @@ from helios.plugins import (
     PluginSelectionConflictError,
     create_plugin,
 )
-from helios.plugins.loader import build_report, load_plugins
-from helios.plugins.probe import GPU, DeviceInfo
-from helios.plugins.report import Conflict
-from helios.plugins.settings import Settings
-from helios.plugins.verdicts import Kind, Reason
+from helios.plugins._host.loader import build_report, load_plugins
+from helios.plugins._host.report import Conflict
+from helios.plugins._host.settings import Settings
+from helios.plugins._host.verdicts import Kind, Reason
+from helios.plugins.device.probe import GPU, DeviceInfo
 from support.devices import NO_GPU
 from support.plugin_env import PluginEnv
 
@@ -362,7 +362,7 @@ def test_only_and_disable(plugin_env: PluginEnv) -> None:
 def test_unknown_ids_and_classes_name_the_distribution_to_install(
     plugin_env: PluginEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from helios.plugins import loader
+    from helios.plugins._host import loader
 
     # A project plug-in that is not installed anywhere (helios-cuda may be, in some sessions).
     monkeypatch.setitem(loader.KNOWN_PLUGINS, "ghost", ("helios-ghost", "GhostPlugin"))
@@ -414,7 +414,7 @@ def test_duplicate_ids_across_distributions(plugin_env: PluginEnv) -> None:
 def test_prerelease_policy(plugin_env: PluginEnv) -> None:
     from packaging.specifiers import SpecifierSet
 
-    from helios.plugins.checks import admits
+    from helios.plugins._host.checks import admits
 
     assert admits(SpecifierSet(">=0.1,<0.2"), "0.1.1rc1")
     assert not admits(SpecifierSet(">=0.1,<0.2"), "0.2.0rc1")

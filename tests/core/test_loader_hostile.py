@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from helios.plugins import PluginBrokenError, PluginIncompatibleError
-from helios.plugins.loader import build_report, load_plugins
-from helios.plugins.settings import Settings
-from helios.plugins.verdicts import Kind, Reason
+from helios.plugins._host.loader import build_report, load_plugins
+from helios.plugins._host.settings import Settings
+from helios.plugins._host.verdicts import Kind, Reason
 from support.devices import NO_GPU
 from support.distfactory import manifest_text, plugin_source, write_dist_info
 from support.plugin_env import PluginEnv

@@ -1,4 +1,4 @@
-"""Unit tests of helios.plugins.manifest beyond the example corpus."""
+"""Unit tests of helios.plugins._host.manifest beyond the example corpus."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from helios.plugins.errors import ManifestError, ManifestIssue, PluginError
-from helios.plugins.manifest import (
+from helios.plugins._host.manifest import (
     MANIFEST_FILENAME,
     DeviceRequirement,
     Manifest,
     load_manifest,
     parse_manifest,
 )
+from helios.plugins.errors import ManifestError, ManifestIssue, PluginError
 from helios.plugins.plugin import UniquePluginOverrides
 
 HEAD = """\

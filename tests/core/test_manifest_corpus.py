@@ -16,17 +16,17 @@ from typing import Any, TypeAlias
 import jsonschema
 import pytest
 
-from helios.plugins import manifest as manifest_module
-from helios.plugins.bounded_read import READ_CODES
-from helios.plugins.errors import ManifestError
-from helios.plugins.manifest import (
+from helios.plugins._host import manifest as manifest_module
+from helios.plugins._host.bounded_read import READ_CODES
+from helios.plugins._host.manifest import (
     ACCELERATORS,
     ID_PATTERN,
     Manifest,
     parse_manifest,
 )
+from helios.plugins._host.toml_limits import LIMIT_CODES
+from helios.plugins.errors import ManifestError
 from helios.plugins.plugin import UniquePluginOverrides
-from helios.plugins.toml_limits import LIMIT_CODES
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
+from helios.plugins._host.manifest import ID_PATTERN, MAX_MANIFEST_BYTES, Manifest, parse_manifest
+from helios.plugins._host.toml_limits import MAX_DEPTH, MAX_DIGITS, MAX_KEY_PARTS, check_limits
+from helios.plugins._host.toml_source import TOMLLimitError, TOMLSyntaxError, parse_toml
 from helios.plugins.errors import ManifestError
-from helios.plugins.manifest import ID_PATTERN, MAX_MANIFEST_BYTES, Manifest, parse_manifest
-from helios.plugins.toml_limits import MAX_DEPTH, MAX_DIGITS, MAX_KEY_PARTS, check_limits
-from helios.plugins.toml_source import TOMLLimitError, TOMLSyntaxError, parse_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "manifests" / "examples").rglob("*.toml"))

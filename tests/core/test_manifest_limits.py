@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from helios.plugins.bounded_read import FileRefused, read_regular_file
+from helios.plugins._host.bounded_read import FileRefused, read_regular_file
+from helios.plugins._host.manifest import MANIFEST_FILENAME, MAX_MANIFEST_BYTES, load_manifest
+from helios.plugins._host.manifest import parse_manifest as parse
+from helios.plugins._host.toml_limits import MAX_DEPTH, MAX_DIGITS, MAX_KEY_PARTS, check_limits
+from helios.plugins._host.toml_source import KeyLines, TOMLLimitError, parse_toml
 from helios.plugins.errors import ManifestError, ManifestIssue
-from helios.plugins.manifest import MANIFEST_FILENAME, MAX_MANIFEST_BYTES, load_manifest
-from helios.plugins.manifest import parse_manifest as parse
-from helios.plugins.toml_limits import MAX_DEPTH, MAX_DIGITS, MAX_KEY_PARTS, check_limits
-from helios.plugins.toml_source import KeyLines, TOMLLimitError, parse_toml
 
 MINIMAL = """\
 manifest-version = 1
@@ -319,3 +319,13 @@ def test_a_missing_file_is_unreadable(tmp_path: Path) -> None:
 def test_a_name_too_long_is_unreadable(tmp_path: Path) -> None:
     code, message = refused(tmp_path / ("n" * 300))
     assert (code, message) == ("unreadable", "cannot read the file: File name too long")
+
+
+@pytest.mark.parametrize("opener", ['"', '"""', "'", "'''"])
+@pytest.mark.parametrize("body", ["\\", '0.1\\"\\', "x\\\\\\"])
+def test_a_string_cut_off_after_a_backslash_is_an_issue_not_a_crash(opener: str, body: str) -> None:
+    """Found by the fuzz test: the pre-scan asserted on a backslash ending the text."""
+    check_limits(f"helios = {opener}{body}")  # within every bound: TOML itself refuses it
+    with pytest.raises(ManifestError) as caught:
+        parse(f"manifest-version = 1\n[requires]\nhelios = {opener}{body}", "m.toml")
+    assert [issue.code for issue in caught.value.issues] == ["toml-syntax"]

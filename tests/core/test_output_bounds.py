@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from helios.plugins._host.loader import build_report
+from helios.plugins._host.manifest import MAX_MANIFEST_BYTES, load_manifest
+from helios.plugins._host.settings import NAMED_IDS, Settings, named_ids
+from helios.plugins._host.verdicts import Reason
 from helios.plugins.errors import LISTED_ISSUES, ManifestError
-from helios.plugins.loader import build_report
-from helios.plugins.manifest import MAX_MANIFEST_BYTES, load_manifest
-from helios.plugins.settings import NAMED_IDS, Settings, named_ids
-from helios.plugins.verdicts import Reason
 from support.distfactory import manifest_text
 from support.plugin_env import PluginEnv
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helios.plugins import nvml as binding
-from helios.plugins import probe
-from helios.plugins.probe import FAKE_ENV, GPU, DeviceInfo, probe_device
+from helios.plugins.device import nvml as binding
+from helios.plugins.device import probe
+from helios.plugins.device.probe import FAKE_ENV, GPU, DeviceInfo, probe_device
 
 CORE_SRC = Path(probe.__file__).resolve().parents[2]
 
@@ -855,7 +855,7 @@ def test_probing_imports_neither_torch_nor_numpy(tmp_path: Path) -> None:
     write_torch(tmp_path, CUDA_VERSION_PY, "2.5.1+cu121")
     script = (
         "import json, sys\n"
-        "import helios.plugins.probe as p\n"
+        "import helios.plugins.device.probe as p\n"
         "info = p.probe_device()\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy'))\n"
         "print(json.dumps({'info': info.to_json(), 'heavy': heavy}))\n"

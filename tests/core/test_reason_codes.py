@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from helios.plugins.verdicts import Kind, Reason
+from helios.plugins._host.verdicts import Kind, Reason
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 

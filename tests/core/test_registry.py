@@ -41,7 +41,7 @@ def test_an_unknown_name_is_a_key_error_with_a_readable_message(registry: Plugin
 
 
 def test_an_unknown_id_is_a_key_error_too(registry: PluginRegistry) -> None:
-    from helios.plugins.loader import load_plugins
+    from helios.plugins._host.loader import load_plugins
 
     with pytest.raises(KeyError) as caught:
         load_plugins(["nobody"])

@@ -9,7 +9,7 @@ from packaging.requirements import InvalidRequirement as PackagingInvalid
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from helios.plugins.requirements import (
+from helios.plugins._host.requirements import (
     InvalidRequirement,
     PackageRequirement,
     parse_plain,

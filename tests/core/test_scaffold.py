@@ -15,11 +15,16 @@ from packaging.specifiers import SpecifierSet
 
 import helios
 from helios.cli import main
+from helios.plugins._host.manifest import load_manifest
+from helios.plugins._host.toml_source import parse_toml
+from helios.plugins.authoring.scaffold import (
+    Names,
+    ScaffoldError,
+    core_range,
+    create_plugin_project,
+)
+from helios.plugins.authoring.static import validate_path
 from helios.plugins.hooks import GUARDED_HOOKS, HOOKS
-from helios.plugins.manifest import load_manifest
-from helios.plugins.scaffold import Names, ScaffoldError, core_range, create_plugin_project
-from helios.plugins.static import validate_path
-from helios.plugins.toml_source import parse_toml
 from support.plugin_env import PluginEnv
 
 FILES = (

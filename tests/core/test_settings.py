@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helios.plugins.settings import Settings
+from helios.plugins._host.settings import Settings
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from helios.plugins import (
     PluginNotApplicableError,
     create_plugin,
 )
-from helios.plugins.probe import probe_device
-from helios.plugins.verdicts import Reason
+from helios.plugins._host.verdicts import Reason
+from helios.plugins.device.probe import probe_device
 from support.plugin_env import PluginEnv
 
 CPU_BUILD = json.dumps({"torch_cuda": None, "torch_version": "2.13.0+cpu", "gpus": []})

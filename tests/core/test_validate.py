@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from helios.cli import main
-from helios.plugins.hook_checks import LISTED_PROBLEMS
+from helios.plugins._host.hook_checks import LISTED_PROBLEMS
+from helios.plugins.authoring.source_classes import MAX_MODULES
+from helios.plugins.authoring.static import MAX_PROJECT_FILE_BYTES, validate_path
 from helios.plugins.hooks import HOOKS, Hook
-from helios.plugins.source_classes import MAX_MODULES
-from helios.plugins.static import MAX_PROJECT_FILE_BYTES, validate_path
 from support.distfactory import manifest_text, plugin_source
 
 PYPROJECT = """\

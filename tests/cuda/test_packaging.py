@@ -28,7 +28,7 @@ def test_core_range_equals_the_manifest() -> None:
 
 
 def test_validate_accepts_the_source_tree() -> None:
-    from helios.plugins.static import validate_path
+    from helios.plugins.authoring.static import validate_path
 
     result = validate_path(ROOT)
     assert result.ok, result.problems

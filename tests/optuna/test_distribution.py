@@ -16,9 +16,9 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from helios.cli import main
-from helios.plugins.distinfo import canonical_name, ranges_on
-from helios.plugins.manifest import load_manifest
-from helios.plugins.toml_source import parse_toml
+from helios.plugins._host.distinfo import canonical_name, ranges_on
+from helios.plugins._host.manifest import load_manifest
+from helios.plugins._host.toml_source import parse_toml
 from support.distfactory import write_dist_info
 from support.plugin_env import PluginEnv
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helios.plugins.probe import DeviceInfo
+from helios.plugins.device.probe import DeviceInfo
 
 #: A CPU-only machine with the CPU build of torch and no NVIDIA driver.
 NO_GPU = DeviceInfo(

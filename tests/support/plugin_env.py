@@ -45,7 +45,7 @@ class PluginEnv:
 
     def activate(self) -> None:
         """Put the site first on this process's sys.path and rescan."""
-        from helios.plugins.discovery import discover
+        from helios.plugins._host.discovery import discover
 
         sys.path.insert(0, str(self.site))
         site.addsitedir(str(self.site))

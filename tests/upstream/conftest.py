@@ -71,7 +71,7 @@ def registry_undo() -> Iterator[None]:
 
     Installed plug-ins the test resolved stay registered: the loader imports each one once.
     """
-    from helios.plugins import loader
+    from helios.plugins._host import loader
     from helios.plugins.plugin import PLUGIN_REGISTRY
 
     before = set(PLUGIN_REGISTRY.keys())

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, cast
 
 import torch
 
-from helios.plugins.echo import shown
+from helios.plugins._host.echo import shown
 
 __all__ = [
     "FORMAT",

@@ -155,10 +155,10 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def _report(args: argparse.Namespace, ids: Sequence[str] | None) -> int:
-    from helios.plugins.loader import build_report
-    from helios.plugins.probe import probe_device
-    from helios.plugins.settings import Settings, parse_ids
-    from helios.plugins.verdicts import Kind
+    from helios.plugins._host.loader import build_report
+    from helios.plugins._host.settings import Settings, parse_ids
+    from helios.plugins._host.verdicts import Kind
+    from helios.plugins.device.probe import probe_device
 
     settings = Settings.from_env().merged(
         only=parse_ids(args.only) if args.only else None,
@@ -184,7 +184,7 @@ def _new(args: argparse.Namespace) -> int:
     import os
     import shlex
 
-    from helios.plugins.scaffold import create_plugin_project
+    from helios.plugins.authoring.scaffold import create_plugin_project
 
     made = create_plugin_project(args.name, args.dest)
     root = str(made.root)
@@ -207,7 +207,7 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from helios.plugins.static import validate_path
+    from helios.plugins.authoring.static import validate_path
 
     results = [validate_path(path) for path in args.paths]
     lines = []

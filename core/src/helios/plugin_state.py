@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from helios.checkpoint import CheckpointError
-from helios.plugins.echo import shown
+from helios.plugins._host.echo import shown
 
 __all__ = ["Refusal", "check_plugin_states", "find_refusal"]
 

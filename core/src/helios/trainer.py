@@ -26,9 +26,9 @@ from helios import distributed
 from helios.data import DataModule
 from helios.model import MissingMetricError, Model
 from helios.plugin_state import check_plugin_states
+from helios.plugins._host.selection import PluginRequest, parse_plugins, skipped_warning
 from helios.plugins.errors import PluginNotApplicableWarning
 from helios.plugins.plugin import Plugin
-from helios.plugins.selection import PluginRequest, parse_plugins, skipped_warning
 from helios.rng import get_rng_state, seed_everything, set_rng_state
 from helios.runlock import RunDirError, RunLock, RunLockedError
 from helios.trainer_plugins import Dispatch, PluginSet
@@ -682,7 +682,7 @@ def _select_device(requested: str, env: distributed.DistEnv) -> torch.device:
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', found {requested!r}")
     available = torch.cuda.is_available()
     if requested == "cuda" and not available:
-        from helios.plugins.probe import probe_device
+        from helios.plugins.device.probe import probe_device
 
         raise RuntimeError(
             f"Trainer(device='cuda') but CUDA is not available here ({probe_device().describe()}); "

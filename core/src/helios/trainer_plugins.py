@@ -9,14 +9,14 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from helios.plugins._host.selection import PluginRequest, check_options, instantiate
 from helios.plugins.errors import PluginConflictError, PluginIdTakenError
 from helios.plugins.hooks import HOOKS, Phase
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
-from helios.plugins.selection import PluginRequest, check_options, instantiate
 
 if TYPE_CHECKING:
     from helios.model import Model
-    from helios.plugins.verdicts import Verdict
+    from helios.plugins._host.verdicts import Verdict
     from helios.trainer import Trainer
 
 __all__ = ["Dispatch", "PluginSet"]
@@ -54,8 +54,8 @@ class PluginSet:
 
         :returns: the verdicts of the plug-ins skipped, in the order asked.
         """
-        from helios.plugins.loader import check_selection
-        from helios.plugins.settings import Settings
+        from helios.plugins._host.loader import check_selection
+        from helios.plugins._host.settings import Settings
 
         settings = Settings.from_env()
         if strict is not None:
@@ -228,16 +228,16 @@ _DOES = {
 
 
 def _check_hooks(plugin: Plugin) -> None:
-    """The hook rules of helios.plugins.hook_checks: a PluginError names what breaks them."""
-    from helios.plugins.hook_checks import check_plugin_hooks
+    """The hook rules of helios.plugins._host.hook_checks: a PluginError names what breaks them."""
+    from helios.plugins._host.hook_checks import check_plugin_hooks
 
     check_plugin_hooks(plugin)
 
 
 def _check_installed(cls: type[Plugin]) -> None:
     """If ``cls`` (or a base) comes from an installed plug-in distribution, run its checks."""
-    from helios.plugins.discovery import discover
-    from helios.plugins.loader import load_plugins
+    from helios.plugins._host.discovery import discover
+    from helios.plugins._host.loader import load_plugins
 
     paths = {f"{k.__module__}:{k.__qualname__}" for k in cls.__mro__}
     ids = [c.entry_name for c in discover() if c.entry_value.replace(" ", "") in paths]

@@ -308,7 +308,7 @@ def test_auto_device_names_the_kind_of_a_cuda_plugin_it_cannot_use() -> None:
 
     from helios.demo import DemoError
     from helios.demo.run import _device
-    from helios.plugins.verdicts import Kind, Reason
+    from helios.plugins._host.verdicts import Kind, Reason
 
     class Report:
         def __init__(self, verdict: Any) -> None:

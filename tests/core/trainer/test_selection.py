@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from helios.plugins.device.probe import probe_device
 from helios.plugins.errors import (
     PluginBrokenError,
     PluginConflictError,
@@ -23,7 +24,6 @@ from helios.plugins.errors import (
     PluginSelectionConflictError,
 )
 from helios.plugins.plugin import Plugin, UniquePluginOverrides
-from helios.plugins.probe import probe_device
 from helios.trainer import Trainer
 from support.plugin_env import PluginEnv
 from support.toy import ToyData, ToyModel

@@ -32,7 +32,7 @@ from helios.checkpoint import list_checkpoints
 from helios.demo import DemoError
 from helios.demo.data import DigitsData
 from helios.demo.model import METRIC, DigitsClassifier, describe_params
-from helios.plugins.echo import quote
+from helios.plugins._host.echo import quote
 from helios.plugins.plugin import Plugin
 from helios.trainer import Trainer
 

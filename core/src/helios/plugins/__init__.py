@@ -33,9 +33,9 @@ _LAZY = {
     "PLUGIN_REGISTRY": "helios.plugins.plugin",
     "GUARDED_HOOKS": "helios.plugins.plugin",
     "create_plugin": "helios.plugins.plugin",
-    "build_report": "helios.plugins.loader",
-    "load_plugins": "helios.plugins.loader",
-    "Settings": "helios.plugins.settings",
+    "build_report": "helios.plugins._host.loader",
+    "load_plugins": "helios.plugins._host.loader",
+    "Settings": "helios.plugins._host.settings",
 }
 _INSTALLED = ("CUDAPlugin", "OptunaPlugin")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from helios.plugins.verdicts import Verdict
+    from helios.plugins._host.verdicts import Verdict
 
 
 class PluginError(Exception):
@@ -25,7 +25,7 @@ class ManifestIssue:
 
     def render(self, path: str) -> str:
         """``PATH:LINE: [KEY] message``, with any control character escaped."""
-        from helios.plugins.echo import escape  # only when there is an error to show
+        from helios.plugins._host.echo import escape  # only when there is an error to show
 
         where = f"{escape(path)}:{self.line}" if self.line else escape(path)
         key = f" [{escape(self.key)}]" if self.key else ""
@@ -46,7 +46,7 @@ class ManifestError(PluginError, ValueError):
     def __init__(self, path: str, issues: Sequence[ManifestIssue]) -> None:
         self.path = path
         self.issues = tuple(issues)
-        from helios.plugins.echo import escape
+        from helios.plugins._host.echo import escape
 
         count = len(self.issues)
         lines = [f"invalid plug-in manifest {escape(path)} ({count:,} problem(s)):"]

@@ -61,7 +61,7 @@ class PluginRegistry:
         names the class found instead).
 
         An installed plug-in that is not applicable here gives a stand-in class that raises
-        ``PluginNotApplicableError`` when constructed (see :mod:`helios.plugins.unavailable`).
+        ``PluginNotApplicableError`` when constructed (see :mod:`helios.plugins._host.unavailable`).
 
         :raises PluginNotInstalledError: (a ``KeyError``) no registered class and no installed
             distribution provides it; the message names the distribution to install when known.
@@ -70,8 +70,8 @@ class PluginRegistry:
         cls = self._classes.get(name)
         if cls is not None:
             return cls
+        from helios.plugins._host.loader import load_class  # lazy: keeps import light
         from helios.plugins.errors import PluginNotInstalledError
-        from helios.plugins.loader import load_class  # lazy: keeps import light
 
         try:
             return load_class(name, registered=sorted(self._classes))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from helios.plugins._host.verdicts import Verdict
 from helios.plugins.errors import PluginNotApplicableError
-from helios.plugins.verdicts import Verdict
 
 __all__ = ["CUDANotAvailableError"]
 

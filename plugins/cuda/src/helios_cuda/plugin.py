@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from helios.plugins._host.verdicts import Reason, Verdict
 from helios.plugins.plugin import Plugin, UniquePluginOverrides
-from helios.plugins.verdicts import Reason, Verdict
 from helios_cuda.errors import CUDANotAvailableError
 from helios_cuda.transfer import move_to_device
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from helios.plugins.bounded_read import FileRefused, read_regular_text
-from helios.plugins.distinfo import MetadataUnreadableError, headers
-from helios.plugins.echo import quote, shown
+from helios.plugins._host.bounded_read import FileRefused, read_regular_text
+from helios.plugins._host.distinfo import MetadataUnreadableError, headers
+from helios.plugins._host.echo import quote, shown
 
 __all__ = ["FAKE_ENV", "GPU", "DeviceInfo", "probe_device"]
 
@@ -125,7 +125,7 @@ def _probe(environ: Mapping[str, str]) -> DeviceInfo:
     fake = environ.get(FAKE_ENV, "")
     if fake.strip():
         return fake_device(fake, visible)
-    from helios.plugins import nvml  # ctypes: only when really probing
+    from helios.plugins.device import nvml  # ctypes: only when really probing
 
     try:
         lib = nvml.load_nvml()

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from helios.plugins.bounded_read import (
+from helios.plugins._host.bounded_read import (
     FileRefused,
     open_regular,
     read_regular_file,
@@ -29,7 +29,7 @@ from helios.plugins.bounded_read import (
     unreadable,
     utf8_text,
 )
-from helios.plugins.echo import escape, quote, shown
+from helios.plugins._host.echo import escape, quote, shown
 from helios.plugins.errors import PluginError
 
 __all__ = [

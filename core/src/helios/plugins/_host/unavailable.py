@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from helios.plugins._host.verdicts import Verdict
 from helios.plugins.errors import PluginNotApplicableError
 from helios.plugins.plugin import Plugin, UniquePluginOverrides
-from helios.plugins.verdicts import Verdict
 
 __all__ = ["unavailable_class"]
 

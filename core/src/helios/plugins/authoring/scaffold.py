@@ -22,8 +22,8 @@ from string import Template
 
 from packaging.version import InvalidVersion, Version
 
+from helios.plugins._host.manifest import CORE_DISTRIBUTION, ID_PATTERN, MANIFEST_FILENAME
 from helios.plugins.hooks import GUARDED_HOOKS, HOOK_PREFIXES, HOOKS
-from helios.plugins.manifest import CORE_DISTRIBUTION, ID_PATTERN, MANIFEST_FILENAME
 
 __all__ = ["Names", "Scaffold", "ScaffoldError", "core_range", "create_plugin_project"]
 
@@ -422,7 +422,7 @@ import torch
 from helios.cli import main
 from helios.data import DataModule
 from helios.model import Model
-from helios.plugins.static import validate_path
+from helios.plugins.authoring.static import validate_path
 from helios.trainer import Trainer, TrainingState, TrainingUnit
 from torch import nn
 from torch.utils.data import TensorDataset

@@ -6,11 +6,11 @@ import importlib
 import inspect
 import traceback
 
-from helios.plugins.checks import Failure
-from helios.plugins.hook_checks import LISTED_PROBLEMS, class_problems
-from helios.plugins.manifest import Manifest
+from helios.plugins._host.checks import Failure
+from helios.plugins._host.hook_checks import LISTED_PROBLEMS, class_problems
+from helios.plugins._host.manifest import Manifest
+from helios.plugins._host.verdicts import Reason
 from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
-from helios.plugins.verdicts import Reason
 
 __all__ = ["import_class", "verify_class"]
 
@@ -84,7 +84,7 @@ def verify_class(cls: type, manifest: Manifest) -> Failure | None:
 
 
 def _verify_hooks(cls: type[Plugin]) -> Failure | None:
-    """The rules of :mod:`helios.plugins.hook_checks`, every problem in one failure."""
+    """The rules of :mod:`helios.plugins._host.hook_checks`, every problem in one failure."""
     problems = class_problems(cls)
     if not problems:
         return None

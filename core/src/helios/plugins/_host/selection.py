@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from helios.plugins.echo import escape, quote, shown
+from helios.plugins._host.echo import escape, quote, shown
+from helios.plugins._host.settings import STRICT_ENV
+from helios.plugins._host.verdicts import Verdict
 from helios.plugins.errors import PluginConflictError, PluginError
 from helios.plugins.plugin import Plugin
-from helios.plugins.settings import STRICT_ENV
-from helios.plugins.verdicts import Verdict
 
 __all__ = ["PluginRequest", "instantiate", "parse_plugins", "skipped_warning"]
 

@@ -42,11 +42,12 @@ _TOKEN = re.compile(
     r"""|(?P<other>[^"'\#A-Za-z0-9_+\-:.\[\]{} \t]+)"""
 )
 # Where each kind of string ends; an unterminated one runs to the end of its line (one-line
-# strings) or of the text. Escapes are a backslash and any one character, as TOML reads them.
+# strings) or of the text. Escapes are a backslash and any one character, as TOML reads them;
+# a lone backslash may end the text.
 _STRING_END = {
-    '"': re.compile(r'(?:[^"\\\n]|\\.)*(?:"|(?=\n)|\Z)', re.S),
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*(?:"|(?=\n)|\\?\Z)', re.S),
     "'": re.compile(r"[^'\n]*(?:'|(?=\n)|\Z)"),
-    '"""': re.compile(r'(?:[^"\\]|\\.|"{1,2}(?!"))*(?:"""(?:""?)?|\Z)', re.S),
+    '"""': re.compile(r'(?:[^"\\]|\\.|"{1,2}(?!"))*(?:"""(?:""?)?|\\?\Z)', re.S),
     "'''": re.compile(r"(?:[^']|'{1,2}(?!'))*(?:'''(?:''?)?|\Z)"),
 }
 
@@ -91,8 +92,7 @@ def check_limits(text: str) -> None:
                 )
             if kind == "string":
                 ended = _STRING_END[token.group()].match(text, pos)
-                assert ended is not None  # each pattern can match the empty string
-                pos = ended.end()
+                pos = end if ended is None else ended.end()  # unmatched: runs to the end
             elif token.group().lstrip("+-")[:1].isdigit():
                 digits = sum(c.isalnum() for c in token.group())
                 if digits > MAX_DIGITS:

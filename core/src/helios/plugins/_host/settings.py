@@ -7,7 +7,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from helios.plugins.echo import quote, shown
+from helios.plugins._host.echo import quote, shown
 
 __all__ = ["DISABLE_ENV", "NAMED_IDS", "ONLY_ENV", "STRICT_ENV", "Settings", "named_ids"]
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from helios.plugins.echo import shown
+from helios.plugins._host.echo import shown
 from helios.plugins.hooks import HOOK_PREFIXES, HOOKS_BY_NAME, Hook, Phase, closest_hook
 from helios.plugins.hooks import related_hooks as _related
 

@@ -9,7 +9,7 @@ or one beyond :data:`MAX_MODULES` modules or :data:`MAX_CLASSES` classes, leaves
 *incomplete*: its methods are then those that could be read, and the import-time verification
 sees the rest.
 
-Every module is read with :func:`~helios.plugins.bounded_read.read_regular_file` (at most
+Every module is read with :func:`~helios.plugins._host.bounded_read.read_regular_file` (at most
 ``max_bytes``); one that cannot be read or parsed is a base that cannot be followed.
 """
 
@@ -20,8 +20,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helios.plugins.bounded_read import FileRefused, read_regular_file
-from helios.plugins.hook_checks import Params
+from helios.plugins._host.bounded_read import FileRefused, read_regular_file
+from helios.plugins._host.hook_checks import Params
 
 __all__ = [
     "MAX_CLASSES",

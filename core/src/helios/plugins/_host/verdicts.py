@@ -6,7 +6,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from helios.plugins.echo import escape, shown
+from helios.plugins._host.echo import escape, shown
 
 NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
 

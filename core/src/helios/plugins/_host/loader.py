@@ -13,10 +13,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from helios.plugins import checks
-from helios.plugins.discovery import Candidate, discover, scan
-from helios.plugins.distinfo import MetadataUnreadableError, canonical_name, installed_version
-from helios.plugins.echo import quote, shown
+from helios.plugins._host import checks
+from helios.plugins._host.discovery import Candidate, discover, scan
+from helios.plugins._host.distinfo import MetadataUnreadableError, canonical_name, installed_version
+from helios.plugins._host.echo import quote, shown
+from helios.plugins._host.manifest import (
+    CORE_DISTRIBUTION,
+    MANIFEST_FILENAME,
+    Manifest,
+    load_manifest,
+)
+from helios.plugins._host.report import Conflict, LoadReport
+from helios.plugins._host.settings import DISABLE_ENV, ONLY_ENV, Settings, named_ids
+from helios.plugins._host.unavailable import unavailable_class
+from helios.plugins._host.verdicts import Kind, Reason, Verdict
+from helios.plugins.device.probe import DeviceInfo, probe_device
 from helios.plugins.errors import (
     ManifestError,
     PluginBrokenError,
@@ -27,13 +38,7 @@ from helios.plugins.errors import (
     PluginSelectionConflictError,
     PluginSelectionError,
 )
-from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME, Manifest, load_manifest
 from helios.plugins.plugin import PLUGIN_REGISTRY, Plugin
-from helios.plugins.probe import DeviceInfo, probe_device
-from helios.plugins.report import Conflict, LoadReport
-from helios.plugins.settings import DISABLE_ENV, ONLY_ENV, Settings, named_ids
-from helios.plugins.unavailable import unavailable_class
-from helios.plugins.verdicts import Kind, Reason, Verdict
 
 __all__ = [
     "KNOWN_PLUGINS",
@@ -418,7 +423,7 @@ def _load(entry: _Entry) -> type[Plugin] | Verdict:
     key = (entry.candidate.identity, entry.id)
     if key in _LOADED:
         return _LOADED[key]
-    from helios.plugins.verify import import_class, verify_class  # only once checks passed
+    from helios.plugins._host.verify import import_class, verify_class  # only once checks passed
 
     doing = "importing"
     try:
@@ -580,7 +585,7 @@ def load_class(name: str, registered: Sequence[str] = ()) -> type[Plugin]:
         dists = ", ".join(f"{c.distribution} ({c.entry_name})" for c in matches)
         raise PluginError(
             f"the plug-in class name {name!r} is provided by several distributions: {dists}; "
-            "select the plug-in by id instead (helios.plugins.loader.load_plugins([...]))"
+            "select the plug-in by id instead (helios.plugins._host.loader.load_plugins([...]))"
         )
     if matches:
         plugin_id = matches[0].entry_name

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from helios.plugins.checks import python_version
-from helios.plugins.echo import escape, quote, shown
-from helios.plugins.probe import DeviceInfo
-from helios.plugins.verdicts import NEWLINE, Kind, Verdict
+from helios.plugins._host.checks import python_version
+from helios.plugins._host.echo import escape, quote, shown
+from helios.plugins._host.verdicts import NEWLINE, Kind, Verdict
+from helios.plugins.device.probe import DeviceInfo
 
 __all__ = ["Conflict", "LoadReport"]
 

@@ -1,6 +1,6 @@
 """NVML through ctypes: the driver version and the GPUs, without a CUDA context.
 
-Imported by :mod:`helios.plugins.probe` only when it really asks the driver.
+Imported by :mod:`helios.plugins.device.probe` only when it really asks the driver.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from helios.plugins.probe import DriverReport, RawDevice, visible_gpus
+from helios.plugins.device.probe import DriverReport, RawDevice, visible_gpus
 
 __all__ = ["NVMLError", "cuda_version_string", "load_nvml", "nvml_library_names", "probe_nvml"]
 

@@ -3,11 +3,11 @@
 For a tree, the manifest is validated, then compared with the project's ``pyproject.toml``
 (entry point, helios-trainer range) and with the plug-in class read through ``ast``: its
 ``plugin_id``, its ``declared_overrides``, the guarded hooks it defines, and the hook rules
-of :mod:`~helios.plugins.hook_checks` (a hook-like method that is no hook, a hook that cannot
+of :mod:`~helios.plugins._host.hook_checks` (a hook-like method that is no hook, a hook that cannot
 take the trainer's call). Methods inherited from bases in the same tree count
-(:mod:`~helios.plugins.source_classes`).
+(:mod:`~helios.plugins.authoring.source_classes`).
 
-Every file is read with :func:`~helios.plugins.bounded_read.read_regular_file` (a FIFO or a
+Every file is read with :func:`~helios.plugins._host.bounded_read.read_regular_file` (a FIFO or a
 device is refused, never opened for reading; at most :data:`MAX_PROJECT_FILE_BYTES` of a
 ``pyproject.toml`` or a source file), and whatever the files hold, each problem is one line.
 """
@@ -21,22 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helios.plugins.bounded_read import FileRefused, read_regular_file, read_regular_text
-from helios.plugins.distinfo import ranges_on
-from helios.plugins.echo import escape, quote, shown
-from helios.plugins.errors import ManifestError
-from helios.plugins.hook_checks import LISTED_PROBLEMS, method_problems
-from helios.plugins.hooks import GUARDED_HOOKS
-from helios.plugins.manifest import (
+from helios.plugins._host.bounded_read import FileRefused, read_regular_file, read_regular_text
+from helios.plugins._host.distinfo import ranges_on
+from helios.plugins._host.echo import escape, quote, shown
+from helios.plugins._host.hook_checks import LISTED_PROBLEMS, method_problems
+from helios.plugins._host.manifest import (
     CORE_DISTRIBUTION,
     MANIFEST_FILENAME,
     Manifest,
     load_manifest,
     toml_type,
 )
+from helios.plugins._host.toml_source import TOMLLimitError, TOMLSyntaxError, parse_toml
+from helios.plugins.authoring.source_classes import SourceClass, SourceTree, find_class, last_name
+from helios.plugins.errors import ManifestError
+from helios.plugins.hooks import GUARDED_HOOKS
 from helios.plugins.plugin import UniquePluginOverrides
-from helios.plugins.source_classes import SourceClass, SourceTree, find_class, last_name
-from helios.plugins.toml_source import TOMLLimitError, TOMLSyntaxError, parse_toml
 
 __all__ = ["MAX_PROJECT_FILE_BYTES", "Problem", "Validation", "validate_path"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
-from helios.plugins.distinfo import (
+from helios.plugins._host.distinfo import (
     Headers,
     MetadataUnreadableError,
     canonical_name,
@@ -33,8 +33,8 @@ from helios.plugins.distinfo import (
     owned_files,
     ranges_on,
 )
-from helios.plugins.echo import escape, shown
-from helios.plugins.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME
+from helios.plugins._host.echo import escape, shown
+from helios.plugins._host.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME
 
 __all__ = ["ENTRY_POINT_GROUP", "Candidate", "Discovery", "discover", "scan"]
 

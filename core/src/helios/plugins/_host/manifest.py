@@ -3,8 +3,8 @@
 The specification is ``manifests/README.md``. Validation is hand-written (tomllib/tomli and
 packaging only) so that every problem names the file, the key and the line. A manifest comes
 from outside: it is read only from a regular file of at most :data:`MAX_MANIFEST_BYTES`, the
-text is held to the bounds of :mod:`helios.plugins.toml_limits` before it is parsed, and every
-value a message echoes is escaped and cut (:mod:`helios.plugins.echo`).
+text is held to the bounds of :mod:`helios.plugins._host.toml_limits` before it is parsed, and every
+value a message echoes is escaped and cut (:mod:`helios.plugins._host.echo`).
 """
 
 from __future__ import annotations
@@ -22,19 +22,23 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from helios.plugins.bounded_read import FileRefused, read_regular_file
-from helios.plugins.distinfo import canonical_name
-from helios.plugins.echo import quote, shown
-from helios.plugins.errors import ManifestError, ManifestIssue
-from helios.plugins.plugin import UniquePluginOverrides
-from helios.plugins.requirements import InvalidRequirement, PackageRequirement, parse_requirement
-from helios.plugins.toml_source import (
+from helios.plugins._host.bounded_read import FileRefused, read_regular_file
+from helios.plugins._host.distinfo import canonical_name
+from helios.plugins._host.echo import quote, shown
+from helios.plugins._host.requirements import (
+    InvalidRequirement,
+    PackageRequirement,
+    parse_requirement,
+)
+from helios.plugins._host.toml_source import (
     KeyLines,
     TOMLLimitError,
     TOMLSyntaxError,
     key_lines,
     parse_toml,
 )
+from helios.plugins.errors import ManifestError, ManifestIssue
+from helios.plugins.plugin import UniquePluginOverrides
 
 __all__ = [
     "ACCELERATORS",

@@ -1,6 +1,6 @@
 """TOML parsing that keeps line numbers: the standard parser reports none for keys.
 
-:func:`parse_toml` checks the bounds of :mod:`helios.plugins.toml_limits` before the parser
+:func:`parse_toml` checks the bounds of :mod:`helios.plugins._host.toml_limits` before the parser
 sees the text, so no text makes it recurse without end or build huge integers.
 """
 
@@ -10,7 +10,7 @@ import re
 import sys
 from typing import Any
 
-from helios.plugins.toml_limits import TOMLLimitError, check_limits
+from helios.plugins._host.toml_limits import TOMLLimitError, check_limits
 
 if sys.version_info >= (3, 11):
     import tomllib

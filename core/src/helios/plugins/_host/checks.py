@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from helios.plugins.discovery import Candidate
-from helios.plugins.distinfo import installed_version
-from helios.plugins.manifest import CORE_DISTRIBUTION, Manifest
-from helios.plugins.probe import DeviceInfo
-from helios.plugins.requirements import PackageRequirement
-from helios.plugins.verdicts import Reason
+from helios.plugins._host.discovery import Candidate
+from helios.plugins._host.distinfo import installed_version
+from helios.plugins._host.manifest import CORE_DISTRIBUTION, Manifest
+from helios.plugins._host.requirements import PackageRequirement
+from helios.plugins._host.verdicts import Reason
+from helios.plugins.device.probe import DeviceInfo
 
 __all__ = [
     "Failure",

@@ -1,0 +1,1 @@
+"""The plug-in host's machinery: discovery, manifests, checks, loading (private)."""

@@ -1,0 +1,1 @@
+"""Tools for plug-in authors: ``helios plugins new`` and ``helios plugins validate``."""
