@@ -79,9 +79,7 @@ print(json.dumps({{"loaded": loaded, "failed": failed, "torch": "torch" in sys.m
 
 _IN_PROCESS = f"""\
 import importlib, importlib.metadata, json, statistics, time
-from helios.plugins._host.discovery import discover
-from helios.plugins._host.loader import build_report
-from helios.plugins.device.probe import probe_device
+from helios.plugins._host.host import build_report, discover, probe_device
 from helios.plugins._host.settings import Settings
 
 repeat = int(sys.argv[2])

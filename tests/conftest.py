@@ -1,16 +1,32 @@
-"""Shared by every test tree: ``support`` on sys.path and the ``plugin_env`` fixture."""
+"""Shared by every test tree: ``support`` on sys.path, a fresh plug-in host per test, and the
+``plugin_env`` fixture."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from support.plugin_env import PluginEnv
+
+if TYPE_CHECKING:
+    from helios.plugins._host.host import PluginHost
+
+
+@pytest.fixture(autouse=True)
+def plugin_host() -> Iterator[PluginHost]:
+    """A fresh plug-in host, the default while the test runs: its scan, device probe, loaded
+    classes and registry belong to this test alone (``PLUGIN_REGISTRY``, ``build_report``,
+    ``probe_device`` and the trainer all act on it)."""
+    from helios.plugins._host.host import PluginHost
+
+    with PluginHost().as_default() as host:
+        yield host
 
 
 @pytest.fixture
@@ -20,16 +36,17 @@ def plugin_env_core_version() -> str:
 
 
 @pytest.fixture
-def plugin_env(tmp_path: Path, plugin_env_core_version: str) -> Iterator[PluginEnv]:
-    """A fresh site of fixture distributions, active in this process; undone afterwards."""
-    from helios.plugins._host import loader
-    from helios.plugins._host.discovery import discover
-    from helios.plugins.plugin import PLUGIN_REGISTRY
+def plugin_env(
+    tmp_path: Path, plugin_env_core_version: str, plugin_host: PluginHost
+) -> Iterator[PluginEnv]:
+    """A fresh site of fixture distributions, seen by the test's plug-in host once activated.
 
-    env = PluginEnv(tmp_path, plugin_env_core_version)
+    The site's folder leaves ``sys.path`` afterwards and the fixture packages leave
+    ``sys.modules``: those belong to the interpreter, not to any host.
+    """
+    env = PluginEnv(tmp_path, plugin_env_core_version, host=plugin_host)
     saved_path = list(sys.path)
     saved_modules = set(sys.modules)
-    saved_registry = PLUGIN_REGISTRY.keys()
     try:
         yield env
     finally:
@@ -37,7 +54,3 @@ def plugin_env(tmp_path: Path, plugin_env_core_version: str) -> Iterator[PluginE
         for name in set(sys.modules) - saved_modules:
             if any(name.partition(".")[0] == d.package for d in env.dists):
                 del sys.modules[name]
-        for name in set(PLUGIN_REGISTRY.keys()) - set(saved_registry):
-            PLUGIN_REGISTRY.unregister(name)
-        loader._LOADED.clear()
-        discover(refresh=True)

@@ -76,7 +76,7 @@ def installed(plugin_id: str) -> None:
     wanted = "ok" if usable else "not-applicable"
     expect(found[0][3] == wanted, f"verdict {found[0][3]!r}, this machine calls for {wanted!r}")
 
-    from helios.plugins._host.loader import build_report
+    from helios.plugins import build_report
 
     verdict = build_report([plugin_id], load=True).verdicts[0]
     imported = project.package in sys.modules

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from helios.plugins._host.discovery import discover, scan
+from helios.plugins import build_report, load_plugins
+from helios.plugins._host.discovery import scan
 from helios.plugins._host.distinfo import ENTRY_POINTS_LIMIT, HEADER_LIMIT
-from helios.plugins._host.loader import build_report, load_plugins
+from helios.plugins._host.host import discover
 from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Kind, Reason
 from support.devices import NO_GPU

@@ -14,9 +14,14 @@ from typing import Any
 
 import pytest
 
-from helios.plugins import Plugin, PluginBrokenError, PluginError, UniquePluginOverrides
+from helios.plugins import (
+    Plugin,
+    PluginBrokenError,
+    PluginError,
+    UniquePluginOverrides,
+    load_plugins,
+)
 from helios.plugins._host.hook_checks import LISTED_PROBLEMS, Params, class_problems
-from helios.plugins._host.loader import load_plugins
 from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Kind, Reason
 from helios.plugins.hooks import HOOKS, Hook

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from helios.plugins import PluginIncompatibleError
-from helios.plugins._host.discovery import discover
-from helios.plugins._host.loader import build_report, load_plugins
+from helios.plugins import PluginIncompatibleError, build_report, load_plugins
+from helios.plugins._host.host import discover
 from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Reason
 from support.plugin_env import PluginEnv

@@ -17,9 +17,10 @@ from helios.plugins import (
     PluginNotApplicableError,
     PluginNotInstalledError,
     PluginSelectionConflictError,
+    build_report,
     create_plugin,
+    load_plugins,
 )
-from helios.plugins._host.loader import build_report, load_plugins
 from helios.plugins._host.report import Conflict
 from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Kind, Reason
@@ -362,10 +363,13 @@ def test_only_and_disable(plugin_env: PluginEnv) -> None:
 def test_unknown_ids_and_classes_name_the_distribution_to_install(
     plugin_env: PluginEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from helios.plugins._host import loader
+    from helios.plugins._host import first_party
 
     # A project plug-in that is not installed anywhere (helios-cuda may be, in some sessions).
-    monkeypatch.setitem(loader.KNOWN_PLUGINS, "ghost", ("helios-ghost", "GhostPlugin"))
+    ghost = first_party.FirstParty(
+        "ghost", "helios-ghost", "GhostPlugin", "helios_ghost", "Ghost", "nothing", "helios.plugins"
+    )
+    monkeypatch.setattr(first_party, "FIRST_PARTY", (*first_party.FIRST_PARTY, ghost))
     plugin_env.activate()
     with pytest.raises(PluginNotInstalledError) as caught:
         load_plugins(["ghost"], settings=NONE)

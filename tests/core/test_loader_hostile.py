@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helios.plugins import PluginBrokenError, PluginIncompatibleError
-from helios.plugins._host.loader import build_report, load_plugins
+from helios.plugins import PluginBrokenError, PluginIncompatibleError, build_report, load_plugins
 from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Kind, Reason
 from support.devices import NO_GPU

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helios.plugins._host.loader import build_report
+from helios.plugins import build_report
 from helios.plugins._host.manifest import MAX_MANIFEST_BYTES, load_manifest
 from helios.plugins._host.settings import NAMED_IDS, Settings, named_ids
 from helios.plugins._host.verdicts import Reason

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helios.plugins import probe_device
 from helios.plugins.device import nvml as binding
 from helios.plugins.device import probe
-from helios.plugins.device.probe import FAKE_ENV, GPU, DeviceInfo, probe_device
+from helios.plugins.device.probe import FAKE_ENV, GPU, DeviceInfo
 
 CORE_SRC = Path(probe.__file__).resolve().parents[2]
 
@@ -109,10 +110,10 @@ class FakeNVML:
 
 @pytest.fixture(autouse=True)
 def clean_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No fake machine, no CUDA_VISIBLE_DEVICES and an empty cache unless a test sets them."""
+    """No fake machine and no CUDA_VISIBLE_DEVICES unless a test sets them (each test's plug-in
+    host, from tests/conftest.py, has not probed yet)."""
     monkeypatch.delenv(FAKE_ENV, raising=False)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(probe, "_cached", None)
 
 
 def gpus(*specs: tuple[str, str]) -> tuple[GPU, ...]:
@@ -680,7 +681,8 @@ def test_fake_device_errors(
     expected = f"HELIOS_FAKE_DEVICE: {expected_found}. {GOOD_VALUE}"
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         probe_device()
-    assert probe._cached is None  # a failed probe is not cached
+    monkeypatch.setenv(FAKE_ENV, '{"gpus": ["8.0"]}')
+    assert probe_device().gpus == gpus(("Fake GPU", "8.0"))  # a failed probe is not kept
 
 
 @pytest.mark.parametrize(
@@ -856,7 +858,7 @@ def test_probing_imports_neither_torch_nor_numpy(tmp_path: Path) -> None:
     script = (
         "import json, sys\n"
         "import helios.plugins.device.probe as p\n"
-        "info = p.probe_device()\n"
+        "info = p.probe_machine()\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy'))\n"
         "print(json.dumps({'info': info.to_json(), 'heavy': heavy}))\n"
     )

@@ -22,9 +22,10 @@ class Other(hlp.Plugin):
 
 @pytest.fixture
 def registry(plugin_env: PluginEnv) -> PluginRegistry:
-    """An empty registry, with no installed plug-in of the names used here."""
+    """The test's own host's registry: empty, with no installed plug-in of the names used here."""
     plugin_env.activate()
-    return PluginRegistry(hlp.Plugin)
+    assert plugin_env.host is not None
+    return plugin_env.host.registry
 
 
 def test_an_unknown_name_is_a_key_error_with_a_readable_message(registry: PluginRegistry) -> None:
@@ -41,7 +42,7 @@ def test_an_unknown_name_is_a_key_error_with_a_readable_message(registry: Plugin
 
 
 def test_an_unknown_id_is_a_key_error_too(registry: PluginRegistry) -> None:
-    from helios.plugins._host.loader import load_plugins
+    from helios.plugins import load_plugins
 
     with pytest.raises(KeyError) as caught:
         load_plugins(["nobody"])
@@ -90,3 +91,18 @@ def test_get_with_a_suffix_falls_back_to_the_suffixed_name_with_a_warning(
         registry.get("Plain", suffix="v3")
     with pytest.raises(KeyError, match="no plug-in class named 'Plain'"):
         registry.get("Plain")
+
+
+def test_a_registry_of_its_own_looks_up_no_installed_plugin() -> None:
+    """Without a resolver (a registry built by hand, not a host's), an unknown name is a
+    KeyError that says where installed plug-ins are looked up."""
+    registry = PluginRegistry(hlp.Plugin)
+    registry.register(Plain)
+    with pytest.raises(PluginNotInstalledError) as caught:
+        registry.get("OptunaPlugin")
+    assert str(caught.value) == (
+        "no plug-in class named 'OptunaPlugin' is registered in this registry (registered: "
+        "Plain; it looks up no installed plug-ins). Fix: register the class with it, or look "
+        "it up in helios.plugins.PLUGIN_REGISTRY"
+    )
+    assert registry.get("Plain") is Plain

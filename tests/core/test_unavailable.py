@@ -18,9 +18,9 @@ from helios.plugins import (
     PluginIncompatibleError,
     PluginNotApplicableError,
     create_plugin,
+    probe_device,
 )
 from helios.plugins._host.verdicts import Reason
-from helios.plugins.device.probe import probe_device
 from support.plugin_env import PluginEnv
 
 CPU_BUILD = json.dumps({"torch_cuda": None, "torch_version": "2.13.0+cpu", "gpus": []})

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from helios.plugins.device.probe import probe_device
+from helios.plugins import probe_device
 from helios.trainer import Trainer, TrainingState, TrainingUnit
 from helios_cuda import CUDAPlugin
 from support.toy import ToyData, ToyModel

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import helios.plugins as hlp
-from helios.plugins._host.loader import build_report
+from helios.plugins import build_report
 from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Reason
 from helios.plugins.errors import PluginNotApplicableError
@@ -27,7 +27,7 @@ NO_CUDA = "needs a CUDA build of torch, found torch 2.13.0+cpu (CPU build)"
 @pytest.fixture
 def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """FakeGPU: CUDAPlugin can be built here, and the device probe reports a GPU machine."""
-    from helios.plugins.device.probe import probe_device
+    from helios.plugins import probe_device
 
     monkeypatch.setattr(CUDAPlugin, "_require_cuda", staticmethod(lambda: None))
     monkeypatch.setenv("HELIOS_FAKE_DEVICE", FAKE_GPU)
@@ -48,7 +48,7 @@ def test_check_cuda_is_not_applicable_here_and_never_imports_it(plugin_env: Plug
 
 def test_the_verdict_names_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HELIOS_FAKE_DEVICE", CPU_BUILD)
-    from helios.plugins.device.probe import probe_device
+    from helios.plugins import probe_device
 
     verdict = build_report(["cuda"], settings=Settings(), device=probe_device(refresh=True))["cuda"]
     probe_device(refresh=True)
@@ -160,7 +160,7 @@ def test_registers_itself_in_the_trainer(fake_gpu: None) -> None:
 def test_registering_an_instance_runs_the_distribution_checks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from helios.plugins.device.probe import probe_device
+    from helios.plugins import probe_device
     from helios.trainer import Trainer
 
     monkeypatch.setattr(CUDAPlugin, "_require_cuda", staticmethod(lambda: None))  # FakeGPU

@@ -8,9 +8,12 @@ import site
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from support.distfactory import FixtureDist, make_core_dist, make_plugin_dist
+
+if TYPE_CHECKING:
+    from helios.plugins._host.host import PluginHost
 
 # Runs the CLI with the fixture site first on sys.path (its .pth files processed, as for a
 # real site-packages), then prints which modules the command imported.
@@ -28,10 +31,15 @@ sys.exit(code)
 
 
 class PluginEnv:
-    """Fixture distributions in ``site``; ``core_version`` is the helios-trainer they see."""
+    """Fixture distributions in ``site``; ``core_version`` is the helios-trainer they see;
+    ``host`` is the plug-in host that scans them once the site is active (None: the default
+    host at that moment)."""
 
-    def __init__(self, root: Path, core_version: str = "0.1.0") -> None:
+    def __init__(
+        self, root: Path, core_version: str = "0.1.0", host: PluginHost | None = None
+    ) -> None:
         self.root = root
+        self.host = host
         self.core_version = core_version
         self.site = root / "site-packages"
         self.site.mkdir(parents=True)
@@ -44,12 +52,14 @@ class PluginEnv:
         return dist
 
     def activate(self) -> None:
-        """Put the site first on this process's sys.path and rescan."""
-        from helios.plugins._host.discovery import discover
-
+        """Put the site first on this process's sys.path and have the host rescan."""
         sys.path.insert(0, str(self.site))
         site.addsitedir(str(self.site))
-        discover(refresh=True)
+        if self.host is None:
+            from helios.plugins._host.host import default_host
+
+            self.host = default_host()
+        self.host.scan(refresh=True)
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str, list[str]]:
         """Run ``helios ARGS`` in a fresh interpreter: (exit code, stdout, stderr, modules)."""

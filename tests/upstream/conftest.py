@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +62,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.torch)
-
-
-@pytest.fixture
-def registry_undo() -> Iterator[None]:
-    """Classes a test registers in the global plug-in registry are forgotten after it.
-
-    Installed plug-ins the test resolved stay registered: the loader imports each one once.
-    """
-    from helios.plugins._host import loader
-    from helios.plugins.plugin import PLUGIN_REGISTRY
-
-    before = set(PLUGIN_REGISTRY.keys())
-    yield
-    installed = set(loader._LOADED.values())
-    for name in set(PLUGIN_REGISTRY.keys()) - before:
-        if PLUGIN_REGISTRY.get(name) not in installed:
-            PLUGIN_REGISTRY.unregister(name)

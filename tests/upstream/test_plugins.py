@@ -91,8 +91,7 @@ class ArgsAndKwargs(Doubler):
         self.a, self.b = a, b
 
 
-@pytest.mark.usefixtures("registry_undo")
-class TestPlugins:
+class TestPlugins:  # each test has its own plug-in host (tests/conftest.py)
     def test_registry(self) -> None:
         """2.0.0: a class registered with the decorator is in the registry."""
 

@@ -155,10 +155,9 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def _report(args: argparse.Namespace, ids: Sequence[str] | None) -> int:
-    from helios.plugins._host.loader import build_report
+    from helios.plugins._host.host import build_report, probe_device
     from helios.plugins._host.settings import Settings, parse_ids
     from helios.plugins._host.verdicts import Kind
-    from helios.plugins.device.probe import probe_device
 
     settings = Settings.from_env().merged(
         only=parse_ids(args.only) if args.only else None,

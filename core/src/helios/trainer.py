@@ -682,7 +682,7 @@ def _select_device(requested: str, env: distributed.DistEnv) -> torch.device:
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', found {requested!r}")
     available = torch.cuda.is_available()
     if requested == "cuda" and not available:
-        from helios.plugins.device.probe import probe_device
+        from helios.plugins._host.host import probe_device
 
         raise RuntimeError(
             f"Trainer(device='cuda') but CUDA is not available here ({probe_device().describe()}); "

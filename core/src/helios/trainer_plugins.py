@@ -54,7 +54,7 @@ class PluginSet:
 
         :returns: the verdicts of the plug-ins skipped, in the order asked.
         """
-        from helios.plugins._host.loader import check_selection
+        from helios.plugins._host.host import check_selection
         from helios.plugins._host.settings import Settings
 
         settings = Settings.from_env()
@@ -236,8 +236,7 @@ def _check_hooks(plugin: Plugin) -> None:
 
 def _check_installed(cls: type[Plugin]) -> None:
     """If ``cls`` (or a base) comes from an installed plug-in distribution, run its checks."""
-    from helios.plugins._host.discovery import discover
-    from helios.plugins._host.loader import load_plugins
+    from helios.plugins._host.host import discover, load_plugins
 
     paths = {f"{k.__module__}:{k.__qualname__}" for k in cls.__mro__}
     ids = [c.entry_name for c in discover() if c.entry_value.replace(" ", "") in paths]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from helios.plugins.device.probe import probe_device
+from helios.plugins import probe_device
 from helios.plugins.errors import (
     PluginBrokenError,
     PluginConflictError,

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING
 from helios.demo import DemoError
 from helios.demo.atomic import write_text_atomic
 from helios.plugins._host.echo import shown
-from helios.plugins._host.loader import build_report, load_plugins
+from helios.plugins._host.host import build_report, load_plugins, probe_device
 from helios.plugins._host.report import LoadReport
 from helios.plugins._host.settings import Settings
-from helios.plugins.device.probe import probe_device
 from helios.runlock import RunDirError, RunLock, RunLockedError, check_creatable
 
 if TYPE_CHECKING:

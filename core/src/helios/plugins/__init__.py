@@ -1,8 +1,10 @@
 """Helios plug-ins: the documented API, handed on lazily so importing this package is cheap.
 
 ``helios.plugins.Plugin``, ``UniquePluginOverrides``, ``PLUGIN_REGISTRY`` and
-``create_plugin`` come from :mod:`helios.plugins.plugin`; ``CUDAPlugin`` and ``OptunaPlugin``
-resolve to the installed ``helios-cuda`` / ``helios-optuna`` distributions through the
+``create_plugin`` come from :mod:`helios.plugins.plugin`; ``build_report``, ``load_plugins``
+and ``probe_device`` act on the default :class:`PluginHost` (build your own to judge another
+environment, or to keep a test's plug-ins to itself). The first-party plug-in classes
+(``CUDAPlugin``, ``OptunaPlugin``) resolve to the installed ``helios-cuda`` / ``helios-optuna`` distributions through the
 manifest-checked loader. Where such a plug-in does not apply (``CUDAPlugin`` without a GPU),
 the name still resolves, without importing the plug-in, to a stand-in class that raises
 :class:`PluginNotApplicableError` (a ``RuntimeError``) when constructed; when its distribution
@@ -14,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from helios.plugins._host.first_party import FIRST_PARTY
 from helios.plugins.errors import (
     ManifestError,
     PluginBrokenError,
@@ -33,11 +36,13 @@ _LAZY = {
     "PLUGIN_REGISTRY": "helios.plugins.plugin",
     "GUARDED_HOOKS": "helios.plugins.plugin",
     "create_plugin": "helios.plugins.plugin",
-    "build_report": "helios.plugins._host.loader",
-    "load_plugins": "helios.plugins._host.loader",
+    "build_report": "helios.plugins._host.host",
+    "load_plugins": "helios.plugins._host.host",
+    "probe_device": "helios.plugins._host.host",
+    "PluginHost": "helios.plugins._host.host",
     "Settings": "helios.plugins._host.settings",
 }
-_INSTALLED = ("CUDAPlugin", "OptunaPlugin")
+_INSTALLED = tuple(p.class_name for p in FIRST_PARTY)
 
 __all__ = [
     "ManifestError",

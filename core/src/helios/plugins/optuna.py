@@ -15,10 +15,12 @@ __all__ = ["OptunaPlugin"]  # noqa: F822 - provided by __getattr__ (PEP 562)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "OptunaPlugin":
+    from helios.plugins._host.first_party import documented_in
+
+    if name in documented_in(__name__):
         from helios.plugins.plugin import PLUGIN_REGISTRY
 
-        return PLUGIN_REGISTRY.get("OptunaPlugin")
+        return PLUGIN_REGISTRY.get(name)
     raise AttributeError(
         f"module 'helios.plugins.optuna' has no attribute {name!r}; it hands on OptunaPlugin "
         "only (the rest of helios-optuna is in helios_optuna)"

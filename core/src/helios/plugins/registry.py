@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from helios.plugins.errors import PluginNotInstalledError
+
 if TYPE_CHECKING:
-    from helios.plugins.plugin import Plugin
+    from helios.plugins.base import Plugin
+
+__all__ = ["PluginRegistry", "Resolver"]
 
 _P = TypeVar("_P", bound="type[Plugin]")
+
+#: Finds a class nobody registered: ``resolve(name, registered)`` returns it or raises
+#: :class:`~helios.plugins.errors.PluginNotInstalledError`. A plug-in host passes its loader.
+Resolver = Callable[[str, Sequence[str]], "type[Plugin]"]
 
 
 class PluginRegistry:
     """Maps class names to plug-in classes.
 
     Use an instance as a class decorator or call :meth:`register`. :meth:`get` falls back to
-    the installed plug-in distributions: their manifests are checked and, only if every check
-    passes, the class is imported, verified and registered. A lookup of a name that nothing
-    provides raises :class:`~helios.plugins.errors.PluginNotInstalledError`, a ``KeyError``.
+    ``resolve``: a plug-in host's registry resolves the installed plug-in distributions (their
+    manifests are checked and, only if every check passes, the class is imported, verified and
+    registered). A lookup of a name that nothing provides raises
+    :class:`~helios.plugins.errors.PluginNotInstalledError`, a ``KeyError``.
     """
 
-    def __init__(self, base: type) -> None:
+    def __init__(self, base: type, resolve: Resolver | None = None) -> None:
         self._base = base
+        self._resolve = resolve
         self._classes: dict[str, type[Plugin]] = {}
 
     def __call__(self, cls: _P) -> _P:
@@ -70,11 +80,8 @@ class PluginRegistry:
         cls = self._classes.get(name)
         if cls is not None:
             return cls
-        from helios.plugins._host.loader import load_class  # lazy: keeps import light
-        from helios.plugins.errors import PluginNotInstalledError
-
         try:
-            return load_class(name, registered=sorted(self._classes))
+            return self._resolved(name)
         except PluginNotInstalledError:
             suffixed = self._classes.get(_name(name, suffix)) if suffix is not None else None
             if suffixed is None:
@@ -88,6 +95,16 @@ class PluginRegistry:
             return suffixed
 
     __getitem__ = get
+
+    def _resolved(self, name: str) -> type[Plugin]:
+        registered = sorted(self._classes)
+        if self._resolve is not None:
+            return self._resolve(name, registered)
+        raise PluginNotInstalledError(
+            f"no plug-in class named {name!r} is registered in this registry (registered: "
+            f"{', '.join(registered) or 'none'}; it looks up no installed plug-ins). Fix: "
+            "register the class with it, or look it up in helios.plugins.PLUGIN_REGISTRY"
+        )
 
     def __contains__(self, name: object) -> bool:
         """Whether ``name`` is registered already (installed plug-ins are not imported)."""

@@ -1,7 +1,7 @@
 """Discovery: installed plug-ins from the ``helios.plugins`` entry-point group, without import.
 
-The scan runs once per process (:func:`scan` caches it; ``refresh=True`` scans again).
-Manifests are located with a *top-level* ``find_spec``, which executes no package code.
+:func:`scan` looks at what is installed now; a plug-in host
+(:class:`~helios.plugins._host.host.PluginHost`) keeps its answer. Manifests are located with a *top-level* ``find_spec``, which executes no package code.
 A plug-in is identified by its installed distribution (the metadata folder it was found in),
 never by the ``Name`` its metadata claims: two folders may claim one name.
 
@@ -36,7 +36,7 @@ from helios.plugins._host.distinfo import (
 from helios.plugins._host.echo import escape, shown
 from helios.plugins._host.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME
 
-__all__ = ["ENTRY_POINT_GROUP", "Candidate", "Discovery", "discover", "scan"]
+__all__ = ["ENTRY_POINT_GROUP", "Candidate", "Discovery", "scan"]
 
 ENTRY_POINT_GROUP = "helios.plugins"
 
@@ -136,10 +136,7 @@ class Discovery:
     warnings: tuple[str, ...] = ()
 
 
-_CACHE: Discovery | None = None
-
-
-def scan(refresh: bool = False) -> Discovery:
+def scan() -> Discovery:
     """Every installed plug-in, one per distribution, in ``sys.path`` order, and the warnings.
 
     Of metadata folders with one normalised name (``helios_cuda-0.1.0.dist-info``), only the
@@ -147,19 +144,9 @@ def scan(refresh: bool = False) -> Discovery:
     folders with different names are different distributions, whatever their METADATA calls
     them. A distribution whose ``entry_points.txt`` cannot be read is skipped with a warning
     (it still shadows later folders of its name); one whose METADATA cannot be read is a
-    candidate with its ``metadata_error``, for the loader to judge.
+    candidate with its ``metadata_error``, for the loader to judge. Nothing is cached here.
     """
-    global _CACHE
-    if _CACHE is None or refresh:
-        if refresh:
-            importlib.invalidate_caches()
-        _CACHE = _scan()
-    return _CACHE
-
-
-def discover(refresh: bool = False) -> tuple[Candidate, ...]:
-    """The candidates of :func:`scan` (its warnings are in the load report)."""
-    return scan(refresh).candidates
+    return _scan()
 
 
 def _scan() -> Discovery:

@@ -28,7 +28,7 @@ from helios.plugins.hooks import HOOK_PREFIXES, HOOKS_BY_NAME, Hook, Phase, clos
 from helios.plugins.hooks import related_hooks as _related
 
 if TYPE_CHECKING:
-    from helios.plugins.plugin import Plugin
+    from helios.plugins.base import Plugin
 
 __all__ = [
     "LISTED_PROBLEMS",
@@ -255,7 +255,7 @@ def class_problems(cls: type) -> list[HookProblem]:
     bases) contributes its methods; a name is judged where it resolves, as an attribute
     lookup on the class would find it. Properties and other attributes are not methods.
     """
-    from helios.plugins.plugin import Plugin
+    from helios.plugins.base import Plugin
 
     core = set(Plugin.__mro__)
     seen: set[str] = set()

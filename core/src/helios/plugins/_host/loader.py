@@ -1,6 +1,8 @@
 """The load pipeline: discover → manifest → checks → (only then) import → verify → register.
 
-:func:`build_report` decides about every plug-in (or a selection) and never raises for a
+Each function works on a :class:`~helios.plugins._host.host.PluginHost`, which holds the scan,
+the device probe, the classes imported and the registry; ``helios.plugins.build_report`` and
+``load_plugins`` call them on the default host. :func:`build_report` decides about every plug-in (or a selection) and never raises for a
 plug-in's sake: whatever one candidate's checks, import or registration raise becomes that
 candidate's ``check-crashed`` verdict, and the others are judged as usual. :func:`load_plugins`
 loads a selection and raises a :class:`~helios.plugins.errors.PluginError` subclass before
@@ -12,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from helios.plugins._host import checks
-from helios.plugins._host.discovery import Candidate, discover, scan
+from helios.plugins._host import checks, first_party
+from helios.plugins._host.discovery import Candidate
 from helios.plugins._host.distinfo import MetadataUnreadableError, canonical_name, installed_version
 from helios.plugins._host.echo import quote, shown
 from helios.plugins._host.manifest import (
@@ -27,7 +30,8 @@ from helios.plugins._host.report import Conflict, LoadReport
 from helios.plugins._host.settings import DISABLE_ENV, ONLY_ENV, Settings, named_ids
 from helios.plugins._host.unavailable import unavailable_class
 from helios.plugins._host.verdicts import Kind, Reason, Verdict
-from helios.plugins.device.probe import DeviceInfo, probe_device
+from helios.plugins.base import Plugin
+from helios.plugins.device.probe import DeviceInfo
 from helios.plugins.errors import (
     ManifestError,
     PluginBrokenError,
@@ -38,24 +42,17 @@ from helios.plugins.errors import (
     PluginSelectionConflictError,
     PluginSelectionError,
 )
-from helios.plugins.plugin import PLUGIN_REGISTRY, Plugin
+
+if TYPE_CHECKING:
+    from helios.plugins._host.host import PluginHost
 
 __all__ = [
-    "KNOWN_PLUGINS",
     "CheckedSelection",
     "build_report",
     "check_selection",
     "load_class",
     "load_plugins",
 ]
-
-#: This project's own plug-ins: id -> (distribution, class name), for install hints.
-KNOWN_PLUGINS: dict[str, tuple[str, str]] = {
-    "cuda": ("helios-cuda", "CUDAPlugin"),
-    "optuna": ("helios-optuna", "OptunaPlugin"),
-}
-
-_LOADED: dict[tuple[str, str], type[Plugin]] = {}
 
 
 @dataclass(frozen=True)
@@ -349,8 +346,9 @@ def _not_installed(plugin_id: str, installed: Iterable[str]) -> Verdict:
     """The verdict for an id asked for (from a caller or the command line) that nothing
     provides; the id is escaped and cut, and the installed ids named are bounded."""
     name = quote(plugin_id, quote_char="'")
-    dist = KNOWN_PLUGINS.get(plugin_id, (f"a distribution providing {name}", ""))[0]
-    known = plugin_id in KNOWN_PLUGINS
+    own = first_party.by_id(plugin_id)
+    dist = own.distribution if own is not None else f"a distribution providing {name}"
+    known = own is not None
     return Verdict(
         id=plugin_id,
         distribution=dist if known else "",
@@ -377,6 +375,7 @@ class _Evaluation:
 
 
 def _evaluate(
+    host: PluginHost,
     ids: Sequence[str] | None,
     settings: Settings,
     device: DeviceInfo | None,
@@ -391,11 +390,11 @@ def _evaluate(
 
     def get_device() -> DeviceInfo:
         if not probed:
-            probed.append(probe_device())
+            probed.append(host.probe_device())
         return probed[0]
 
     core = _Core.installed()
-    found = scan(refresh)
+    found = host.scan(refresh)
     candidates = found.candidates
     installed = {c.entry_name for c in candidates}  # the ids, as `list` shows them
     missing: list[Verdict] = []
@@ -413,7 +412,7 @@ def _evaluate(
     return _Evaluation(entries, missing, warnings, probed[0] if probed else None, core, conflicts)
 
 
-def _load(entry: _Entry) -> type[Plugin] | Verdict:
+def _load(host: PluginHost, entry: _Entry) -> type[Plugin] | Verdict:
     """Import and verify one plug-in whose checks passed, and register its class.
 
     Whatever the import, the verification or the registration raises becomes the plug-in's
@@ -421,8 +420,8 @@ def _load(entry: _Entry) -> type[Plugin] | Verdict:
     """
     assert entry.manifest is not None
     key = (entry.candidate.identity, entry.id)
-    if key in _LOADED:
-        return _LOADED[key]
+    if key in host.loaded:
+        return host.loaded[key]
     from helios.plugins._host.verify import import_class, verify_class  # only once checks passed
 
     doing = "importing"
@@ -435,14 +434,15 @@ def _load(entry: _Entry) -> type[Plugin] | Verdict:
         assert isinstance(cls, type)
         assert issubclass(cls, Plugin)
         doing = "registering"
-        PLUGIN_REGISTRY.register(cls)
+        host.registry.register(cls)
     except Exception as exc:  # the class is the plug-in's own code: anything can happen
         return _with(entry, _crashed(entry.candidate, doing, exc)).verdict
-    _LOADED[key] = cls
+    host.loaded[key] = cls
     return cls
 
 
 def build_report(
+    host: PluginHost,
     ids: Sequence[str] | None = None,
     *,
     settings: Settings | None = None,
@@ -457,13 +457,13 @@ def build_report(
     Installed plug-ins that cannot be selected together are the report's ``conflicts`` (a
     note); among ``ids`` they are ``conflict`` verdicts.
     """
-    settings = settings if settings is not None else Settings.from_env()
-    found = _evaluate(ids, settings, device, refresh)
+    settings = settings if settings is not None else host.settings()
+    found = _evaluate(host, ids, settings, device, refresh)
     verdicts = []
     for entry in found.entries:
         verdict = entry.verdict
         if load and verdict.ok:
-            outcome = _load(entry)
+            outcome = _load(host, entry)
             verdict = (
                 outcome if isinstance(outcome, Verdict) else replace(verdict, reason=Reason.LOADED)
             )
@@ -502,6 +502,7 @@ class CheckedSelection:
     verdicts: tuple[Verdict, ...]
     skipped: tuple[Verdict, ...]
     _entries: tuple[_Entry, ...]
+    _host: PluginHost
 
     def load(self) -> dict[str, type[Plugin]]:
         """Import, verify and register each plug-in; id -> class, in the order asked.
@@ -512,7 +513,7 @@ class CheckedSelection:
         loaded: dict[str, type[Plugin]] = {}
         broken: list[Verdict] = []
         for entry in self._entries:
-            outcome = _load(entry)
+            outcome = _load(self._host, entry)
             if isinstance(outcome, Verdict):
                 broken.append(outcome)
             else:
@@ -523,6 +524,7 @@ class CheckedSelection:
 
 
 def check_selection(
+    host: PluginHost,
     ids: Sequence[str],
     *,
     settings: Settings | None = None,
@@ -539,8 +541,8 @@ def check_selection(
     :raises PluginNotInstalledError: an id no installed distribution provides.
     :raises PluginSelectionError: (a subclass per kind) a check failed; nothing was imported.
     """
-    settings = settings if settings is not None else Settings.from_env()
-    found = _evaluate(ids, settings, device, refresh=False)
+    settings = settings if settings is not None else host.settings()
+    found = _evaluate(host, ids, settings, device, refresh=False)
     skip = skip_not_applicable and not settings.strict
     position = {plugin_id: n for n, plugin_id in enumerate(dict.fromkeys(ids))}
     entries = sorted(found.entries, key=lambda e: position[e.id])  # the order asked
@@ -552,10 +554,11 @@ def check_selection(
     if failures:
         _raise_for(failures)
     ready = tuple(e for e in entries if e.verdict.ok)
-    return CheckedSelection(tuple(e.verdict for e in ready), tuple(skipped), ready)
+    return CheckedSelection(tuple(e.verdict for e in ready), tuple(skipped), ready, host)
 
 
 def load_plugins(
+    host: PluginHost,
     ids: Sequence[str],
     *,
     settings: Settings | None = None,
@@ -568,10 +571,10 @@ def load_plugins(
     :raises PluginSelectionError: (a subclass per kind) a check failed; nothing was imported.
     :raises PluginBrokenError: every check passed, but an import or class verification failed.
     """
-    return check_selection(ids, settings=settings, device=device).load()
+    return check_selection(host, ids, settings=settings, device=device).load()
 
 
-def load_class(name: str, registered: Sequence[str] = ()) -> type[Plugin]:
+def load_class(host: PluginHost, name: str, registered: Sequence[str] = ()) -> type[Plugin]:
     """Resolve an installed plug-in by class name through the checked pipeline.
 
     A plug-in that is not applicable here (no GPU, disabled) resolves to a stand-in class of
@@ -580,29 +583,32 @@ def load_class(name: str, registered: Sequence[str] = ()) -> type[Plugin]:
 
     :raises PluginNotInstalledError: (a ``KeyError``) no installed plug-in has that class name.
     """
-    matches = [c for c in discover() if c.class_name == name]
+    matches = [c for c in host.discover() if c.class_name == name]
     if len(matches) > 1:
         dists = ", ".join(f"{c.distribution} ({c.entry_name})" for c in matches)
         raise PluginError(
             f"the plug-in class name {name!r} is provided by several distributions: {dists}; "
-            "select the plug-in by id instead (helios.plugins._host.loader.load_plugins([...]))"
+            "select the plug-in by id instead (helios.plugins.load_plugins([...]))"
         )
     if matches:
         plugin_id = matches[0].entry_name
-        settings = replace(Settings.from_env(), strict=False)  # strict is about selections
-        checked = check_selection([plugin_id], settings=settings, skip_not_applicable=True)
+        settings = replace(host.settings(), strict=False)  # strict is about selections
+        checked = check_selection(host, [plugin_id], settings=settings, skip_not_applicable=True)
         if checked.skipped:
-            return unavailable_class(name, checked.skipped[0], matches[0].identity)
+            key = (matches[0].identity, name, checked.skipped[0])
+            if key not in host.stand_ins:
+                host.stand_ins[key] = unavailable_class(name, checked.skipped[0])
+            return host.stand_ins[key]
         return checked.load()[plugin_id]
-    known = {cls: dist for dist, cls in KNOWN_PLUGINS.values()}
-    if name in known:
+    own = first_party.by_class(name)
+    if own is not None:
         raise PluginNotInstalledError(
-            f"the plug-in class {name!r} comes with the distribution {known[name]}, which is "
-            f"not installed. Fix: pip install {known[name]}"
+            f"the plug-in class {name!r} comes with the distribution {own.distribution}, which "
+            f"is not installed. Fix: pip install {own.distribution}"
         )
     raise PluginNotInstalledError(
         f"no plug-in class named {name!r} is registered or installed "
         f"(registered: {', '.join(registered) or 'none'}; installed: "
-        f"{', '.join(c.class_name for c in discover()) or 'none'}). Fix: register it with "
+        f"{', '.join(c.class_name for c in host.discover()) or 'none'}). Fix: register it with "
         "@PLUGIN_REGISTRY, or pip-install the distribution that provides it"
     )

@@ -37,8 +37,8 @@ from helios.plugins._host.toml_source import (
     key_lines,
     parse_toml,
 )
+from helios.plugins.base import UniquePluginOverrides
 from helios.plugins.errors import ManifestError, ManifestIssue
-from helios.plugins.plugin import UniquePluginOverrides
 
 __all__ = [
     "ACCELERATORS",

@@ -17,8 +17,8 @@ from typing import Any
 from helios.plugins._host.echo import escape, quote, shown
 from helios.plugins._host.settings import STRICT_ENV
 from helios.plugins._host.verdicts import Verdict
+from helios.plugins.base import Plugin
 from helios.plugins.errors import PluginConflictError, PluginError
-from helios.plugins.plugin import Plugin
 
 __all__ = ["PluginRequest", "instantiate", "parse_plugins", "skipped_warning"]
 

@@ -13,24 +13,16 @@ from __future__ import annotations
 from typing import Any, cast
 
 from helios.plugins._host.verdicts import Verdict
+from helios.plugins.base import Plugin, UniquePluginOverrides
 from helios.plugins.errors import PluginNotApplicableError
-from helios.plugins.plugin import Plugin, UniquePluginOverrides
 
 __all__ = ["unavailable_class"]
 
-#: One stand-in per installed distribution, class name and verdict, so that two lookups give
-#: the same class (``isinstance`` and subclasses stay consistent).
-_MADE: dict[tuple[str, str, Verdict], type[Plugin]] = {}
 
-
-def unavailable_class(class_name: str, verdict: Verdict, identity: str) -> type[Plugin]:
-    """The stand-in for the class ``class_name`` of a plug-in whose ``verdict`` is not
-    applicable; ``identity`` tells its installed distribution apart."""
-    key = (identity, class_name, verdict)
-    made = _MADE.get(key)
-    if made is None:
-        made = _MADE[key] = _make(class_name, verdict)
-    return made
+def unavailable_class(class_name: str, verdict: Verdict) -> type[Plugin]:
+    """A new stand-in for the class ``class_name`` of a plug-in whose ``verdict`` is not
+    applicable (a plug-in host keeps one per distribution, so two lookups give one class)."""
+    return _make(class_name, verdict)
 
 
 def _make(class_name: str, verdict: Verdict) -> type[Plugin]:

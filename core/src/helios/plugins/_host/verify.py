@@ -10,7 +10,8 @@ from helios.plugins._host.checks import Failure
 from helios.plugins._host.hook_checks import LISTED_PROBLEMS, class_problems
 from helios.plugins._host.manifest import Manifest
 from helios.plugins._host.verdicts import Reason
-from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
+from helios.plugins.base import Plugin, overridden_hooks
+from helios.plugins.hooks import GUARDED_HOOKS
 
 __all__ = ["import_class", "verify_class"]
 

@@ -22,6 +22,7 @@ from string import Template
 
 from packaging.version import InvalidVersion, Version
 
+from helios.plugins._host.first_party import FIRST_PARTY
 from helios.plugins._host.manifest import CORE_DISTRIBUTION, ID_PATTERN, MANIFEST_FILENAME
 from helios.plugins.hooks import GUARDED_HOOKS, HOOK_PREFIXES, HOOKS
 
@@ -31,8 +32,7 @@ __all__ = ["Names", "Scaffold", "ScaffoldError", "core_range", "create_plugin_pr
 RESERVED = {
     "trainer": "helios-trainer is the core itself",
     "core": "helios-core is another project on the public package index",
-    "cuda": "helios-cuda is the first-party CUDA plug-in",
-    "optuna": "helios-optuna is the first-party Optuna plug-in",
+    **{p.id: f"{p.distribution} is the first-party {p.topic} plug-in" for p in FIRST_PARTY},
 }
 
 #: The summary line written into the manifest and the pyproject description.

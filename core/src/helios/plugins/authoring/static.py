@@ -34,9 +34,9 @@ from helios.plugins._host.manifest import (
 )
 from helios.plugins._host.toml_source import TOMLLimitError, TOMLSyntaxError, parse_toml
 from helios.plugins.authoring.source_classes import SourceClass, SourceTree, find_class, last_name
+from helios.plugins.base import UniquePluginOverrides
 from helios.plugins.errors import ManifestError
 from helios.plugins.hooks import GUARDED_HOOKS
-from helios.plugins.plugin import UniquePluginOverrides
 
 __all__ = ["MAX_PROJECT_FILE_BYTES", "Problem", "Validation", "validate_path"]
 

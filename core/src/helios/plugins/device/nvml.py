@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from helios.plugins.device.probe import DriverReport, RawDevice, visible_gpus
+from helios.plugins.device.info import DriverReport, RawDevice
+from helios.plugins.device.visible import visible_gpus
 
 __all__ = ["NVMLError", "cuda_version_string", "load_nvml", "nvml_library_names", "probe_nvml"]
 

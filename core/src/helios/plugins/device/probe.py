@@ -11,116 +11,60 @@ machine (see :func:`fake_device`).
 from __future__ import annotations
 
 import ast
-import bisect
 import importlib.metadata
 import importlib.util
-import itertools
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from helios.plugins._host.bounded_read import FileRefused, read_regular_text
 from helios.plugins._host.distinfo import MetadataUnreadableError, headers
 from helios.plugins._host.echo import quote, shown
+from helios.plugins.device.info import (
+    FAKE_ENV,
+    FAKE_SOURCE,
+    GPU,
+    DeviceInfo,
+    DriverReport,
+    RawDevice,
+)
+from helios.plugins.device.visible import QUOTE, VISIBLE_ENV, select_visible, visible_gpus
 
-__all__ = ["FAKE_ENV", "GPU", "DeviceInfo", "probe_device"]
+__all__ = [
+    "FAKE_ENV",
+    "FAKE_SOURCE",
+    "GPU",
+    "QUOTE",
+    "VISIBLE_ENV",
+    "DeviceInfo",
+    "DriverReport",
+    "RawDevice",
+    "fake_device",
+    "probe_machine",
+    "select_visible",
+    "visible_gpus",
+]
 
-FAKE_ENV = "HELIOS_FAKE_DEVICE"
-VISIBLE_ENV = "CUDA_VISIBLE_DEVICES"
-FAKE_SOURCE = f"fake ({FAKE_ENV})"
 FAKE_EXAMPLE = (
     '{"torch_cuda": "12.1", "gpus": ["8.0", "8.6"], "driver": "550.54.15", '
     '"driver_cuda": "12.4", "torch_version": "2.5.1+cu121"}'
 )
 
 
-@dataclass(frozen=True)
-class GPU:
-    """One visible GPU; ``index`` is its CUDA ordinal after ``CUDA_VISIBLE_DEVICES``."""
-
-    index: int
-    name: str
-    compute_capability: str  # "8.0"
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """The torch build and the NVIDIA devices this process can use."""
-
-    torch_version: str | None
-    torch_cuda: str | None
-    driver: str | None
-    driver_cuda: str | None
-    gpus: tuple[GPU, ...]
-    source: str  # "nvml", "none" or FAKE_SOURCE
-    note: str = ""  # why no GPU was found
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field, GPUs as a list of objects."""
-        return {
-            "torch_version": self.torch_version,
-            "torch_cuda": self.torch_cuda,
-            "driver": self.driver,
-            "driver_cuda": self.driver_cuda,
-            "gpus": [
-                {"index": g.index, "name": g.name, "compute_capability": g.compute_capability}
-                for g in self.gpus
-            ],
-            "source": self.source,
-            "note": self.note,
-        }
-
-    def describe(self) -> str:
-        """One line for humans: the torch build, the driver, the GPUs or why there are none."""
-        parts = [_describe_torch(self.torch_version, self.torch_cuda)]
-        if self.driver is not None:
-            cuda = f" (CUDA {self.driver_cuda})" if self.driver_cuda else ""
-            parts.append(f"NVIDIA driver {self.driver}{cuda}")
-        if self.gpus:
-            parts.append(_describe_gpus(self.gpus))
-        else:
-            parts.append(f"no GPU ({self.note})" if self.note else "no GPU")
-        text = "; ".join(parts)
-        return f"{text} [{self.source}]" if self.source == FAKE_SOURCE else text
-
-
-def _describe_gpus(gpus: Sequence[GPU]) -> str:
-    groups = itertools.groupby(gpus, key=lambda g: (g.name, g.compute_capability))
-    described = []
-    for (name, capability), members in groups:
-        count = len(list(members))
-        described.append(
-            f"{count} x {name} ({capability})" if count > 1 else f"{name} ({capability})"
-        )
-    return ", ".join(described)
-
-
-def _describe_torch(version: str | None, cuda: str | None) -> str:
-    if version is None and cuda is None:
-        return "torch not installed"
-    build = f"CUDA {cuda}" if cuda else "CPU build"
-    return f"torch {version or '(not installed)'} ({build})"
-
-
 # --------------------------------------------------------------------------- the entry point
 
-_cached: DeviceInfo | None = None
 
+def probe_machine(environ: Mapping[str, str] | None = None) -> DeviceInfo:
+    """Probe this machine now (a :class:`~helios.plugins._host.host.PluginHost` keeps the
+    answer); never raises, except for an invalid ``HELIOS_FAKE_DEVICE`` (:class:`ValueError`).
 
-def probe_device(refresh: bool = False) -> DeviceInfo:
-    """Probe once per process (``refresh=True`` probes again); never raises, except for an
-    invalid ``HELIOS_FAKE_DEVICE`` (:class:`ValueError`)."""
-    global _cached
-    if _cached is None or refresh:
-        _cached = _probe(os.environ)
-    return _cached
-
-
-def _probe(environ: Mapping[str, str]) -> DeviceInfo:
+    ``environ`` (default: ``os.environ``) gives ``HELIOS_FAKE_DEVICE`` and
+    ``CUDA_VISIBLE_DEVICES``. NVML is loaded through :mod:`ctypes` only when really probing.
+    """
+    environ = os.environ if environ is None else environ
     visible = environ.get(VISIBLE_ENV)
     fake = environ.get(FAKE_ENV, "")
     if fake.strip():
@@ -134,28 +78,6 @@ def _probe(environ: Mapping[str, str]) -> DeviceInfo:
     else:
         report = nvml.probe_nvml(lib, visible)
     return report.device_info(installed_torch_version(), installed_torch_cuda())
-
-
-class DriverReport(NamedTuple):
-    """The driver half of a :class:`DeviceInfo`, as NVML (or the fake) reports it."""
-
-    driver: str | None = None
-    driver_cuda: str | None = None
-    gpus: tuple[GPU, ...] = ()
-    source: str = "none"
-    note: str = ""
-
-    def device_info(self, torch_version: str | None, torch_cuda: str | None) -> DeviceInfo:
-        """Join this report with the torch half."""
-        return DeviceInfo(
-            torch_version=torch_version,
-            torch_cuda=torch_cuda,
-            driver=self.driver,
-            driver_cuda=self.driver_cuda,
-            gpus=self.gpus,
-            source=self.source,
-            note=self.note,
-        )
 
 
 # --------------------------------------------------------------------------- torch, unimported
@@ -239,103 +161,6 @@ def _string_constant(node: ast.expr) -> str | None:
     return None
 
 
-class RawDevice(NamedTuple):
-    """A GPU as the driver lists it, before CUDA_VISIBLE_DEVICES applies."""
-
-    name: str
-    compute_capability: str
-    uuid: str
-
-
-# --------------------------------------------------------------------------- CUDA_VISIBLE_DEVICES
-
-_ORDINAL = re.compile(r"\+?(\d+)")  # CUDA reads an ordinal like strtoul: "1gpu" is 1
-_ORDINAL_DIGITS = 18  # more significant digits than any machine has devices: invalid
-
-
-def select_visible(uuids: Sequence[str], visible: str | None) -> list[int]:
-    """Indices (into ``uuids``, NVML order) of the devices CUDA exposes, in CUDA's order.
-
-    ``visible`` is CUDA_VISIBLE_DEVICES: None shows all, "" none; otherwise a comma list of
-    ordinals or "GPU-" UUID prefixes, read up to the first invalid entry. Naming one device
-    twice hides every device, as CUDA does. MIG UUIDs are not resolved (they end the list).
-    The work grows with the devices and the entries read, never with their product.
-    """
-    if visible is None:
-        return list(range(len(uuids)))
-    by_uuid = _UUIDIndex(uuids)
-    chosen: list[int] = []
-    seen: set[int] = set()
-    for entry in _entries(visible):  # at most len(uuids) + 1 entries are ever read
-        index = _resolve(entry.strip(), len(uuids), by_uuid)
-        if index is None:
-            break
-        if index in seen:
-            return []
-        seen.add(index)
-        chosen.append(index)
-    return chosen
-
-
-def _entries(visible: str) -> Iterator[str]:
-    """The comma-separated entries of ``visible``, one at a time (the value may be huge)."""
-    start = 0
-    while True:
-        end = visible.find(",", start)
-        if end < 0:
-            yield visible[start:]
-            return
-        yield visible[start:end]
-        start = end + 1
-
-
-class _UUIDIndex:
-    """Finds the one device whose UUID starts with a prefix, case-insensitively, by bisection."""
-
-    def __init__(self, uuids: Sequence[str]) -> None:
-        pairs = sorted((uuid.lower(), index) for index, uuid in enumerate(uuids))
-        self._keys = [key for key, _ in pairs]
-        self._indices = [index for _, index in pairs]
-
-    def unique(self, prefix: str) -> int | None:
-        """The index of the only UUID starting with ``prefix``; None for none or several."""
-        prefix = prefix.lower()
-        at = bisect.bisect_left(self._keys, prefix)
-        if at == len(self._keys) or not self._keys[at].startswith(prefix):
-            return None
-        if at + 1 < len(self._keys) and self._keys[at + 1].startswith(prefix):
-            return None
-        return self._indices[at]
-
-
-def _resolve(entry: str, count: int, by_uuid: _UUIDIndex) -> int | None:
-    if entry[:4].upper() == "GPU-":
-        return by_uuid.unique(entry)
-    ordinal = _ORDINAL.match(entry)
-    if ordinal is None:
-        return None
-    digits = ordinal.group(1).lstrip("0") or "0"
-    if len(digits) > _ORDINAL_DIGITS:  # never int() a huge digit string: it is slow or refused
-        return None
-    index = int(digits)
-    return index if index < count else None
-
-
-def visible_gpus(devices: Sequence[RawDevice], visible: str | None) -> tuple[tuple[GPU, ...], str]:
-    chosen = select_visible([d.uuid for d in devices], visible)
-    gpus = tuple(
-        GPU(ordinal, devices[i].name, devices[i].compute_capability)
-        for ordinal, i in enumerate(chosen)
-    )
-    if gpus:
-        return gpus, ""
-    if not devices:
-        return gpus, "the NVIDIA driver reports no GPU"
-    plural = "s" if len(devices) > 1 else ""
-    value = quote(visible or "", quote_char=QUOTE)  # None shows every device: not here
-    return gpus, f"{VISIBLE_ENV}={value} hides the machine's {len(devices)} GPU{plural}"
-
-
 # --------------------------------------------------------------------------- HELIOS_FAKE_DEVICE
 
 _FAKE_STRINGS = ("torch_version", "torch_cuda", "driver", "driver_cuda")
@@ -348,7 +173,6 @@ _FAKE_MAX_CHARS = 16384
 _FAKE_MAX_DEPTH = 4
 _FAKE_MAX_NUMBER = 32  # characters of one JSON number
 _FAKE_MAX_STRING = 64  # characters of one version or driver string
-QUOTE = "'"  # bad values are quoted back as Python would, escaped and cut (echo.quote)
 
 
 def fake_device(text: str, visible: str | None) -> DeviceInfo:
