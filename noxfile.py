@@ -353,4 +353,5 @@ def release(session: nox.Session) -> None:
     if not session.posargs:
         session.error("usage: nox -s release -- DIST VERSION [--dry-run]")
     session.install("packaging")
+    session.install("--no-deps", "./core")  # write_version uses helios.atomic
     session.run("python", "-m", "tools.release", *session.posargs)

@@ -12,11 +12,8 @@ compatibility matrix finds releases by that rule (tools/releases.py), so the tag
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
@@ -64,17 +61,9 @@ def write_version(project: Project, version: str) -> None:
             f'version = "{project.version}"; edit it by hand'
         )
     new = pattern.sub(f'version = "{version}"', text)
-    fd, tmp = tempfile.mkstemp(dir=project.path, prefix=".pyproject-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(new)
-            out.flush()
-            os.fsync(out.fileno())
-        shutil.copymode(project.pyproject, tmp)  # mkstemp's 0600 would stick otherwise
-        os.replace(tmp, project.pyproject)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from helios.atomic import write_text_atomic  # only here: `check` runs without the core
+
+    write_text_atomic(project.pyproject, new, keep_mode=True)
 
 
 def release(root: Path, name: str, version_text: str, *, dry_run: bool) -> int:

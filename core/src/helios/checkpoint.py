@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, cast
 
 import torch
 
+from helios.atomic import write_atomic
 from helios.plugins._host.echo import shown
 
 __all__ = [
@@ -109,20 +110,16 @@ def save_checkpoint(data: dict[str, Any], path: Path, keep: int) -> None:
     """Write ``data`` and its digest atomically (temporary file, fsync, rename), then keep the
     newest ``keep`` files of this save name."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Named after the pid, so remove_stale_temporaries can tell a dead writer's file.
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     temporary.unlink(missing_ok=True)  # a stale one of an earlier process with this pid
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        with os.fdopen(os.open(temporary, flags, 0o644), "wb") as handle:
-            digesting = _Digesting(handle)
-            torch.save(data, cast(BinaryIO, digesting))  # torch only calls write()
-            handle.write(_MAGIC + digesting.sha.hexdigest().encode("ascii") + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    _fsync_folder(path.parent)
+
+    def write(handle: BinaryIO) -> None:
+        digesting = _Digesting(handle)
+        torch.save(data, cast(BinaryIO, digesting))  # torch only calls write()
+        handle.write(_MAGIC + digesting.sha.hexdigest().encode("ascii") + b"\n")
+
+    write_atomic(path, write, temporary=temporary, mode=0o644)
     stem = _NAME.match(path.name)
     if stem and keep > 0:
         for old in list_checkpoints(path.parent, stem.group("stem"))[:-keep]:
@@ -147,19 +144,6 @@ def remove_stale_temporaries(folder: Path, save_name: str) -> list[Path]:
                 (folder / entry.name).unlink(missing_ok=True)
                 removed.append(folder / entry.name)
     return sorted(removed)
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def shown_value(value: object) -> str:

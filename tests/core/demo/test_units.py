@@ -12,8 +12,8 @@ import pytest
 from matplotlib.figure import Figure
 from optuna.trial import TrialState, create_trial
 
+from helios.atomic import write_atomic
 from helios.demo import DemoError, plots, study
-from helios.demo.atomic import write_atomic, write_text_atomic
 from helios.demo.run import LOCK, MARKER, _check_run_dir, _locked, _mark
 from helios.runlock import RunLock
 
@@ -58,71 +58,16 @@ def test_a_second_demo_in_one_folder_is_refused_naming_the_first(tmp_path: Path)
 # ---------------------------------------------------------------------- atomic writes
 
 
-def test_an_atomic_write_replaces_the_file_and_leaves_no_temporary_file(tmp_path: Path) -> None:
-    target = tmp_path / "file.txt"
-    target.write_text("old", encoding="utf-8")
-    assert write_text_atomic(target, "new ✓\n") == target
-    assert target.read_text(encoding="utf-8") == "new ✓\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
-
-
-def test_a_failed_rename_leaves_the_old_file_and_no_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "file.txt"
-    target.write_text("old", encoding="utf-8")
-
-    def refuse(src: Any, dst: Any) -> None:
-        raise PermissionError(13, "refused", str(dst))
-
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(PermissionError):
-        write_text_atomic(target, "new")
-    assert target.read_text(encoding="utf-8") == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
-
-
-@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
-def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(
-    tmp_path: Path, error: BaseException
-) -> None:
-    target = tmp_path / "file.bin"
-    target.write_bytes(b"old")
-
-    def half_then_fail(handle: Any) -> None:
-        handle.write(b"ne")
-        raise error
-
-    with pytest.raises(type(error)):
-        write_atomic(target, half_then_fail)
-    assert target.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
-
-
-def test_a_failed_fsync_leaves_no_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "file.txt"
-
-    def fail(fd: int) -> None:
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(os, "fsync", fail)
-    with pytest.raises(OSError, match="Input/output error"):
-        write_text_atomic(target, "new")
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_the_marker_and_the_pictures_are_written_atomically(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[Path] = []
 
-    def spy(path: Path, write: Any) -> Path:
+    def spy(path: Path, write: Any, **options: Any) -> Path:
         written.append(path)
-        return write_atomic(path, write)
+        return write_atomic(path, write, **options)
 
-    monkeypatch.setattr("helios.demo.atomic.write_atomic", spy)
+    monkeypatch.setattr("helios.atomic.write_atomic", spy)
     monkeypatch.setattr(plots, "write_atomic", spy)
     _mark(tmp_path)
     figure = Figure()

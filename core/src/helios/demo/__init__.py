@@ -2,8 +2,8 @@
 
 Modules: :mod:`~helios.demo.data` (the data set and its split), :mod:`~helios.demo.model` (the
 classifier and its search space), :mod:`~helios.demo.study` (the Optuna study: trials, pruning,
-resume), :mod:`~helios.demo.plots` (the PNG pictures), :mod:`~helios.demo.atomic` (atomic
-writes to the run folder) and :mod:`~helios.demo.run` (the command).
+resume), :mod:`~helios.demo.plots` (the PNG pictures, written with :mod:`helios.atomic`) and
+:mod:`~helios.demo.run` (the command).
 Importing this package is cheap; the modules import torch, Optuna, scikit-learn or matplotlib.
 """
 

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
-from helios.demo.atomic import write_atomic
+from helios.atomic import write_atomic
 
 __all__ = ["CURVES", "HISTORY", "ZOOM", "plot_curves", "plot_history", "save"]
 
@@ -26,7 +26,7 @@ _COMPLETE, _PRUNED, _BEST = "tab:blue", "tab:red", "tab:green"
 
 
 def save(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` as a PNG to ``path`` atomically (see :mod:`helios.demo.atomic`)."""
+    """Write ``figure`` as a PNG to ``path`` atomically (see :mod:`helios.atomic`)."""
     return write_atomic(path, lambda handle: figure.savefig(handle, format="png", dpi=110))
 
 

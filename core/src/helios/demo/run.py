@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from helios.atomic import write_text_atomic
 from helios.demo import DemoError
-from helios.demo.atomic import write_text_atomic
 from helios.plugins._host.echo import shown
 from helios.plugins._host.host import build_report, load_plugins, probe_device
 from helios.plugins._host.report import LoadReport
