@@ -3,9 +3,10 @@
 ``helios.plugins.Plugin``, ``UniquePluginOverrides``, ``PLUGIN_REGISTRY`` and
 ``create_plugin`` come from :mod:`helios.plugins.plugin`; ``build_report``, ``load_plugins``
 and ``probe_device`` act on the default :class:`PluginHost` (build your own to judge another
-environment, or to keep a test's plug-ins to itself). The first-party plug-in classes
-(``CUDAPlugin``, ``OptunaPlugin``) resolve to the installed ``helios-cuda`` / ``helios-optuna`` distributions through the
-manifest-checked loader. Where such a plug-in does not apply (``CUDAPlugin`` without a GPU),
+environment, or to keep a test's plug-ins to itself); ``load_manifest`` and ``parse_manifest``
+read a manifest as the checks do (manifests/README.md). The first-party plug-in classes
+(``CUDAPlugin``, ``OptunaPlugin``) resolve to the installed ``helios-cuda`` / ``helios-optuna``
+distributions through the manifest-checked loader. Where such a plug-in does not apply (``CUDAPlugin`` without a GPU),
 the name still resolves, without importing the plug-in, to a stand-in class that raises
 :class:`PluginNotApplicableError` (a ``RuntimeError``) when constructed; when its distribution
 is absent, :class:`PluginNotInstalledError` (an ``ImportError`` and a ``KeyError``) names it.
@@ -41,6 +42,8 @@ _LAZY = {
     "probe_device": "helios.plugins._host.host",
     "PluginHost": "helios.plugins._host.host",
     "Settings": "helios.plugins._host.settings",
+    "load_manifest": "helios.plugins._host.manifest",
+    "parse_manifest": "helios.plugins._host.manifest",
 }
 _INSTALLED = tuple(p.class_name for p in FIRST_PARTY)
 
