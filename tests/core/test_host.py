@@ -13,14 +13,14 @@ from helios.plugins import PluginHost, probe_device
 from helios.plugins._host.host import default_host
 from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Reason
-from helios.plugins.plugin import PLUGIN_REGISTRY, create_plugin
+from helios.plugins.plugin import PLUGIN_REGISTRY, Plugin, create_plugin
 from support.plugin_env import PluginEnv
 
 CUDA = 'accelerator = "cuda"'
 FAKE_GPU = json.dumps({"gpus": ["8.0"], "torch_cuda": "12.1", "torch_version": "2.5.1"})
 
 
-class Mine(hlp.Plugin):
+class Mine(Plugin):
     plugin_id = "mine"
 
     def setup(self) -> None:
