@@ -241,13 +241,12 @@ def test_broken_error_says_the_import_ran(plugin_env: PluginEnv, tmp_path: Path)
         "plug-in broken: its checks passed and its import ran, but importing or verifying it "
         f"failed:\n  - {verdict.render()}"
     )
-    assert verdict.render().startswith(
+    init = plugin_env.site / "helios_crash" / "__init__.py"  # the raise is its line 2
+    assert verdict.render() == (
         "crash (helios-crash 0.1.0): import-failed: importing helios_crash.plugin:FixturePlugin "
-        "raised ImportError: missing native lib at "
-    )
-    assert verdict.render().endswith(
-        " Fix: fix the plug-in or reinstall it (pip install --force-reinstall helios-crash); "
-        "the installed manifest passed its checks"
+        f"raised ImportError: missing native lib at {init}:2 Fix: fix {init}:2 in helios-crash, "
+        "or reinstall it (pip install --force-reinstall helios-crash); the installed manifest "
+        "passed its checks"
     )
     with pytest.raises(PluginBrokenError) as caught:
         load_plugins(["fine", "v", "crash"], settings=NONE)
@@ -327,12 +326,23 @@ def test_manifest_problems(plugin_env: PluginEnv) -> None:
     assert "[id] expected a lowercase identifier" in report["bad"].message
     assert report["bad"].fix.startswith("helios plugins validate ")
     assert report["renamed"].reason is Reason.ENTRY_POINT_MISMATCH  # listed by its entry name
-    assert report["renamed"].message == (
-        "the entry point 'renamed = helios_wrongentry.plugin:FixturePlugin' does not match the "
-        "manifest (id = 'wrongentry', class = 'helios_wrongentry.plugin:FixturePlugin')"
+    renamed = report["renamed"]
+    site = plugin_env.site
+    assert (renamed.message, renamed.fix) == (
+        "the entry point 'renamed = helios_wrongentry.plugin:FixturePlugin' "
+        f"({site}/helios_wrongentry-0.1.0.dist-info) does not match the manifest's "
+        "id = 'wrongentry', class = 'helios_wrongentry.plugin:FixturePlugin' "
+        f"({site}/helios_wrongentry/helios-plugin.toml)",
+        # the installed class says plugin_id = 'wrongentry': the entry point is the odd one out
+        "the class's plugin_id is 'wrongentry', as the manifest says: name the entry point "
+        "'wrongentry' in the 'helios.plugins' entry point, then rebuild and reinstall the plug-in",
     )
-    assert report["nodep"].reason is Reason.REQUIRES_DIST_MISMATCH
-    assert report["nodep"].found == "no such dependency"
+    nodep = report["nodep"]
+    assert (nodep.found, nodep.fix) == (
+        "no dependency on helios-trainer",
+        "make Requires-Dist say 'helios-trainer<0.2,>=0.1', then rebuild and reinstall the "
+        "plug-in (one 'helios-trainer' line, the manifest's range)",
+    )
 
 
 def test_editable_install_is_discovered(plugin_env: PluginEnv) -> None:
