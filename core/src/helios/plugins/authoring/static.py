@@ -37,7 +37,7 @@ from helios.plugins.authoring.source_classes import SourceClass, SourceTree, fin
 from helios.plugins.errors import ManifestError
 from helios.plugins.plugin import UniquePluginOverrides
 
-__all__ = ["MAX_PROJECT_FILE_BYTES", "Validation", "validate_path"]
+__all__ = ["MAX_PROJECT_FILE_BYTES", "Validation", "check_class", "validate_path"]
 
 #: The largest ``pyproject.toml`` or plug-in source file ``validate`` reads, in bytes.
 MAX_PROJECT_FILE_BYTES = 1024 * 1024
@@ -92,7 +92,7 @@ def validate_path(path: Path) -> Validation:
         return result
     if is_dir:
         result.problems += _check_project(path, manifest_path, result.manifest)
-        result.problems += _check_class(manifest_path.parent.parent, result.manifest)
+        result.problems += check_class(manifest_path.parent.parent, result.manifest)
     return result
 
 
@@ -248,7 +248,7 @@ def _declared_flags(value: ast.expr | None, callables: set[str]) -> frozenset[st
     return frozenset(flags)
 
 
-def _check_class(src: Path, manifest: Manifest) -> list[Finding]:
+def check_class(src: Path, manifest: Manifest) -> list[Finding]:
     """Compare the class (read with ``ast``, with the bases the tree defines) with the
     manifest's id and overrides, and apply the hook rules to its methods."""
     module, _, qualname = manifest.class_path.partition(":")
