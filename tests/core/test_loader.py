@@ -444,3 +444,27 @@ def test_incompatible_python(plugin_env: PluginEnv) -> None:
     assert verdict.reason is Reason.INCOMPATIBLE_PYTHON
     assert verdict.message == f"requires Python<3.0, found Python {version}"
     assert verdict.fix == "run it with a Python that satisfies <3.0"
+
+
+def test_import_failed_for_a_class_the_module_lacks_points_at_the_manifest(
+    plugin_env: PluginEnv,
+) -> None:
+    """No frame of the plug-in raised: the message points at the manifest's class line, never
+    at helios's own loader."""
+    source = "from helios.plugins import Plugin\n\nclass FixturePlugin(Plugin):\n    plugin_id = 'gone'\n"
+    plugin_env.add("helios-gone", "gone", class_name="Missing", module_source=source)
+    plugin_env.activate()
+    with pytest.raises(PluginBrokenError) as caught:
+        load_plugins(["gone"], settings=NONE)
+    (verdict,) = caught.value.verdicts
+    manifest = plugin_env.site / "helios_gone" / "helios-plugin.toml"
+    assert (verdict.reason, verdict.message) == (
+        Reason.IMPORT_FAILED,
+        "importing helios_gone.plugin:Missing raised AttributeError: module "
+        f"'helios_gone.plugin' has no attribute 'Missing' (the manifest's class, {manifest}:3)",
+    )
+    assert verdict.fix == (
+        f"point class in {manifest}:3 at the plug-in class, or reinstall the plug-in (pip "
+        "install --force-reinstall helios-gone); the installed manifest passed its checks"
+    )
+    assert "verify.py" not in verdict.render()

@@ -9,10 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import helios
-
 import pytest
 
+import helios
 from helios.cli import main
 from helios.plugins._host.hook_checks import LISTED_PROBLEMS
 from helios.plugins.authoring.source_classes import MAX_MODULES

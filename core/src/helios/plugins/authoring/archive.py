@@ -52,7 +52,8 @@ _READ_SUFFIXES = (".py", ".toml")
 
 
 class ArchiveRefused(Exception):
-    """The archive is not one ``validate`` reads; the message says why and names the member."""
+    """The archive is not one ``validate`` reads; the message (about the archive, which it
+    does not repeat) says why and names the member."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def _safe_name(archive: Path, name: str) -> PurePosixPath:
     )
     if bad:
         raise ArchiveRefused(
-            f"{archive}: the member name {shown(name)!r} is not a plain relative path (absolute, "
+            f"the member name {shown(name)!r} is not a plain relative path (absolute, "
             "'..', a backslash or a NUL): unpacking it could write outside the folder; "
             "rebuild the archive with your build backend"
         )
@@ -96,7 +97,7 @@ def _safe_name(archive: Path, name: str) -> PurePosixPath:
 
 def _too_large(archive: Path, name: str, limit: int) -> ArchiveRefused:
     return ArchiveRefused(
-        f"{archive}: the member {shown(name)} is larger than {limit:,} bytes, more than a "
+        f"the member {shown(name)} is larger than {limit:,} bytes, more than a "
         "plug-in's source or metadata file holds; validate the source tree instead"
     )
 
@@ -109,7 +110,7 @@ def _write(archive: Path, into: Path, relative: PurePosixPath, data: bytes) -> N
             out.write(data)
     except OSError as exc:
         raise ArchiveRefused(
-            f"{archive}: the member {shown(relative.as_posix())} cannot be unpacked ({exc.strerror or exc}): "
+            f"the member {shown(relative.as_posix())} cannot be unpacked ({exc.strerror or exc}): "
             "a name given twice, or a file where a folder should be"
         ) from None
 
@@ -119,15 +120,15 @@ def _open_archive(path: Path, limits: Limits) -> IO[bytes]:
     try:
         fd = open_regular(path)
     except FileRefused as exc:
-        raise ArchiveRefused(f"{path}: {exc}") from None
+        raise ArchiveRefused(f"{exc}") from None
     except OSError as exc:
-        raise ArchiveRefused(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+        raise ArchiveRefused(f"cannot read the file: {exc.strerror or exc}") from None
     handle = open(fd, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     size = os.fstat(fd).st_size
     if size > limits.archive_bytes:
         handle.close()
         raise ArchiveRefused(
-            f"{path}: {size:,} bytes, more than the {limits.archive_bytes:,} a plug-in's wheel "
+            f"{size:,} bytes, more than the {limits.archive_bytes:,} a plug-in's wheel "
             "or sdist may be"
         )
     return handle
@@ -149,12 +150,12 @@ def _unpack_zip(path: Path, handle: IO[bytes], into: Path, limits: Limits) -> li
     try:
         archive = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ArchiveRefused(f"{path}: not a readable wheel (a zip file): {exc}") from None
+        raise ArchiveRefused(f"not a readable wheel (a zip file): {exc}") from None
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.members:
             raise ArchiveRefused(
-                f"{path}: {len(infos):,} members, more than the {limits.members:,} validate reads"
+                f"{len(infos):,} members, more than the {limits.members:,} validate reads"
             )
         names: list[str] = []
         unpacked = 0
@@ -163,9 +164,9 @@ def _unpack_zip(path: Path, handle: IO[bytes], into: Path, limits: Limits) -> li
             mode = info.external_attr >> 16
             if info.is_dir():
                 continue
-            if mode and not stat.S_ISREG(mode):
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # 0: no file type recorded
                 raise ArchiveRefused(
-                    f"{path}: the member {shown(info.filename)} is not a regular file (a "
+                    f"the member {shown(info.filename)} is not a regular file (a "
                     "symbolic link or a special file): a wheel holds plain files only"
                 )
             names.append(info.filename)
@@ -189,9 +190,7 @@ def _read_zip_member(
         with archive.open(info) as member:
             data = member.read(limit + 1)
     except (zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError) as exc:
-        raise ArchiveRefused(
-            f"{path}: the member {shown(info.filename)} is corrupt: {exc}"
-        ) from None
+        raise ArchiveRefused(f"the member {shown(info.filename)} is corrupt: {exc}") from None
     if len(data) > limit:
         raise _too_large(path, info.filename, limit)
     return data
@@ -199,7 +198,7 @@ def _read_zip_member(
 
 def _bomb(path: Path, limits: Limits) -> ArchiveRefused:
     return ArchiveRefused(
-        f"{path}: decompresses to more than {limits.unpacked_bytes:,} bytes (a compression "
+        f"decompresses to more than {limits.unpacked_bytes:,} bytes (a compression "
         "bomb, or not a plug-in's archive); refused"
     )
 
@@ -220,7 +219,7 @@ class _Counted(io.RawIOBase):
         try:
             data = self._stream.read(len(buffer))
         except (OSError, EOFError, zlib.error) as exc:
-            raise ArchiveRefused(f"{self._path}: not a readable sdist (gzip): {exc}") from None
+            raise ArchiveRefused(f"not a readable sdist (gzip): {exc}") from None
         self._given += len(data)
         if self._given > self._limits.unpacked_bytes:
             raise _bomb(self._path, self._limits)
@@ -236,14 +235,14 @@ def _unpack_tar(path: Path, handle: IO[bytes], into: Path, limits: Limits) -> li
             for count, member in enumerate(archive, start=1):
                 if count > limits.members:
                     raise ArchiveRefused(
-                        f"{path}: more than {limits.members:,} members, more than validate reads"
+                        f"more than {limits.members:,} members, more than validate reads"
                     )
                 relative = _safe_name(path, member.name)
                 if member.isdir():
                     continue
                 if not member.isreg():
                     raise ArchiveRefused(
-                        f"{path}: the member {shown(member.name)} is not a regular file (a "
+                        f"the member {shown(member.name)} is not a regular file (a "
                         "link or a special file): an sdist holds plain files only"
                     )
                 names.append(member.name)
@@ -257,5 +256,5 @@ def _unpack_tar(path: Path, handle: IO[bytes], into: Path, limits: Limits) -> li
                     raise _too_large(path, member.name, limits.member_bytes)
                 _write(path, into, relative, data)
     except tarfile.TarError as exc:
-        raise ArchiveRefused(f"{path}: not a readable sdist (tar.gz): {exc}") from None
+        raise ArchiveRefused(f"not a readable sdist (tar.gz): {exc}") from None
     return names
