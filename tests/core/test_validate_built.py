@@ -111,9 +111,9 @@ def tar_with(path: Path, members: list[tarfile.TarInfo], data: dict[str, bytes])
     return path
 
 
-def refused(path: Path, limits: Limits = Limits()) -> str:
+def refused(path: Path, limits: Limits | None = None) -> str:
     with pytest.raises(ArchiveRefused) as caught:
-        unpack(path, path.parent / "out", limits)
+        unpack(path, path.parent / "out", limits or Limits())
     return str(caught.value)
 
 

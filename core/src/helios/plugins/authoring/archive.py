@@ -134,12 +134,13 @@ def _open_archive(path: Path, limits: Limits) -> IO[bytes]:
     return handle
 
 
-def unpack(path: Path, into: Path, limits: Limits = Limits()) -> list[str]:
+def unpack(path: Path, into: Path, limits: Limits | None = None) -> list[str]:
     """Write the members ``validate`` reads of the wheel or sdist ``path`` under ``into``.
 
     :returns: every member name of the archive (regular files), in archive order.
     :raises ArchiveRefused: a hostile or broken archive; the message says which member and why.
     """
+    limits = limits or Limits()
     with _open_archive(path, limits) as handle:
         if path.name.endswith(".whl"):
             return _unpack_zip(path, handle, into, limits)
