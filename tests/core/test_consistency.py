@@ -99,10 +99,10 @@ def test_a_stale_entry_point_says_change_the_entry_point(tmp_path: Path) -> None
     assert finding is not None
     assert finding.fix == (
         "the manifest's class exists and the entry point's does not: make the entry point's "
-        "value 'helios_x.plugin:XPlugin' in the 'helios.plugins' entry point, then rebuild and "
-        "reinstall the plug-in; the class's plugin_id is 'x', as the manifest says: name the "
-        "entry point 'x' in the 'helios.plugins' entry point, then rebuild and reinstall the "
-        "plug-in"
+        "value 'helios_x.plugin:XPlugin' in [project.entry-points.\"helios.plugins\"] in "
+        "pyproject.toml, then rebuild and reinstall the plug-in; the class's plugin_id is 'x', "
+        "as the manifest says: name the entry point 'x' in [project.entry-points."
+        "\"helios.plugins\"] in pyproject.toml, then rebuild and reinstall the plug-in"
     )
 
 

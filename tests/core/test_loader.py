@@ -335,13 +335,14 @@ def test_manifest_problems(plugin_env: PluginEnv) -> None:
         f"({site}/helios_wrongentry/helios-plugin.toml)",
         # the installed class says plugin_id = 'wrongentry': the entry point is the odd one out
         "the class's plugin_id is 'wrongentry', as the manifest says: name the entry point "
-        "'wrongentry' in the 'helios.plugins' entry point, then rebuild and reinstall the plug-in",
+        "'wrongentry' in [project.entry-points.\"helios.plugins\"] in pyproject.toml, then "
+        "rebuild and reinstall the plug-in",
     )
     nodep = report["nodep"]
     assert (nodep.found, nodep.fix) == (
         "no dependency on helios-trainer",
-        "make Requires-Dist say 'helios-trainer<0.2,>=0.1', then rebuild and reinstall the "
-        "plug-in (one 'helios-trainer' line, the manifest's range)",
+        "make [project].dependencies in pyproject.toml say 'helios-trainer<0.2,>=0.1', then "
+        "rebuild and reinstall the plug-in (one 'helios-trainer' line, the manifest's range)",
     )
 
 

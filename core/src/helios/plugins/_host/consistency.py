@@ -111,6 +111,15 @@ class Declared:
             "python": "Requires-Python",
         }[what]
 
+    def edit(self, what: Literal["entry", "dependencies", "python"]) -> str:
+        """Where a person changes it: the pyproject.toml key (built metadata comes from there)."""
+        key = {
+            "entry": '[project.entry-points."helios.plugins"]',
+            "dependencies": "[project].dependencies",
+            "python": "[project].requires-python",
+        }[what]
+        return key if self.form == "pyproject" else f"{key} in pyproject.toml"
+
     @property
     def rebuild(self) -> str:
         """What follows an edit of pyproject.toml for this source to change."""
@@ -234,7 +243,8 @@ def entry_point(
             key=where,
             required="one entry point",
             found=f"{len(entries)} entry points",
-            fix=f"keep one entry in {where} ({want}, as the manifest says){declared.rebuild}",
+            fix=f"keep one entry in {declared.edit('entry')} ({want}, as the manifest says)"
+            f"{declared.rebuild}",
         )
     if not entries:
         return Finding(
@@ -246,7 +256,7 @@ def entry_point(
             key=where,
             required=want,
             found="nothing",
-            fix=f"declare {want} under {where}{declared.rebuild}",
+            fix=f"declare {want} under {declared.edit('entry')}{declared.rebuild}",
         )
     name, value = entries[0]
     value = value.replace(" ", "")
@@ -274,7 +284,7 @@ def _class_edit(
     claimed: Claimed, declared: Declared, value: str, classes: ClassLookup | None
 ) -> str:
     """Which side to change when the entry point and the manifest name different classes."""
-    where = declared.where("entry")
+    where = declared.edit("entry")
     in_entry = f"make the entry point's value {claimed.class_path!r} in {where}{declared.rebuild}"
     in_manifest = f"set class = {value!r} in {claimed.file}"
     if classes is not None:
@@ -298,7 +308,7 @@ def _id_edit(
     claimed: Claimed, declared: Declared, name: str, value: str, classes: ClassLookup | None
 ) -> str:
     """Which side to change when the entry point's name is not the manifest's id."""
-    where = declared.where("entry")
+    where = declared.edit("entry")
     in_entry = f"name the entry point {claimed.id!r} in {where}{declared.rebuild}"
     in_manifest = f"set id = {name!r} in {claimed.file}"
     facts = None
@@ -344,13 +354,13 @@ def core_range(
         found=found,
     )
     manifest_empty = admits_nothing(manifest_range)
-    in_deps = f"make {where} say '{want}'{declared.rebuild}"
+    in_deps = f"make {declared.edit('dependencies')} say '{want}'{declared.rebuild}"
     if len(ranges) != 1 or len(texts) != 1:
         if manifest_empty:
             return _with_fix(
                 base,
                 f"requires.helios {manifest_range} admits no version at all: write the range "
-                f"the plug-in works with in requires.helios, and the same in {where} (one "
+                f"the plug-in works with in requires.helios, and the same in {declared.edit('dependencies')} (one "
                 f"'{CORE}' line){declared.rebuild}",
             )
         return _with_fix(base, f"{in_deps} (one '{CORE}' line, the manifest's range)")
@@ -369,7 +379,7 @@ def core_range(
         return _with_fix(
             base,
             f"neither range admits any version: write the range the plug-in works with in "
-            f"requires.helios and in {where}{declared.rebuild}",
+            f"requires.helios and in {declared.edit('dependencies')}{declared.rebuild}",
         )
     hint = ""
     if core_version is not None:
@@ -427,7 +437,7 @@ def packages(claimed: Claimed, declared: Declared) -> list[Finding]:
                     key=where,
                     required=text,
                     found=f"no dependency on {name}",
-                    fix=f"add {text!r} to {where}{declared.rebuild}, or drop it from "
+                    fix=f"add {text!r} to {declared.edit('dependencies')}{declared.rebuild}, or drop it from "
                     f"requires.packages in {claimed.file} if the plug-in does not need it",
                 )
             )
@@ -446,7 +456,7 @@ def packages(claimed: Claimed, declared: Declared) -> list[Finding]:
                 required=text,
                 found=found,
                 fix=f"write the {name} versions the plug-in works with in both places: if that "
-                f"is {text!r}, say so in {where}{declared.rebuild}; if it is {lines[0]!r}, say "
+                f"is {text!r}, say so in {declared.edit('dependencies')}{declared.rebuild}; if it is {lines[0]!r}, say "
                 f"so in requires.packages in {claimed.file}",
             )
         )
@@ -470,7 +480,7 @@ def python_range(claimed: Claimed, declared: Declared) -> Finding | None:
     else:
         fix = (
             f"write the Python versions the plug-in works with in both places: if that is "
-            f"{str(wanted)!r}, say so in {where}{declared.rebuild}; if it is {text!r}, set "
+            f"{str(wanted)!r}, say so in {declared.edit('python')}{declared.rebuild}; if it is {text!r}, set "
             f"requires.python = {text!r} in {claimed.file}"
         )
     return Finding(
