@@ -102,7 +102,7 @@ def test_a_stale_entry_point_says_change_the_entry_point(tmp_path: Path) -> None
         "value 'helios_x.plugin:XPlugin' in [project.entry-points.\"helios.plugins\"] in "
         "pyproject.toml, then rebuild and reinstall the plug-in; the class's plugin_id is 'x', "
         "as the manifest says: name the entry point 'x' in [project.entry-points."
-        "\"helios.plugins\"] in pyproject.toml, then rebuild and reinstall the plug-in"
+        '"helios.plugins"] in pyproject.toml, then rebuild and reinstall the plug-in'
     )
 
 
