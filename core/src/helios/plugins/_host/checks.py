@@ -69,11 +69,17 @@ def check_consistency(
     found = consistency.consistency_findings(
         consistency.Claimed.of(manifest),
         declared,
-        classes=consistency.source_lookup([d.parent for d in candidate.package_dirs]),
+        classes=lambda path: _installed_source(candidate)(path),  # read only on a mismatch
         core_version=core_version,
         full=False,
     )
     return found[0] if found else None
+
+
+def _installed_source(candidate: Candidate) -> consistency.ClassLookup:
+    """Look classes up in the installed package's files (found, and read, only when asked:
+    a consistent plug-in costs no look-up)."""
+    return consistency.source_lookup([d.parent for d in candidate.package_dirs])
 
 
 def check_core(
