@@ -1,6 +1,7 @@
 """Release one distribution: check the ranges, bump its version, commit and tag.
 
     python -m tools.release check                 # manifests agree with their pyproject.toml
+                                                  # (entry point, ranges: the core's rule)
     python -m tools.release DIST VERSION          # e.g. helios-cuda 0.1.1 (or: cuda 0.1.1)
     python -m tools.release DIST VERSION --dry-run
 
@@ -16,29 +17,32 @@ import re
 import sys
 from pathlib import Path
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from tools.projects import CORE, MANIFEST, REPO_ROOT, Project, find_project, plugin_projects
+from tools.core_rules import project_findings
+from tools.projects import (
+    CORE,
+    MANIFEST,
+    REPO_ROOT,
+    Project,
+    find_project,
+    plugin_projects,
+    read_pyproject,
+)
 from tools.releases import HistoryError, git, releases
 
 
 def range_problems(root: Path) -> list[str]:
-    """Plug-ins whose manifest ``requires.helios`` is not their pyproject helios-trainer range."""
+    """Plug-ins whose manifest disagrees with their pyproject.toml: entry point, helios-trainer
+    range, requires.packages, requires.python (the core's consistency rule, one line each)."""
     problems = []
     for plugin in plugin_projects(root):
         if plugin.manifest_path is None:
             problems.append(f"{plugin.folder}: no src/{plugin.package}/{MANIFEST}")
             continue
-        raw = plugin.manifest().get("requires", {}).get("helios")
-        declared = plugin.core_range()
-        if declared is None:
-            problems.append(f"{plugin.folder}/pyproject.toml: no {CORE} in [project].dependencies")
-        elif not isinstance(raw, str) or SpecifierSet(raw) != declared:
-            problems.append(
-                f"{plugin.folder}: the manifest's requires.helios is {raw!r} but pyproject.toml "
-                f"requires {CORE}{declared}; make them the same range"
-            )
+        python = read_pyproject(plugin.pyproject.read_text(encoding="utf-8")).get("requires-python")
+        for finding in project_findings(plugin, python if isinstance(python, str) else None):
+            problems.append(f"{plugin.folder}: {finding.message}; {finding.fix}")
     return problems
 
 
@@ -131,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"release: {problem}", file=sys.stderr)
         if not problems:
             count = len(plugin_projects(args.root))
-            print(f"release: {count} plug-in manifests match their pyproject.toml ranges")
+            print(f"release: {count} plug-in manifests match their pyproject.toml")
         return 1 if problems else 0
     if args.version is None:
         parser.error("give the new version, e.g. python -m tools.release helios-cuda 0.1.1")

@@ -3,7 +3,8 @@
 ``python -m tools.wheelhouse DIR`` checks, for every distribution of the repository: one wheel
 and one sdist of the tree's version; the wheel's name, version, Requires-Dist (per extra too) and entry
 points equal what pyproject.toml declares; a plug-in's manifest is inside the wheel, byte for
-byte, next to its ``__init__.py``, and names the class its entry point names; the sdist carries
+byte, next to its ``__init__.py``, and agrees with the wheel's metadata by the core's rule
+(:mod:`helios.plugins._host.consistency`: entry point, Requires-Dist, Requires-Python); the sdist carries
 pyproject.toml and the manifest. Exit status 1 with one line per problem otherwise.
 """
 
@@ -19,7 +20,10 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tools.projects import MANIFEST, REPO_ROOT, Project, all_projects, read_pyproject
+from tools.core_rules import Finding, consistency, manifest_claims
+from tools.projects import MANIFEST, REPO_ROOT, Project, all_projects, read_pyproject, read_toml
+
+_GROUP = "helios.plugins"
 
 
 def _normalized(requirements: list[str]) -> set[str]:
@@ -102,14 +106,21 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
             problems.append(f"{manifest_name} is missing: the core could not check this plug-in")
         elif inside != project.manifest_path.read_bytes():
             problems.append(f"{manifest_name} differs from {project.manifest_path}")
-        else:
-            manifest = project.manifest()
-            target = project.entry_points.get(manifest.get("id", ""))
-            if target != manifest.get("class"):
-                problems.append(
-                    f"manifest class {manifest.get('class')!r} is not the entry point of id "
-                    f"{manifest.get('id')!r} ({target!r})"
-                )
+        else:  # the wheel's manifest against the wheel's metadata: the core's rule
+            claimed = manifest_claims(read_toml(inside.decode("utf-8")), Path(manifest_name))
+            declared = consistency.Declared(
+                f"{info}/METADATA",
+                "metadata",
+                tuple(eps[_GROUP].items()) if eps.has_section(_GROUP) else (),
+                tuple(requires),
+                meta["Requires-Python"],
+            )
+            findings = (
+                [claimed]
+                if isinstance(claimed, Finding)
+                else consistency.consistency_findings(claimed, declared)
+            )
+            problems += [f"{f.message}; {f.fix}" for f in findings]
     if project.entry_points and project.manifest_path is None:
         problems.append(f"declares helios.plugins entry points but has no src/*/{MANIFEST}")
     return [f"{wheel.name}: {p}" for p in problems]

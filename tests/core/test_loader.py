@@ -242,13 +242,12 @@ def test_broken_error_says_the_import_ran(plugin_env: PluginEnv, tmp_path: Path)
         "plug-in broken: its checks passed and its import ran, but importing or verifying it "
         f"failed:\n  - {verdict.render()}"
     )
-    assert verdict.render().startswith(
+    init = plugin_env.site / "helios_crash" / "__init__.py"  # the raise is its line 2
+    assert verdict.render() == (
         "crash (helios-crash 0.1.0): import-failed: importing helios_crash.plugin:FixturePlugin "
-        "raised ImportError: missing native lib at "
-    )
-    assert verdict.render().endswith(
-        " Fix: fix the plug-in or reinstall it (pip install --force-reinstall helios-crash); "
-        "the installed manifest passed its checks"
+        f"raised ImportError: missing native lib at {init}:2 Fix: fix {init}:2 in helios-crash, "
+        "or reinstall it (pip install --force-reinstall helios-crash); the installed manifest "
+        "passed its checks"
     )
     with pytest.raises(PluginBrokenError) as caught:
         load_plugins(["fine", "v", "crash"], settings=NONE)
@@ -328,12 +327,24 @@ def test_manifest_problems(plugin_env: PluginEnv) -> None:
     assert "[id] expected a lowercase identifier" in report["bad"].message
     assert report["bad"].fix.startswith("helios plugins validate ")
     assert report["renamed"].reason is Reason.ENTRY_POINT_MISMATCH  # listed by its entry name
-    assert report["renamed"].message == (
-        "the entry point 'renamed = helios_wrongentry.plugin:FixturePlugin' does not match the "
-        "manifest (id = 'wrongentry', class = 'helios_wrongentry.plugin:FixturePlugin')"
+    renamed = report["renamed"]
+    site = plugin_env.site
+    assert (renamed.message, renamed.fix) == (
+        "the entry point 'renamed = helios_wrongentry.plugin:FixturePlugin' "
+        f"({site}/helios_wrongentry-0.1.0.dist-info) does not match the manifest's "
+        "id = 'wrongentry', class = 'helios_wrongentry.plugin:FixturePlugin' "
+        f"({site}/helios_wrongentry/helios-plugin.toml)",
+        # the installed class says plugin_id = 'wrongentry': the entry point is the odd one out
+        "the class's plugin_id is 'wrongentry', as the manifest says: name the entry point "
+        "'wrongentry' in [project.entry-points.\"helios.plugins\"] in pyproject.toml, then "
+        "rebuild and reinstall the plug-in",
     )
-    assert report["nodep"].reason is Reason.REQUIRES_DIST_MISMATCH
-    assert report["nodep"].found == "no such dependency"
+    nodep = report["nodep"]
+    assert (nodep.found, nodep.fix) == (
+        "no dependency on helios-trainer",
+        "make [project].dependencies in pyproject.toml say 'helios-trainer<0.2,>=0.1', then "
+        "rebuild and reinstall the plug-in (one 'helios-trainer' line, the manifest's range)",
+    )
 
 
 def test_editable_install_is_discovered(plugin_env: PluginEnv) -> None:
@@ -438,3 +449,27 @@ def test_incompatible_python(plugin_env: PluginEnv) -> None:
     assert verdict.reason is Reason.INCOMPATIBLE_PYTHON
     assert verdict.message == f"requires Python<3.0, found Python {version}"
     assert verdict.fix == "run it with a Python that satisfies <3.0"
+
+
+def test_import_failed_for_a_class_the_module_lacks_points_at_the_manifest(
+    plugin_env: PluginEnv,
+) -> None:
+    """No frame of the plug-in raised: the message points at the manifest's class line, never
+    at helios's own loader."""
+    source = "from helios.plugins import Plugin\n\nclass FixturePlugin(Plugin):\n    plugin_id = 'gone'\n"
+    plugin_env.add("helios-gone", "gone", class_name="Missing", module_source=source)
+    plugin_env.activate()
+    with pytest.raises(PluginBrokenError) as caught:
+        load_plugins(["gone"], settings=NONE)
+    (verdict,) = caught.value.verdicts
+    manifest = plugin_env.site / "helios_gone" / "helios-plugin.toml"
+    assert (verdict.reason, verdict.message) == (
+        Reason.IMPORT_FAILED,
+        "importing helios_gone.plugin:Missing raised AttributeError: module "
+        f"'helios_gone.plugin' has no attribute 'Missing' (the manifest's class, {manifest}:3)",
+    )
+    assert verdict.fix == (
+        f"point class in {manifest}:3 at the plug-in class, or reinstall the plug-in (pip "
+        "install --force-reinstall helios-gone); the installed manifest passed its checks"
+    )
+    assert "verify.py" not in verdict.render()

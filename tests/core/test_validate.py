@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import helios
 from helios.cli import main
 from helios.plugins._host.hook_checks import LISTED_PROBLEMS
 from helios.plugins.authoring.source_classes import MAX_MODULES
@@ -67,11 +68,12 @@ def test_hook_defined_but_not_claimed(tmp_path: Path) -> None:
     (problem, *rest) = validate_path(root).problems
     assert problem.code == "overrides-mismatch"
     assert rest[0].code == "hook-unclaimed"
-    assert rest[0].message == (
-        "TreePlugin defines process_training_batch but the manifest does not claim "
-        "training_batch; add training_batch = true under [overrides]"
+    assert rest[0].text == (
+        "TreePlugin overrides process_training_batch without claiming training_batch; claim "
+        "training_batch (training_batch=True in declared_overrides, and training_batch = true "
+        "under [overrides] in its manifest if it has one), or remove process_training_batch"
     )
-    assert rest[0].line is not None and rest[0].path.endswith("plugin.py")
+    assert rest[0].line is not None and rest[0].file.endswith("plugin.py")
 
 
 def test_claim_without_hook(tmp_path: Path) -> None:
@@ -93,9 +95,23 @@ def test_id_and_project_mismatches(tmp_path: Path) -> None:
     )
     assert codes(root) == ["entry-point-mismatch", "requires-dist-mismatch", "id-mismatch"]
     problems = {p.code: p for p in validate_path(root).problems}
-    assert problems["requires-dist-mismatch"].message == (
-        "[project].dependencies must require helios-trainer<0.2,>=0.1 (the manifest's "
-        "requires.helios), found helios-trainer>=0.1"
+    pyproject, manifest = root / "pyproject.toml", root / "src/helios_tree/helios-plugin.toml"
+    mismatch = problems["requires-dist-mismatch"]
+    assert (mismatch.message, mismatch.fix) == (
+        f"[project].dependencies says helios-trainer>=0.1 ({pyproject}) but the manifest's "
+        f"requires.helios is <0.2,>=0.1 ({manifest}): pip installs what [project].dependencies "
+        "says, the core checks requires.helios",
+        "write the helios-trainer versions the plug-in works with in both places (helios-trainer "
+        f"{helios.__version__}, the one at hand, is admitted by [project].dependencies only): if "
+        "that is <0.2,>=0.1, make [project].dependencies say 'helios-trainer<0.2,>=0.1'; if it "
+        f"is >=0.1, set requires.helios = '>=0.1' in {manifest}",
+    )
+    entry = problems["entry-point-mismatch"]
+    assert (entry.message, entry.fix) == (
+        f"the entry point 'tree = helios_tree.plugin:Other' ({pyproject}) does not match the "
+        f"manifest's id = 'tree', class = 'helios_tree.plugin:TreePlugin' ({manifest})",
+        "the manifest's class exists and the entry point's does not: make the entry point's "
+        "value 'helios_tree.plugin:TreePlugin' in [project.entry-points.\"helios.plugins\"]",
     )
 
 
@@ -127,6 +143,9 @@ def test_cli_validate_exit_codes_and_json(tmp_path: Path, capsys: object) -> Non
             "upgrade helios-trainer (pip install -U helios-trainer)",
             "key": "manifest-version",
             "line": 1,
+            "required": "",
+            "found": "",
+            "fix": "",
         }
     ]
 
@@ -248,7 +267,7 @@ def test_a_malformed_pyproject_is_one_problem(
     assert replace[0] in text
     pyproject.write_text(text.replace(*replace))
     (problem,) = validate_path(root).problems
-    assert (problem.path, problem.code, problem.key, problem.message) == (
+    assert (problem.file, problem.code, problem.key, problem.message) == (
         str(pyproject),
         "pyproject-invalid",
         key,
@@ -305,7 +324,7 @@ def test_a_source_python_cannot_parse_is_one_problem(tmp_path: Path, name: str) 
     root = make_tree(tmp_path, source=source)
     (problem,) = validate_path(root).problems
     assert (problem.code, problem.message) == ("syntax-error", f"cannot parse: {reason}")
-    assert problem.path == str(root / "src" / "helios_tree" / "plugin.py")
+    assert problem.file == str(root / "src" / "helios_tree" / "plugin.py")
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10's parser takes this chain")
@@ -369,15 +388,15 @@ def tree_with(tmp_path: Path, body: str, *, bases: str = "Plugin", head: str = "
 
 def found(root: Path) -> list[tuple[str, str, int | None, str]]:
     """(file name, code, line, message) of every problem."""
-    return [(Path(p.path).name, p.code, p.line, p.message) for p in validate_path(root).problems]
+    return [(Path(p.file).name, p.code, p.line, p.text) for p in validate_path(root).problems]
 
 
 def test_a_misspelt_hook_is_a_problem_with_did_you_mean(tmp_path: Path) -> None:
     root = tree_with(tmp_path, "def on_train_batch_end(self, state):\n    pass\n")
     (problem,) = validate_path(root).problems
     assert (problem.code, problem.key, problem.line) == ("hook-unknown", "on_train_batch_end", 11)
-    assert problem.path == str(root / "src" / "helios_tree" / "plugin.py")
-    assert problem.message == (
+    assert problem.file == str(root / "src" / "helios_tree" / "plugin.py")
+    assert problem.text == (
         "TreePlugin.on_train_batch_end is named like a hook but is none, so the trainer never "
         "calls it (did you mean on_training_batch_end?); rename on_train_batch_end to "
         "on_training_batch_end, or make it private (_on_train_batch_end) if it is a helper"
@@ -503,8 +522,10 @@ def test_a_base_in_the_same_module_is_read(tmp_path: Path) -> None:
             "plugin.py",
             "hook-unclaimed",
             8,
-            "TreePlugin inherits process_training_batch from Base but the manifest does not "
-            "claim training_batch; add training_batch = true under [overrides]",
+            "TreePlugin overrides process_training_batch (inherited from Base) without claiming "
+            "training_batch; claim training_batch (training_batch=True in declared_overrides, "
+            "and training_batch = true under [overrides] in its manifest if it has one), or "
+            "remove process_training_batch",
         ),
         (
             "plugin.py",

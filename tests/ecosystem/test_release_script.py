@@ -101,9 +101,15 @@ def test_a_manifest_range_must_equal_the_pyproject_range(
     repo.plugin("cuda", ">=0.1,<0.2", manifest_range=">=0.1,<0.3")
     repo.commit("0.1.0")
 
-    assert range_problems(repo.root) == [
-        "plugins/cuda: the manifest's requires.helios is '>=0.1,<0.3' but pyproject.toml "
-        "requires helios-trainer<0.2,>=0.1; make them the same range"
+    pyproject = repo.root / "plugins/cuda/pyproject.toml"
+    manifest = repo.root / "plugins/cuda/src/helios_cuda/helios-plugin.toml"
+    assert range_problems(repo.root) == [  # the core's rule and wording (consistency.py)
+        f"plugins/cuda: [project].dependencies says helios-trainer>=0.1,<0.2 ({pyproject}) but "
+        f"the manifest's requires.helios is <0.3,>=0.1 ({manifest}): pip installs what "
+        "[project].dependencies says, the core checks requires.helios; write the helios-trainer "
+        "versions the plug-in works with in both places: if that is <0.3,>=0.1, make "
+        "[project].dependencies say 'helios-trainer<0.3,>=0.1'; if it is <0.2,>=0.1, set "
+        f"requires.helios = '<0.2,>=0.1' in {manifest}"
     ]
     assert main(["check", "--root", str(repo.root)]) == 1
     assert main(["cuda", "0.1.1", "--root", str(repo.root)]) == 1

@@ -57,3 +57,25 @@ def test_wheels_and_their_sources_agree_or_the_problem_is_named(repo: Repo, tmp_
         "helios_cuda-0.1.0-py3-none-any.whl: helios_cuda/helios-plugin.toml differs from "
         f"{repo.root / 'plugins/cuda/src/helios_cuda/helios-plugin.toml'}",
     ]
+
+
+@pytest.mark.slow
+def test_a_wheel_whose_manifest_disagrees_with_its_metadata_is_named(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """The core's consistency rule, applied to what the wheel carries (not to the sources)."""
+    pytest.importorskip("hatchling", reason="the tests session installs hatchling")
+    repo.core("0.1.0")
+    repo.plugin("cuda", ">=0.1,<0.2", manifest_range=">=0.1,<0.3")
+    house = tmp_path / "house"
+    build(repo, "plugins/cuda", house)
+    wheel = house / "helios_cuda-0.1.0-py3-none-any.whl"
+    assert check_wheel(find_project(repo.root, "cuda"), wheel) == [
+        "helios_cuda-0.1.0-py3-none-any.whl: Requires-Dist says helios-trainer<0.2,>=0.1 "
+        "(helios_cuda-0.1.0.dist-info/METADATA) but the manifest's requires.helios is "
+        "<0.3,>=0.1 (helios_cuda/helios-plugin.toml): pip installs what Requires-Dist says, the "
+        "core checks requires.helios; write the helios-trainer versions the plug-in works with "
+        "in both places: if that is <0.3,>=0.1, make [project].dependencies in "
+        "pyproject.toml say 'helios-trainer<0.3,>=0.1', then rebuild and reinstall the plug-in; if it is "
+        "<0.2,>=0.1, set requires.helios = '<0.2,>=0.1' in helios_cuda/helios-plugin.toml"
+    ]

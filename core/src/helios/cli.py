@@ -1,6 +1,7 @@
 """The ``helios`` command (also ``python -m helios``).
 
-``helios plugins list | check [IDS...] | validate PATH... | new NAME``. Only the torch-free
+``helios plugins list | check [IDS...] | validate PATH... | new NAME`` (PATH: a manifest, a
+source tree, a wheel or an sdist). Only the torch-free
 floor is imported here: listing and checking never import torch or any plug-in (``check
 --import`` does, on purpose). ``helios demo`` imports :mod:`helios.demo` (torch, Optuna, ...) only to run.
 """
@@ -78,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     selection(check)
     validate = actions.add_parser(
-        "validate", help="validate manifest files or plug-in source trees (no import)"
+        "validate",
+        help="validate manifest files, plug-in source trees, or built wheels and sdists "
+        "(no import)",
     )
     validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     validate.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -206,9 +209,9 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from helios.plugins.authoring.static import validate_path
+    from helios.plugins.authoring.built import validate
 
-    results = [validate_path(path) for path in args.paths]
+    results = [validate(path) for path in args.paths]
     lines = []
     for result in results:
         if result.ok:

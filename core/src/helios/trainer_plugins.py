@@ -9,10 +9,11 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from helios.plugins._host import claims
 from helios.plugins._host.selection import PluginRequest, check_options, instantiate
 from helios.plugins.errors import PluginConflictError, PluginIdTakenError
 from helios.plugins.hooks import HOOKS, Phase
-from helios.plugins.plugin import GUARDED_HOOKS, Plugin, overridden_hooks
+from helios.plugins.plugin import Plugin
 
 if TYPE_CHECKING:
     from helios.model import Model
@@ -65,14 +66,9 @@ class PluginSet:
         )
         for verdict in checked.verdicts:
             for flag in verdict.overrides:
-                owner = self._owners.get(flag)
-                if owner is not None:
-                    raise PluginConflictError(
-                        f"plug-ins {owner.plugin_id!r} and {verdict.id!r} "
-                        f"({verdict.distribution} {verdict.version}) both claim the unique "
-                        f"override {flag}; only one plug-in of a trainer may {_DOES[flag]}: "
-                        "select only one of them"
-                    )
+                self._check_owner(
+                    flag, f"{verdict.id!r} ({verdict.distribution} {verdict.version})"
+                )
         classes = checked.load()
         chosen = [(r, classes[r.plugin_id]) for r in requests if r.plugin_id in classes]
         for request, cls in chosen:
@@ -96,24 +92,24 @@ class PluginSet:
         _check_installed(type(plugin))
         _check_hooks(plugin)
         claimed = plugin.unique_overrides.claimed()
-        unclaimed = overridden_hooks(type(plugin)) - claimed
+        cls = type(plugin)
+        owner = f"plug-in {plugin.plugin_id!r} ({cls.__name__})"
+        unclaimed = claims.unclaimed_hooks(owner, claims.overrides_of(cls), claimed)
         if unclaimed:
-            hooks = ", ".join(GUARDED_HOOKS[f] for f in sorted(unclaimed))
-            raise PluginConflictError(
-                f"plug-in {plugin.plugin_id!r} overrides {hooks} without claiming "
-                f"{', '.join(sorted(unclaimed))}; set those flags in its declared_overrides"
-            )
+            raise PluginConflictError("; ".join(f.text for f in unclaimed))
         for flag in sorted(claimed):
-            owner = self._owners.get(flag)
-            if owner is not None:
-                raise PluginConflictError(
-                    f"plug-ins {owner.plugin_id!r} and {plugin.plugin_id!r} both claim the unique "
-                    f"override {flag}; only one plug-in of a trainer may {_DOES[flag]}: "
-                    "register only one of them"
-                )
+            self._check_owner(flag, repr(plugin.plugin_id))
         self.by_id[plugin.plugin_id] = plugin
         for flag in claimed:
             self._owners[flag] = plugin
+
+    def _check_owner(self, flag: str, newcomer: str) -> None:
+        """Raise :class:`PluginConflictError` if another plug-in owns ``flag`` already."""
+        owner = self._owners.get(flag)
+        if owner is not None:
+            raise PluginConflictError(
+                claims.trainer_conflict(repr(owner.plugin_id), newcomer, flag)
+            )
 
     def owner(self, flag: str) -> Plugin | None:
         """The plug-in that owns the unique override ``flag``, if any."""
@@ -217,14 +213,6 @@ def _redefines(obj: object, base: type, name: str) -> bool:
     return name in getattr(obj, "__dict__", ()) or getattr(type(obj), name, None) is not getattr(
         base, name
     )
-
-
-_DOES = {
-    "training_batch": "process training batches",
-    "validation_batch": "process validation batches",
-    "testing_batch": "process testing batches",
-    "should_training_stop": "decide when training stops",
-}
 
 
 def _check_hooks(plugin: Plugin) -> None:

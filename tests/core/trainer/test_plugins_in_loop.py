@@ -75,7 +75,8 @@ def test_two_plugins_claiming_one_override_conflict_before_training() -> None:
         make_trainer(plugins=[TrainBatch("clip"), OtherTrainBatch("noise")])
     assert str(caught.value) == (
         "plug-ins 'clip' and 'noise' both claim the unique override training_batch; only one "
-        "plug-in of a trainer may process training batches: register only one of them"
+        "plug-in of a trainer may process training batches: keep only one of them in the trainer "
+        "(Trainer(plugins=[...]), register_plugin)"
     )
     assert model.train_steps == 0
 
@@ -127,10 +128,7 @@ def test_an_overridden_guarded_hook_must_be_claimed() -> None:
 
     with pytest.raises(PluginConflictError) as caught:
         make_trainer(plugins=[Sneaky("sneaky")])
-    assert str(caught.value) == (
-        "plug-in 'sneaky' overrides process_training_batch without claiming training_batch; "
-        "set those flags in its declared_overrides"
-    )
+    assert str(caught.value) == unclaimed("plug-in 'sneaky' (Sneaky)", "training_batch")
 
 
 def test_every_unclaimed_override_is_named() -> None:
@@ -148,10 +146,20 @@ def test_every_unclaimed_override_is_named() -> None:
 
     with pytest.raises(PluginConflictError) as caught:
         make_trainer().register_plugin(Sneakier("sneakier"))
-    assert str(caught.value) == (
-        "plug-in 'sneakier' overrides should_training_stop, process_training_batch without "
-        "claiming should_training_stop, training_batch; set those flags in its "
-        "declared_overrides"
+    owner = "plug-in 'sneakier' (Sneakier)"  # in the order of the hook table
+    assert str(caught.value) == "; ".join(
+        [unclaimed(owner, "training_batch"), unclaimed(owner, "should_training_stop")]
+    )
+
+
+def unclaimed(owner: str, flag: str) -> str:
+    """The one wording of a guarded hook overridden without its claim (validate, the loader's
+    class check and register_plugin say the same)."""
+    hook = {"training_batch": "process_training_batch"}.get(flag, flag)
+    return (
+        f"{owner} overrides {hook} without claiming {flag}; claim {flag} ({flag}=True in "
+        f"declared_overrides, and {flag} = true under [overrides] in its manifest if it has "
+        f"one), or remove {hook}"
     )
 
 
@@ -447,13 +455,14 @@ def test_an_installed_plugin_conflicting_with_an_instance_raises(env: PluginEnv)
         make_trainer(plugins=[TrainBatch("mine"), "fixture"])
     assert str(caught.value) == (
         "plug-ins 'mine' and 'fixture' (helios-fixture 0.1.0) both claim the unique override "
-        "training_batch; only one plug-in of a trainer may process training batches: select "
-        "only one of them"
+        "training_batch; only one plug-in of a trainer may process training batches: keep only "
+        "one of them in the trainer (Trainer(plugins=[...]), register_plugin)"
     )
 
     expected = (
         "plug-ins 'fixture' and 'mine' both claim the unique override training_batch; only one "
-        "plug-in of a trainer may process training batches: register only one of them"
+        "plug-in of a trainer may process training batches: keep only one of them in the trainer "
+        "(Trainer(plugins=[...]), register_plugin)"
     )
     trainer = make_trainer(plugins=["fixture"])
     with pytest.raises(PluginConflictError) as caught:

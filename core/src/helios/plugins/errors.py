@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from helios.plugins._host.findings import Finding
 
 if TYPE_CHECKING:
     from helios.plugins._host.verdicts import Verdict
@@ -14,22 +15,10 @@ class PluginError(Exception):
     """Base class of every error raised by the plug-in system."""
 
 
-@dataclass(frozen=True)
-class ManifestIssue:
-    """One problem in a manifest: a stable code, the dotted key, its line and a message."""
-
-    code: str
-    key: str
-    message: str
-    line: int | None = None
-
-    def render(self, path: str) -> str:
-        """``PATH:LINE: [KEY] message``, with any control character escaped."""
-        from helios.plugins._host.echo import escape  # only when there is an error to show
-
-        where = f"{escape(path)}:{self.line}" if self.line else escape(path)
-        key = f" [{escape(self.key)}]" if self.key else ""
-        return f"{where}:{key} {escape(self.message)}"
+def ManifestIssue(code: str, key: str, message: str, line: int | None = None) -> Finding:
+    """One problem in a manifest (a :class:`~helios.plugins._host.findings.Finding`), in the
+    order the manifest reader gives it: a stable code, the dotted key, the message, its line."""
+    return Finding(code, message, key=key, line=line)
 
 
 #: How many of a manifest's problems its error message lists; the headline counts them all.
@@ -43,7 +32,7 @@ class ManifestError(PluginError, ValueError):
     so a manifest of thousands of problems still makes a message of some KB, not MB.
     """
 
-    def __init__(self, path: str, issues: Sequence[ManifestIssue]) -> None:
+    def __init__(self, path: str, issues: Sequence[Finding]) -> None:
         self.path = path
         self.issues = tuple(issues)
         from helios.plugins._host.echo import escape

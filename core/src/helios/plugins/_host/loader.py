@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from helios.plugins._host import checks, first_party
+from helios.plugins._host import checks, claims, first_party
 from helios.plugins._host.discovery import Candidate
 from helios.plugins._host.distinfo import MetadataUnreadableError, canonical_name, installed_version
 from helios.plugins._host.echo import quote, shown
+from helios.plugins._host.findings import Finding
 from helios.plugins._host.manifest import (
     CORE_DISTRIBUTION,
     MANIFEST_FILENAME,
@@ -66,23 +67,18 @@ class _Entry:
         return self.verdict.id
 
 
-def _verdict(
-    candidate: Candidate, manifest: Manifest | None, failure: checks.Failure | None
-) -> Verdict:
-    return Verdict(
+def _verdict(candidate: Candidate, manifest: Manifest | None, failure: Finding | None) -> Verdict:
+    identity = Verdict(
         id=candidate.entry_name,  # what `list` shows is what `check ID` and load_plugins select
         distribution=candidate.distribution,
         version=candidate.version,
-        reason=failure.reason if failure else Reason.READY,
-        message=failure.message if failure else "",
-        required=failure.required if failure else "",
-        found=failure.found if failure else "",
-        fix=failure.fix if failure else "",
+        reason=Reason.READY,
         manifest=str(path) if (path := _manifest_path(candidate)) else None,
         dist_info=candidate.location,
         summary=manifest.summary if manifest else "",
         overrides=tuple(sorted(manifest.overrides.claimed())) if manifest else (),
     )
+    return identity.judged(failure)
 
 
 def _manifest_path(candidate: Candidate) -> Path | None:
@@ -93,13 +89,13 @@ def _manifest_path(candidate: Candidate) -> Path | None:
         return None
 
 
-def _crashed(candidate: Candidate, doing: str, exc: Exception) -> checks.Failure:
+def _crashed(candidate: Candidate, doing: str, exc: Exception) -> Finding:
     """The failure for an exception raised while ``doing`` something with ``candidate``."""
     error = f"{type(exc).__name__}: {shown(str(exc), limit=200)}"
     name = quote(candidate.entry_name, quote_char="'")
     path = _manifest_path(candidate)
     target = path.parent if path is not None else candidate.package
-    return checks.Failure(
+    return Finding(
         Reason.CHECK_CRASHED,
         f"{doing} the plug-in {name} raised {error}",
         required=f"{doing} completes",
@@ -109,7 +105,7 @@ def _crashed(candidate: Candidate, doing: str, exc: Exception) -> checks.Failure
     )
 
 
-def _read_manifest(candidate: Candidate) -> Manifest | checks.Failure:
+def _read_manifest(candidate: Candidate) -> Manifest | Finding:
     path = candidate.manifest_path
     if path is None:
         where = (
@@ -122,7 +118,7 @@ def _read_manifest(candidate: Candidate) -> Manifest | checks.Failure:
                 f"no {MANIFEST_FILENAME} of its own in the namespace package "
                 f"{candidate.package!r}, which other distributions share"
             )
-        return checks.Failure(
+        return Finding(
             Reason.MANIFEST_MISSING,
             f"{message} ({where})",
             required=f"{candidate.package}/{MANIFEST_FILENAME}",
@@ -133,7 +129,7 @@ def _read_manifest(candidate: Candidate) -> Manifest | checks.Failure:
     try:
         return load_manifest(path, package=candidate.package)
     except ManifestError as exc:
-        return checks.Failure(
+        return Finding(
             Reason.MANIFEST_INVALID,
             str(exc),
             required="a valid manifest (see manifests/README.md)",
@@ -142,9 +138,9 @@ def _read_manifest(candidate: Candidate) -> Manifest | checks.Failure:
         )
 
 
-def _enabled(plugin_id: str, settings: Settings) -> checks.Failure | None:
+def _enabled(plugin_id: str, settings: Settings) -> Finding | None:
     if plugin_id in settings.disable:
-        return checks.Failure(
+        return Finding(
             Reason.DISABLED,
             f"disabled by {DISABLE_ENV} or --disable",
             required="not disabled",
@@ -152,7 +148,7 @@ def _enabled(plugin_id: str, settings: Settings) -> checks.Failure | None:
             fix=f"remove {plugin_id!r} from {DISABLE_ENV} / --disable",
         )
     if settings.only is not None and plugin_id not in settings.only:
-        return checks.Failure(
+        return Finding(
             Reason.NOT_SELECTED,
             f"not among the plug-ins selected by {ONLY_ENV} or --only",
             required=f"listed in {ONLY_ENV}",
@@ -186,9 +182,9 @@ class _Core:
         ]
 
 
-def _unreadable(what: str, exc: MetadataUnreadableError, distribution: str) -> checks.Failure:
+def _unreadable(what: str, exc: MetadataUnreadableError, distribution: str) -> Finding:
     """The failure for a check that needed metadata that cannot be read."""
-    return checks.Failure(
+    return Finding(
         Reason.METADATA_UNREADABLE,
         f"{what}: {exc}",
         required=f"readable metadata of {shown(distribution)}",
@@ -197,9 +193,7 @@ def _unreadable(what: str, exc: MetadataUnreadableError, distribution: str) -> c
     )
 
 
-def _check_installed(
-    manifest: Manifest, core: _Core, candidate: Candidate
-) -> checks.Failure | None:
+def _check_installed(manifest: Manifest, core: _Core, candidate: Candidate) -> Finding | None:
     """requires.helios, requires.python and requires.packages, against installed metadata."""
     if core.error is not None:
         what = f"requires.helios cannot be checked: the metadata of {CORE_DISTRIBUTION}"
@@ -224,10 +218,10 @@ def _precheck(
         unreadable = _unreadable(what, candidate.metadata_error, candidate.distribution)
         return _Entry(candidate, None, _verdict(candidate, None, unreadable))
     manifest = _read_manifest(candidate)
-    if isinstance(manifest, checks.Failure):
+    if isinstance(manifest, Finding):
         return _Entry(candidate, None, _verdict(candidate, None, manifest))
     failure = (
-        checks.check_consistency(candidate, manifest)
+        checks.check_consistency(candidate, manifest, core.version)
         or _enabled(manifest.id, settings)
         or _check_installed(manifest, core, candidate)
         or (
@@ -250,16 +244,8 @@ def _judge(
         return _Entry(candidate, None, _verdict(candidate, None, failure))
 
 
-def _with(entry: _Entry, failure: checks.Failure) -> _Entry:
-    verdict = replace(
-        entry.verdict,
-        reason=failure.reason,
-        message=failure.message,
-        required=failure.required,
-        found=failure.found,
-        fix=failure.fix,
-    )
-    return replace(entry, verdict=verdict)
+def _with(entry: _Entry, failure: Finding) -> _Entry:
+    return replace(entry, verdict=entry.verdict.judged(failure))
 
 
 def _mark_duplicates(entries: list[_Entry]) -> list[_Entry]:
@@ -281,7 +267,7 @@ def _mark_duplicates(entries: list[_Entry]) -> list[_Entry]:
     return out
 
 
-def _duplicate(plugin_id: str, group: list[Candidate], others: list[Candidate]) -> checks.Failure:
+def _duplicate(plugin_id: str, group: list[Candidate], others: list[Candidate]) -> Finding:
     def who(c: Candidate) -> str:
         return f"{c.distribution} {c.version} ({c.location})"
 
@@ -294,7 +280,7 @@ def _duplicate(plugin_id: str, group: list[Candidate], others: list[Candidate]) 
         "another installed distribution, so pip cannot pick it)"
         for folder in by_folder
     ]
-    return checks.Failure(
+    return Finding(
         Reason.DUPLICATE_ID,
         f"the plug-in id {plugin_id!r} is also provided by {', '.join(map(who, others))}",
         required="one distribution per plug-in id",
@@ -310,26 +296,12 @@ def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
     every other selection that uses it alone.
     """
     ready = [(e.id, e.manifest) for e in entries if e.verdict.ok and e.manifest is not None]
-    clashes = checks.find_conflicts(ready)
+    clashes = claims.find_conflicts(ready)
     out = []
     for entry in entries:
         pairs = clashes.get(entry.id)
         if pairs:
-            text = "; ".join(
-                f"{entry.id!r} and {other!r} both claim {flag}" for other, flag in pairs
-            )
-            names = ", ".join(repr(i) for i in dict.fromkeys([entry.id, *(o for o, _ in pairs)]))
-            entry = _with(
-                entry,
-                checks.Failure(
-                    Reason.CONFLICT,
-                    f"unique override conflict: {text}",
-                    required="each unique override claimed by one plug-in",
-                    found=text,
-                    fix=f"select only one of {names}: leave the others out of the ids given "
-                    "(Trainer(plugins=[...]), load_plugins([...]), helios plugins check ID...)",
-                ),
-            )
+            entry = _with(entry, claims.selection_conflict(entry.id, pairs))
         out.append(entry)
     return out
 
@@ -338,7 +310,7 @@ def _conflict_notes(entries: list[_Entry]) -> tuple[Conflict, ...]:
     """The installed plug-ins that pass their checks but cannot be selected together."""
     ready = [(e.id, e.manifest) for e in entries if e.verdict.ok and e.manifest is not None]
     return tuple(
-        Conflict(flag, tuple(sorted(ids))) for flag, ids in checks.conflict_groups(ready).items()
+        Conflict(flag, tuple(sorted(ids))) for flag, ids in claims.conflict_groups(ready).items()
     )
 
 
@@ -428,7 +400,7 @@ def _load(host: PluginHost, entry: _Entry) -> type[Plugin] | Verdict:
     try:
         cls = import_class(entry.manifest, entry.candidate.distribution)
         doing = "verifying"
-        failure = cls if isinstance(cls, checks.Failure) else verify_class(cls, entry.manifest)
+        failure = cls if isinstance(cls, Finding) else verify_class(cls, entry.manifest)
         if failure is not None:
             return _with(entry, failure).verdict
         assert isinstance(cls, type)

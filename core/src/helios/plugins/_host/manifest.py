@@ -25,6 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from helios.plugins._host.bounded_read import FileRefused, read_regular_file
 from helios.plugins._host.distinfo import canonical_name
 from helios.plugins._host.echo import quote, shown
+from helios.plugins._host.findings import Finding
 from helios.plugins._host.requirements import (
     InvalidRequirement,
     PackageRequirement,
@@ -173,7 +174,7 @@ class _Checker:
     def __init__(self, data: dict[str, Any], text: str) -> None:
         self.data = data
         self.text = text
-        self.issues: list[ManifestIssue] = []
+        self.issues: list[Finding] = []
 
     @cached_property
     def lines(self) -> KeyLines:
@@ -421,7 +422,7 @@ def _check_document(chk: _Checker, package: str | None, path: str) -> Manifest |
     )
 
 
-def _too_large(size: str) -> ManifestIssue:
+def _too_large(size: str) -> Finding:
     return ManifestIssue(
         "too-large",
         "",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from helios.plugins._host.echo import escape, shown
+from helios.plugins._host.findings import Finding
 
 NEWLINE = "\n"  # kept in messages (a manifest's issues are listed one per line)
 
@@ -79,7 +80,12 @@ for _reason in Reason:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The decision about one plug-in: who it is, why it stopped (or not), and the fix."""
+    """The decision about one plug-in: who it is (id, distribution, version, where) plus one
+    :class:`~helios.plugins._host.findings.Finding` (why it stopped, or not, and the fix).
+
+    The finding's fields are kept flat here, as the JSON report has always shown them;
+    :attr:`finding` and :meth:`judged` go from one form to the other.
+    """
 
     id: str
     distribution: str
@@ -97,6 +103,32 @@ class Verdict:
     @property
     def kind(self) -> Kind:
         return self.reason.kind
+
+    @property
+    def finding(self) -> Finding:
+        """The reason, message, what was required and found, and the fix, as a finding."""
+        return Finding(
+            self.reason.value,
+            self.message,
+            file=self.manifest or "",
+            required=self.required,
+            found=self.found,
+            fix=self.fix,
+        )
+
+    def judged(self, finding: Finding | None) -> Verdict:
+        """This plug-in's verdict with ``finding`` (its code a :class:`Reason` value); None
+        means every check passed (``ready``)."""
+        if finding is None:
+            return replace(self, reason=Reason.READY, message="", required="", found="", fix="")
+        return replace(
+            self,
+            reason=Reason(finding.code),
+            message=finding.message,
+            required=finding.required,
+            found=finding.found,
+            fix=finding.fix,
+        )
 
     @property
     def ok(self) -> bool:

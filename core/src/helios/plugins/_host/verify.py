@@ -4,44 +4,86 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import traceback
+from dataclasses import replace
 
-from helios.plugins._host.checks import Failure
+from helios.plugins._host import claims
+from helios.plugins._host.bounded_read import FileRefused, read_regular_text
+from helios.plugins._host.findings import Finding
 from helios.plugins._host.hook_checks import LISTED_PROBLEMS, class_problems
-from helios.plugins._host.manifest import Manifest
+from helios.plugins._host.manifest import MAX_MANIFEST_BYTES, Manifest
+from helios.plugins._host.toml_source import key_lines
 from helios.plugins._host.verdicts import Reason
-from helios.plugins.base import Plugin, overridden_hooks
-from helios.plugins.hooks import GUARDED_HOOKS
+from helios.plugins.base import Plugin
 
 __all__ = ["import_class", "verify_class"]
 
 
-def _summarise(exc: BaseException) -> str:
-    """``Type: message`` plus the innermost frame, enough to find the fault."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+def _inside(filename: str, package: str) -> bool:
+    return os.path.realpath(filename).startswith(package + os.sep)
 
 
-def import_class(manifest: Manifest, distribution: str) -> type | Failure:
-    """Import the manifest's class; an import that raises becomes an ``import-failed`` failure."""
+def _plugin_line(exc: BaseException, manifest: Manifest) -> tuple[str, int | None] | None:
+    """Where in the plug-in's own package ``exc`` was raised: the file and line of the deepest
+    traceback frame (or, for a SyntaxError, the line that does not parse) inside the folder
+    of its manifest; None when no frame is the plug-in's."""
+    package = os.path.realpath(os.path.dirname(manifest.path))
+    if isinstance(exc, SyntaxError) and exc.filename and _inside(exc.filename, package):
+        return exc.filename, exc.lineno
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _inside(f.filename, package)]
+    return (frames[-1].filename, frames[-1].lineno) if frames else None
+
+
+def _class_line(manifest: Manifest) -> int | None:
+    """The line of ``class`` in the manifest file, read again (bounded) for the message."""
+    try:
+        return key_lines(read_regular_text(manifest.path, MAX_MANIFEST_BYTES)).get("class")
+    except (FileRefused, OSError, ValueError):
+        return None
+
+
+def _import_failed(exc: BaseException, manifest: Manifest, distribution: str) -> Finding:
+    """``import-failed``, pointing at the plug-in's file and line: the deepest frame in its
+    package, or the manifest's ``class`` when the module or class is not there at all."""
+    error = f"{type(exc).__name__}: {exc}"
+    at = _plugin_line(exc, manifest)
+    if at is not None:
+        file, line = at
+        where = f"{file}:{line}" if line else file
+        summary = f"{error} at {where}"
+        fix = f"fix {where} in {distribution}, or reinstall it (pip install --force-reinstall {distribution})"
+    else:
+        file, line = manifest.path, _class_line(manifest)
+        where = f"{file}:{line}" if line else file
+        summary = f"{error} (the manifest's class, {where})"
+        fix = (
+            f"point class in {where} at the plug-in class, or reinstall the plug-in (pip install "
+            f"--force-reinstall {distribution})"
+        )
+    return Finding(
+        Reason.IMPORT_FAILED,
+        f"importing {manifest.class_path} raised {summary}",
+        file=file,
+        key="class" if at is None else "",
+        line=line,
+        required=f"{manifest.class_path} importable",
+        found=summary,
+        fix=f"{fix}; the installed manifest passed its checks",
+    )
+
+
+def import_class(manifest: Manifest, distribution: str) -> type | Finding:
+    """Import the manifest's class; an import that raises becomes an ``import-failed`` finding."""
     module_name, _, qualname = manifest.class_path.partition(":")
     try:
         obj: object = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (Exception, SystemExit) as exc:
-        summary = _summarise(exc)
-        return Failure(
-            Reason.IMPORT_FAILED,
-            f"importing {manifest.class_path} raised {summary}",
-            required=f"{manifest.class_path} importable",
-            found=summary,
-            fix=f"fix the plug-in or reinstall it (pip install --force-reinstall {distribution}); "
-            f"the installed manifest passed its checks",
-        )
+        return _import_failed(exc, manifest, distribution)
     if not isinstance(obj, type):
-        return Failure(
+        return Finding(
             Reason.NOT_A_PLUGIN,
             f"{manifest.class_path} is {type(obj).__name__}, not a class",
             required="a subclass of helios.plugins.Plugin",
@@ -51,12 +93,12 @@ def import_class(manifest: Manifest, distribution: str) -> type | Failure:
     return obj
 
 
-def verify_class(cls: type, manifest: Manifest) -> Failure | None:
+def verify_class(cls: type, manifest: Manifest) -> Finding | None:
     """The class is a concrete Plugin whose id and unique overrides match the manifest, and
     whose hook-like methods are hooks that take the trainer's call."""
     name = manifest.class_path
     if not issubclass(cls, Plugin):
-        return Failure(
+        return Finding(
             Reason.NOT_A_PLUGIN,
             f"{name} does not subclass helios.plugins.Plugin",
             required="a subclass of helios.plugins.Plugin",
@@ -65,7 +107,7 @@ def verify_class(cls: type, manifest: Manifest) -> Failure | None:
         )
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
-        return Failure(
+        return Finding(
             Reason.NOT_A_PLUGIN,
             f"{name} is abstract: it does not implement {missing}",
             required="a concrete class",
@@ -74,7 +116,7 @@ def verify_class(cls: type, manifest: Manifest) -> Failure | None:
         )
     class_id = getattr(cls, "plugin_id", None)
     if class_id != manifest.id:
-        return Failure(
+        return Finding(
             Reason.ID_MISMATCH,
             f"{name}.plugin_id is {class_id!r} but the manifest's id is {manifest.id!r}",
             required=f"plugin_id = {manifest.id!r}",
@@ -84,14 +126,14 @@ def verify_class(cls: type, manifest: Manifest) -> Failure | None:
     return _verify_overrides(cls, manifest) or _verify_hooks(cls)
 
 
-def _verify_hooks(cls: type[Plugin]) -> Failure | None:
+def _verify_hooks(cls: type[Plugin]) -> Finding | None:
     """The rules of :mod:`helios.plugins._host.hook_checks`, every problem in one failure."""
     problems = class_problems(cls)
     if not problems:
         return None
     shown = problems[:LISTED_PROBLEMS]
     more = f"; and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
-    return Failure(
+    return Finding(
         Reason.HOOK_MISMATCH,
         "; ".join(p.message for p in shown) + more,
         required="every public on_*, process_* or should_* method a hook that takes the "
@@ -101,41 +143,16 @@ def _verify_hooks(cls: type[Plugin]) -> Failure | None:
     )
 
 
-def _verify_overrides(cls: type[Plugin], manifest: Manifest) -> Failure | None:
+def _verify_overrides(cls: type[Plugin], manifest: Manifest) -> Finding | None:
+    """The claim rules of :mod:`helios.plugins._host.claims`, as one ``overrides-mismatch``."""
     claimed = manifest.overrides.claimed()
-    declared = cls.declared_overrides.claimed()
-    defined = overridden_hooks(cls)
-
-    def show(flags: frozenset[str]) -> str:
-        return ", ".join(sorted(flags)) or "none"
-
-    if declared != claimed:
-        return Failure(
-            Reason.OVERRIDES_MISMATCH,
-            f"{cls.__qualname__}.declared_overrides claims {show(declared)} but the manifest's "
-            f"[overrides] claims {show(claimed)}",
-            required=show(claimed),
-            found=show(declared),
-            fix="make declared_overrides and [overrides] list the same flags",
-        )
-    unclaimed = defined - claimed
-    if unclaimed:
-        hooks = ", ".join(GUARDED_HOOKS[f] for f in sorted(unclaimed))
-        return Failure(
-            Reason.OVERRIDES_MISMATCH,
-            f"{cls.__qualname__} overrides {hooks} without claiming {show(unclaimed)}",
-            required=f"claims for {hooks}",
-            found=f"claimed: {show(claimed)}",
-            fix=f"claim {show(unclaimed)} in [overrides] and declared_overrides, or remove {hooks}",
-        )
-    unused = claimed - defined
-    if unused:
-        hooks = ", ".join(GUARDED_HOOKS[f] for f in sorted(unused))
-        return Failure(
-            Reason.OVERRIDES_MISMATCH,
-            f"{cls.__qualname__} claims {show(unused)} but does not override {hooks}",
-            required=f"an override of {hooks}",
-            found="the base class's no-op",
-            fix=f"implement {hooks}, or drop the claim of {show(unused)}",
-        )
-    return None
+    owner = cls.__qualname__
+    mismatch = claims.declared_mismatch(owner, cls.declared_overrides.claimed(), claimed)
+    findings = (
+        [mismatch] if mismatch else claims.claim_findings(owner, claims.overrides_of(cls), claimed)
+    )
+    if not findings:
+        return None
+    # the first kind of problem found, all of its instances: unclaimed hooks before unused claims
+    same = [f for f in findings if f.code == findings[0].code]
+    return replace(claims.joined(same), code=Reason.OVERRIDES_MISMATCH)

@@ -17,16 +17,16 @@ from __future__ import annotations
 import ast
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from helios.plugins._host import claims, consistency
 from helios.plugins._host.bounded_read import FileRefused, read_regular_file, read_regular_text
-from helios.plugins._host.distinfo import ranges_on
-from helios.plugins._host.echo import escape, quote, shown
+from helios.plugins._host.echo import shown
+from helios.plugins._host.findings import Finding
 from helios.plugins._host.hook_checks import LISTED_PROBLEMS, method_problems
 from helios.plugins._host.manifest import (
-    CORE_DISTRIBUTION,
     MANIFEST_FILENAME,
     Manifest,
     load_manifest,
@@ -36,29 +36,11 @@ from helios.plugins._host.toml_source import TOMLLimitError, TOMLSyntaxError, pa
 from helios.plugins.authoring.source_classes import SourceClass, SourceTree, find_class, last_name
 from helios.plugins.base import UniquePluginOverrides
 from helios.plugins.errors import ManifestError
-from helios.plugins.hooks import GUARDED_HOOKS
 
-__all__ = ["MAX_PROJECT_FILE_BYTES", "Problem", "Validation", "validate_path"]
+__all__ = ["MAX_PROJECT_FILE_BYTES", "Validation", "check_class", "validate_path"]
 
 #: The largest ``pyproject.toml`` or plug-in source file ``validate`` reads, in bytes.
 MAX_PROJECT_FILE_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding: the file and line, a stable code, the key or symbol, and the message."""
-
-    path: str
-    code: str
-    message: str
-    key: str = ""
-    line: int | None = None
-
-    def render(self) -> str:
-        """``PATH:LINE: [KEY] message`` on one line, control characters escaped."""
-        where = f"{escape(self.path)}:{self.line}" if self.line else escape(self.path)
-        key = f" [{escape(self.key)}]" if self.key else ""
-        return f"{where}:{key} {escape(self.message)}"
 
 
 @dataclass
@@ -67,7 +49,7 @@ class Validation:
 
     path: str
     manifest: Manifest | None = None
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -79,7 +61,7 @@ class Validation:
             "ok": self.ok,
             "id": self.manifest.id if self.manifest else None,
             "class": self.manifest.class_path if self.manifest else None,
-            "problems": [p.__dict__ for p in self.problems],
+            "problems": [p.to_json() for p in self.problems],
         }
 
 
@@ -92,11 +74,11 @@ def validate_path(path: Path) -> Validation:
         found = _find_manifest(path)
         if found is None:
             result.problems.append(
-                Problem(
-                    str(path),
+                Finding(
                     "manifest-missing",
                     f"no {MANIFEST_FILENAME} in this folder, in src/*/ or in */; a plug-in "
                     "ships it next to the __init__.py of its top-level package",
+                    file=str(path),
                 )
             )
             return result
@@ -105,12 +87,12 @@ def validate_path(path: Path) -> Validation:
         result.manifest = load_manifest(manifest_path)
     except ManifestError as exc:
         result.problems += [
-            Problem(exc.path, i.code, i.message, key=i.key, line=i.line) for i in exc.issues
+            Finding(i.code, i.message, key=i.key, line=i.line, file=exc.path) for i in exc.issues
         ]
         return result
     if is_dir:
         result.problems += _check_project(path, manifest_path, result.manifest)
-        result.problems += _check_class(manifest_path.parent.parent, result.manifest)
+        result.problems += check_class(manifest_path.parent.parent, result.manifest)
     return result
 
 
@@ -130,8 +112,9 @@ def _find_manifest(root: Path) -> Path | None:
     return None
 
 
-def _check_project(root: Path, manifest_path: Path, manifest: Manifest) -> list[Problem]:
-    """The project's entry point and core dependency agree with the manifest."""
+def _check_project(root: Path, manifest_path: Path, manifest: Manifest) -> list[Finding]:
+    """The project's entry point, dependencies and Python range agree with the manifest
+    (:mod:`~helios.plugins._host.consistency`)."""
     pyproject = next(
         (
             p / "pyproject.toml"
@@ -146,51 +129,36 @@ def _check_project(root: Path, manifest_path: Path, manifest: Manifest) -> list[
     try:
         document = parse_toml(read_regular_text(pyproject, MAX_PROJECT_FILE_BYTES))
     except FileRefused as exc:
-        return [Problem(where, "pyproject-unreadable", f"cannot read pyproject.toml: {exc}")]
+        return [Finding("pyproject-unreadable", f"cannot read pyproject.toml: {exc}", file=where)]
     except TOMLLimitError as exc:
-        return [Problem(where, "pyproject-unreadable", exc.message, line=exc.line)]
+        return [Finding("pyproject-unreadable", exc.message, line=exc.line, file=where)]
     except TOMLSyntaxError as exc:
-        return [Problem(where, "pyproject-unreadable", f"not valid TOML: {exc}", line=exc.line)]
+        return [
+            Finding("pyproject-unreadable", f"not valid TOML: {exc}", line=exc.line, file=where)
+        ]
     shape = _project_shape(document, where)
-    if isinstance(shape, Problem):
+    if isinstance(shape, Finding):
         return [shape]
-    entries, dependencies = shape
-    problems = []
-    want = {manifest.id: manifest.class_path}
-    if {k: v.replace(" ", "") for k, v in entries.items()} != want:
-        found = ", ".join(f"{shown(k)} = {quote(v)}" for k, v in list(entries.items())[:4])
-        if len(entries) > 4:
-            found += f", ... ({len(entries)} entries)"
-        problems.append(
-            Problem(
-                where,
-                "entry-point-mismatch",
-                f'[project.entry-points."helios.plugins"] must be exactly '
-                f'{manifest.id} = "{manifest.class_path}" (the manifest\'s id and class), '
-                f"found {found or 'nothing'}",
-                key='project.entry-points."helios.plugins"',
-            )
-        )
-    ranges = ranges_on(CORE_DISTRIBUTION, dependencies)
-    if ranges != [manifest.requires_helios]:
-        found = ", ".join(f"{CORE_DISTRIBUTION}{r}" for r in ranges) or "no dependency on it"
-        problems.append(
-            Problem(
-                where,
-                "requires-dist-mismatch",
-                f"[project].dependencies must require {CORE_DISTRIBUTION}"
-                f"{manifest.requires_helios} (the manifest's requires.helios), found {found}",
-                key="project.dependencies",
-            )
-        )
-    return problems
+    return consistency.consistency_findings(
+        consistency.Claimed.of(manifest),
+        shape,
+        classes=consistency.source_lookup([manifest_path.parent.parent]),
+        core_version=_core_version(),
+    )
 
 
-def _project_shape(
-    document: dict[str, Any], where: str
-) -> tuple[dict[str, str], list[str]] | Problem:
-    """The plug-in entry points and the dependencies of a parsed ``pyproject.toml``, or the
-    first place where the file does not have the shape the packaging standards give it."""
+def _core_version() -> str | None:
+    """The helios-trainer at hand (this one), named in range messages to help decide."""
+    import helios
+
+    version: str = helios.__version__
+    return version
+
+
+def _project_shape(document: dict[str, Any], where: str) -> consistency.Declared | Finding:
+    """What a parsed ``pyproject.toml`` declares (plug-in entry points, dependencies, Python
+    range), or the first place where the file does not have the shape the packaging
+    standards give it."""
     project = document.get("project", {})
     if not isinstance(project, dict):
         return _shape_problem(where, "project", "[project] must be a table", project)
@@ -218,15 +186,22 @@ def _project_shape(
             return _shape_problem(
                 where, f"project.dependencies[{index}]", "a dependency must be a string", item
             )
-    return entries, dependencies
+    python = project.get("requires-python")
+    if python is not None and not isinstance(python, str):
+        return _shape_problem(
+            where, "project.requires-python", "[project].requires-python must be a string", python
+        )
+    return consistency.Declared(
+        where, "pyproject", tuple(entries.items()), tuple(dependencies), python
+    )
 
 
-def _shape_problem(where: str, key: str, rule: str, value: object) -> Problem:
-    return Problem(
-        where,
+def _shape_problem(where: str, key: str, rule: str, value: object) -> Finding:
+    return Finding(
         "pyproject-invalid",
         f"{rule} (PEP 621), found {toml_type(value)}; fix pyproject.toml",
         key=key,
+        file=where,
     )
 
 
@@ -273,7 +248,7 @@ def _declared_flags(value: ast.expr | None, callables: set[str]) -> frozenset[st
     return frozenset(flags)
 
 
-def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
+def check_class(src: Path, manifest: Manifest) -> list[Finding]:
     """Compare the class (read with ``ast``, with the bases the tree defines) with the
     manifest's id and overrides, and apply the hook rules to its methods."""
     module, _, qualname = manifest.class_path.partition(":")
@@ -281,39 +256,39 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
     file = source.module_file(module)
     if file is None:
         return [
-            Problem(
-                manifest.path,
+            Finding(
                 "class-not-found",
                 f"module {module!r} not found under {src}",
                 key="class",
+                file=manifest.path,
             )
         ]
     where = str(file)
     try:
         tree = ast.parse(read_regular_file(file, MAX_PROJECT_FILE_BYTES), filename=where)
     except FileRefused as exc:
-        return [Problem(where, "source-unreadable", f"cannot read the module: {exc}")]
+        return [Finding("source-unreadable", f"cannot read the module: {exc}", file=where)]
     except SyntaxError as exc:
-        return [Problem(where, "syntax-error", f"cannot parse: {exc.msg}", line=exc.lineno)]
+        return [Finding("syntax-error", f"cannot parse: {exc.msg}", line=exc.lineno, file=where)]
     except ValueError as exc:  # NUL bytes, on Python 3.10
-        return [Problem(where, "syntax-error", f"cannot parse: {exc}")]
+        return [Finding("syntax-error", f"cannot parse: {exc}", file=where)]
     except (RecursionError, MemoryError) as exc:
         return [
-            Problem(
-                where,
+            Finding(
                 "syntax-error",
                 f"cannot parse: the code is nested too deeply for Python's parser "
                 f"({type(exc).__name__})",
+                file=where,
             )
         ]
     cls = find_class(tree, qualname)
     if cls is None:
         return [
-            Problem(
-                where,
+            Finding(
                 "class-not-found",
                 f"no class {qualname!r} defined at module level",
                 key="class",
+                file=where,
             )
         ]
     problems = []
@@ -321,93 +296,74 @@ def _check_class(src: Path, manifest: Manifest) -> list[Problem]:
     found_id = plugin_id.value if isinstance(plugin_id, ast.Constant) else None
     if found_id != manifest.id:
         problems.append(
-            Problem(
-                where,
+            Finding(
                 "id-mismatch",
                 f"{qualname}.plugin_id must be {manifest.id!r} (the manifest's id), found "
                 f"{found_id!r}; set plugin_id = {manifest.id!r} in the class body",
                 key="plugin_id",
                 line=cls.lineno,
+                file=where,
             )
         )
     claimed = manifest.overrides.claimed()
     declared = _declared_flags(_assigned(cls, "declared_overrides"), _overrides_names(tree))
     if declared is None:
         problems.append(
-            Problem(
-                where,
+            Finding(
                 "overrides-unreadable",
                 f"{qualname}.declared_overrides must be a literal "
                 "UniquePluginOverrides(flag=True, ...) so it can be checked without import",
                 key="declared_overrides",
                 line=cls.lineno,
+                file=where,
             )
         )
-    elif declared != claimed:
-        problems.append(
-            Problem(
-                where,
-                "overrides-mismatch",
-                f"{qualname}.declared_overrides claims "
-                f"{_show(declared)} but the manifest's [overrides] claims {_show(claimed)}",
-                key="declared_overrides",
-                line=cls.lineno,
-            )
-        )
+    else:
+        mismatch = claims.declared_mismatch(qualname, declared, claimed, where)
+        if mismatch is not None:
+            problems.append(replace(mismatch, line=cls.lineno))
     source.add(module, file, tree)
     found = source.methods(SourceClass(cls, module, file, tree), qualname)
     defined = found.methods
-    for flag, hook in GUARDED_HOOKS.items():
-        method = defined.get(hook)
-        if method is not None and flag not in claimed:
-            how = f"inherits {hook} from {method.owner}" if method.inherited else f"defines {hook}"
-            problems.append(
-                Problem(
-                    method.path,
-                    "hook-unclaimed",
-                    f"{qualname} {how} but the manifest does not claim {flag}; add {flag} = true "
-                    "under [overrides]",
-                    key=hook,
-                    line=method.line,
-                )
-            )
-    if found.complete:  # every base was read: a hook defined nowhere is missing
-        for flag in sorted(claimed):
-            hook = GUARDED_HOOKS[flag]
-            if hook not in defined:
-                problems.append(
-                    Problem(
-                        where,
-                        "hook-missing",
-                        f"the manifest claims {flag} but {qualname} does "
-                        f"not define {hook}; implement it or drop the claim",
-                        key=hook,
-                        line=cls.lineno,
-                    )
-                )
+    overrides = [
+        claims.Override(
+            method.name, method.owner if method.inherited else None, method.path, method.line
+        )
+        for hook in claims.FLAG_OF
+        if (method := defined.get(hook)) is not None
+    ]
+    problems += [  # a hook defined nowhere is missing only when every base was read
+        replace(f, line=cls.lineno) if f.code == "hook-missing" else f
+        for f in claims.claim_findings(
+            qualname, overrides, claimed, complete=found.complete, file=where
+        )
+    ]
     methods = [m for m in defined.values() if m.params is not None]
     hook_problems = method_problems(
         qualname, [(m.name, m.params, m.owner if m.inherited else None) for m in methods]
     )
     at = {m.name: m for m in methods}
     problems += [
-        Problem(at[p.method].path, p.code, p.text, key=shown(p.method), line=at[p.method].line)
+        Finding(
+            p.code,
+            p.message,
+            file=at[p.method].path,
+            key=shown(p.method),
+            line=at[p.method].line,
+            fix=p.fix,
+        )
         for p in hook_problems[:LISTED_PROBLEMS]
     ]
     if len(hook_problems) > LISTED_PROBLEMS:
         rest = hook_problems[LISTED_PROBLEMS:]
         codes = " and ".join(sorted({p.code for p in rest}))
         problems.append(
-            Problem(
-                at[rest[0].method].path,
+            Finding(
                 rest[0].code,
                 f"and {len(rest):,} more {codes} problems in {qualname} (not listed); fix the "
                 "ones above and validate again",
                 line=at[rest[0].method].line,
+                file=at[rest[0].method].path,
             )
         )
     return problems
-
-
-def _show(flags: frozenset[str]) -> str:
-    return ", ".join(sorted(flags)) or "none"
