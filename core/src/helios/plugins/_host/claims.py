@@ -87,7 +87,7 @@ def show_flags(flags: Iterable[str]) -> str:
 
 def overridden_flags(cls: type) -> frozenset[str]:
     """The flags whose guarded hook ``cls`` (or a base below ``Plugin``) redefines."""
-    from helios.plugins.plugin import Plugin  # torch-free; imported when a class is judged
+    from helios.plugins.base import Plugin  # torch-free; imported when a class is judged
 
     return frozenset(
         flag
