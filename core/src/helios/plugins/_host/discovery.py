@@ -1,7 +1,11 @@
 """Discovery: installed plug-ins from the ``helios.plugins`` entry-point group, without import.
 
 The scan runs once per process (:func:`scan` caches it; ``refresh=True`` scans again).
-Manifests are located with a *top-level* ``find_spec``, which executes no package code.
+A manifest is the package copy, ``<package>/helios-plugin.toml``. A wheel install's RECORD
+lists it, and is read like ``entry_points.txt`` to find it; otherwise (an editable install, a
+RECORD that does not list it, no metadata folder) a *top-level* ``find_spec`` finds the
+package, which executes no package code either. The copy a wheel may also carry in its
+``.dist-info`` is never read: the package copy is what the package ships, as installed.
 A plug-in is identified by its installed distribution (the metadata folder it was found in),
 never by the ``Name`` its metadata claims: two folders may claim one name.
 
@@ -29,6 +33,7 @@ from helios.plugins._host.distinfo import (
     entry_points_of,
     folder_name,
     headers,
+    listed_file,
     metadata_folder,
     owned_files,
     ranges_on,
@@ -116,9 +121,15 @@ class Candidate:
     def manifest_path(self) -> Path | None:
         """The ``helios-plugin.toml`` next to the package's ``__init__.py``, if present.
 
-        A namespace package may hold other distributions' manifests in its other folders;
-        then only the one among this distribution's own installed files counts.
+        Where the distribution's RECORD lists it (a wheel install), that is the one, found
+        without ``find_spec``. A namespace package may hold other distributions' manifests in
+        its other folders; then only the one among this distribution's own installed files
+        counts.
         """
+        if self.dist_info is not None and self.package.isidentifier():
+            listed = listed_file(self.dist_info, f"{self.package}/{MANIFEST_FILENAME}")
+            if listed is not None:
+                return listed
         found = [
             d / MANIFEST_FILENAME for d in self.package_dirs if (d / MANIFEST_FILENAME).is_file()
         ]

@@ -35,6 +35,7 @@ from helios.plugins.errors import PluginError
 __all__ = [
     "ENTRY_POINTS_LIMIT",
     "HEADER_LIMIT",
+    "LOCATE_RECORD_LIMIT",
     "Headers",
     "MetadataUnreadableError",
     "canonical_name",
@@ -44,6 +45,7 @@ __all__ = [
     "folder_name",
     "headers",
     "installed_version",
+    "listed_file",
     "metadata_folder",
     "owned_files",
     "ranges_on",
@@ -337,6 +339,9 @@ def _entries(text: str, group: str) -> list[tuple[str, str]]:
 
 # A RECORD lists every installed file, a few MiB for the largest distributions known.
 _RECORD_LIMIT = 64 * 1024 * 1024
+#: The largest RECORD :func:`listed_file` reads, in bytes (a plug-in's holds about 1 KB; past
+#: this, finding the package with ``find_spec`` is cheaper than reading the list).
+LOCATE_RECORD_LIMIT = 1024 * 1024
 _DIRECT_URL_LIMIT = 64 * 1024
 
 
@@ -355,6 +360,30 @@ def owned_files(dist_info: Path, paths: Sequence[Path]) -> list[Path]:
         if real in listed or (project is not None and real.is_relative_to(project)):
             owned.append(path)
     return owned
+
+
+def listed_file(dist_info: Path, relative: str) -> Path | None:
+    """The installed file ``relative`` (``pkg/name``, as a wheel's RECORD spells it) of the
+    distribution whose metadata is in ``dist_info``, when its RECORD lists it and it is a file.
+
+    The path is spelled as ``find_spec`` spells a package found on the ``sys.path`` entry that
+    holds ``dist_info``, so that it can stand for it. None when the RECORD is absent, not a
+    regular file, larger than :data:`LOCATE_RECORD_LIMIT`, or does not list the file in a row
+    of its own; and when the file is gone: the caller then looks for it as before.
+    """
+    if relative.startswith("/") or any(p in ("", ".", "..") for p in relative.split("/")):
+        return None
+    text = _read_small(dist_info / "RECORD", LOCATE_RECORD_LIMIT)
+    row = relative + ","
+    if text is None or not (text.startswith(row) or f"\n{row}" in text):
+        return None
+    base = str(dist_info.parent)
+    if base in ("", "."):  # an entry "" of sys.path: the current folder, as find_spec has it
+        base = os.getcwd()
+    elif not os.path.isabs(base):
+        base = os.path.join(os.getcwd(), base)
+    path = Path(base, relative)
+    return path if path.is_file() else None
 
 
 def _read_small(path: Path, limit: int) -> str | None:
