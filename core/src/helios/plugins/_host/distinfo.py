@@ -373,17 +373,21 @@ def listed_file(dist_info: Path, relative: str) -> Path | None:
     """
     if relative.startswith("/") or any(p in ("", ".", "..") for p in relative.split("/")):
         return None
-    text = _read_small(dist_info / "RECORD", LOCATE_RECORD_LIMIT)
-    row = relative + ","
-    if text is None or not (text.startswith(row) or f"\n{row}" in text):
+    folder = str(dist_info)  # plain strings: this runs once per plug-in, pathlib costs
+    try:
+        data = read_regular_file(os.path.join(folder, "RECORD"), LOCATE_RECORD_LIMIT)
+    except FileRefused:
         return None
-    base = str(dist_info.parent)
+    row = relative.encode() + b","
+    if not (data.startswith(row) or b"\n" + row in data):
+        return None
+    base = os.path.dirname(folder)
     if base in ("", "."):  # an entry "" of sys.path: the current folder, as find_spec has it
         base = os.getcwd()
     elif not os.path.isabs(base):
         base = os.path.join(os.getcwd(), base)
-    path = Path(base, relative)
-    return path if path.is_file() else None
+    path = os.path.join(base, relative)
+    return Path(path) if os.path.isfile(path) else None
 
 
 def _read_small(path: Path, limit: int) -> str | None:
