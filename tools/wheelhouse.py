@@ -3,7 +3,8 @@
 ``python -m tools.wheelhouse DIR`` checks, for every distribution of the repository: one wheel
 and one sdist of the tree's version; the wheel's name, version, Requires-Dist (per extra too) and entry
 points equal what pyproject.toml declares; a plug-in's manifest is inside the wheel, byte for
-byte, next to its ``__init__.py``, and agrees with the wheel's metadata by the core's rule
+byte, next to its ``__init__.py`` (and so is the copy in ``.dist-info/extra_metadata/``, where
+the wheel has one), and agrees with the wheel's metadata by the core's rule
 (:mod:`helios.plugins._host.consistency`: entry point, Requires-Dist, Requires-Python); the sdist carries
 pyproject.toml and the manifest. Exit status 1 with one line per problem otherwise.
 """
@@ -79,6 +80,8 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
             eps.read_string(archive.read(f"{info}/entry_points.txt").decode())
         manifest_name = f"{project.package}/{MANIFEST}"
         inside = archive.read(manifest_name) if manifest_name in names else None
+        copy_name = f"{info}/extra_metadata/{MANIFEST}"
+        copy = archive.read(copy_name) if copy_name in names else None
     pyproject = read_pyproject(project.pyproject.read_text(encoding="utf-8"))
 
     if canonicalize_name(meta["Name"] or "") != project.name:
@@ -106,6 +109,8 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
             problems.append(f"{manifest_name} is missing: the core could not check this plug-in")
         elif inside != project.manifest_path.read_bytes():
             problems.append(f"{manifest_name} differs from {project.manifest_path}")
+        elif copy is not None and copy != inside:
+            problems.append(f"{copy_name} (the metadata copy) differs from {manifest_name}")
         else:  # the wheel's manifest against the wheel's metadata: the core's rule
             claimed = manifest_claims(read_toml(inside.decode("utf-8")), Path(manifest_name))
             declared = consistency.Declared(

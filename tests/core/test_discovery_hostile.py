@@ -449,9 +449,10 @@ def test_a_check_that_raises_is_still_that_plugins_verdict(
     plugin_env: PluginEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever a check meets that no reader expects (here a finder that raises) stops that
-    plug-in alone, as ``check-crashed``."""
+    plug-in alone, as ``check-crashed``. (An editable install: a wheel install's manifest is
+    found through its RECORD, and the finder is first met at the import.)"""
     plugin_env.add("helios-good", "good", class_name="GoodPlugin")
-    plugin_env.add("helios-odd", "odd")
+    plugin_env.add("helios-odd", "odd", editable=True)
     monkeypatch.setattr(sys, "meta_path", [_FinderOfBrokenDistribution(), *sys.meta_path])
     plugin_env.activate()
 

@@ -121,6 +121,9 @@ def test_pyproject_and_manifest_agree(project: Path) -> None:
     }
     wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
     assert wheel["packages"] == ["src/helios_step_counter"]
+    assert wheel["extra-metadata"] == {
+        "src/helios_step_counter/helios-plugin.toml": "helios-plugin.toml"
+    }
 
     path = project / "src" / "helios_step_counter" / "helios-plugin.toml"
     manifest = load_manifest(path)
@@ -372,6 +375,11 @@ def test_the_scaffold_builds_installs_checks_and_passes_its_tests(
         "0.1.0",
         "loaded",
     )
+    # found through the RECORD pip wrote; the wheel's metadata copy equals the package copy
+    installed = plugin_env.site / "helios_step_counter" / "helios-plugin.toml"
+    assert verdict["manifest"] == str(installed)
+    info = plugin_env.site / "helios_step_counter-0.1.0.dist-info"
+    assert (info / "extra_metadata" / "helios-plugin.toml").read_bytes() == installed.read_bytes()
 
     # The scaffold's own tests, with its own pytest configuration, against the installed wheel.
     paths = [str(plugin_env.site), str(Path(helios.__file__).parents[1])]

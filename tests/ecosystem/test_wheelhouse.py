@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tools.projects import find_project
+from tools.projects import REPO_ROOT, find_project
 from tools.wheelhouse import check, check_wheel
 
 from support.gitrepo import Repo
@@ -26,6 +26,15 @@ def without(wheel: Path, member: str) -> Path:
         for item in source.infolist():
             if item.filename != member:
                 target.writestr(item, source.read(item))
+    return copy
+
+
+def replaced(wheel: Path, member: str, data: bytes) -> Path:
+    """A copy of ``wheel`` with ``member`` holding ``data``."""
+    copy = wheel.with_name("copy-" + wheel.name)
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(copy, "w") as target:
+        for item in source.infolist():
+            target.writestr(item, data if item.filename == member else source.read(item))
     return copy
 
 
@@ -78,4 +87,31 @@ def test_a_wheel_whose_manifest_disagrees_with_its_metadata_is_named(
         "in both places: if that is <0.3,>=0.1, make [project].dependencies in "
         "pyproject.toml say 'helios-trainer<0.3,>=0.1', then rebuild and reinstall the plug-in; if it is "
         "<0.2,>=0.1, set requires.helios = '<0.2,>=0.1' in helios_cuda/helios-plugin.toml"
+    ]
+
+
+@pytest.mark.parametrize("plugin_id", ["cuda", "optuna"])
+def test_a_plugin_wheel_carries_its_manifest_in_the_metadata_folder_too(
+    plugin_id: str, tmp_path: Path
+) -> None:
+    """hatchling's ``extra-metadata`` puts a copy into ``.dist-info/extra_metadata/``; RECORD
+    lists it with the package copy's hash, and the wheel check names a copy that differs."""
+    pytest.importorskip("hatchling", reason="the tests session installs hatchling")
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "-w", str(tmp_path), str(REPO_ROOT / "plugins" / plugin_id)], check=True)
+    plugin = find_project(REPO_ROOT, plugin_id)
+    (wheel,) = tmp_path.glob(f"helios_{plugin_id}-*.whl")
+    info = f"helios_{plugin_id}-{plugin.version}.dist-info"
+    package_copy = f"helios_{plugin_id}/helios-plugin.toml"
+    metadata_copy = f"{info}/extra_metadata/helios-plugin.toml"
+    with zipfile.ZipFile(wheel) as archive:
+        rows = dict(
+            line.split(",", 1) for line in archive.read(f"{info}/RECORD").decode().splitlines()
+        )
+        assert archive.read(metadata_copy) == archive.read(package_copy)
+    assert rows[metadata_copy] == rows[package_copy] != ","
+    assert check_wheel(plugin, wheel) == []
+
+    assert check_wheel(plugin, replaced(wheel, metadata_copy, b"id = 'stale'\n")) == [
+        f"copy-{wheel.name}: {metadata_copy} (the metadata copy) differs from {package_copy}"
     ]

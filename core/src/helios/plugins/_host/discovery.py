@@ -2,6 +2,8 @@
 
 :func:`scan` looks at what is installed now; a plug-in host
 (:class:`~helios.plugins._host.host.PluginHost`) keeps its answer. Manifests are located with a *top-level* ``find_spec``, which executes no package code.
+The copy a wheel also carries in its ``.dist-info/extra_metadata/`` is never read: the package
+copy next to the code that will be imported is the one checked.
 A plug-in is identified by its installed distribution (the metadata folder it was found in),
 never by the ``Name`` its metadata claims: two folders may claim one name.
 
@@ -116,8 +118,10 @@ class Candidate:
     def manifest_path(self) -> Path | None:
         """The ``helios-plugin.toml`` next to the package's ``__init__.py``, if present.
 
-        A namespace package may hold other distributions' manifests in its other folders;
-        then only the one among this distribution's own installed files counts.
+        Found with a top-level ``find_spec``, so it is the manifest of the code an import
+        would run, even where another package of that name comes first on ``sys.path``. A
+        namespace package may hold other distributions' manifests in its other folders; then
+        only the one among this distribution's own installed files counts.
         """
         found = [
             d / MANIFEST_FILENAME for d in self.package_dirs if (d / MANIFEST_FILENAME).is_file()

@@ -283,6 +283,11 @@ $id = "$class_path"  # name = the manifest's id, value = its class
 [tool.hatch.build.targets.wheel]
 packages = ["src/$package"]
 
+# A copy of the manifest in the wheel's .dist-info, for tools that read a wheel's metadata;
+# helios itself reads the one in the package.
+[tool.hatch.build.targets.wheel.extra-metadata]
+"src/$package/$manifest" = "$manifest"
+
 [tool.pytest.ini_options]
 testpaths = ["tests"]
 addopts = ["-ra", "--strict-markers"]
