@@ -157,3 +157,14 @@ def test_a_page_without_its_markers_is_an_error(
     page.write_text(f"{end}\n{begin}\n", encoding="utf-8")
     assert tool.main(["--page", str(page)]) == 1
     assert "comes before" in capsys.readouterr().err
+
+
+def test_every_exclusive_hook_says_what_owning_its_flag_lets_a_plugin_do() -> None:
+    """Conflict messages read ``does`` from the table: a new guarded hook is one row."""
+    from helios.plugins._host.claims import DOES
+    from helios.plugins.hooks import HOOKS
+
+    exclusive = [hook for hook in HOOKS if hook.flag is not None]
+    assert all(hook.does for hook in exclusive)
+    assert DOES == {hook.flag: hook.does for hook in exclusive}
+    assert all(not hook.does for hook in HOOKS if hook.flag is None)

@@ -49,6 +49,7 @@ class Hook:
     :param phase: when it runs.
     :param when: one line saying exactly when the trainer calls it.
     :param flag: the unique override that guards it (exclusive hook), or None (shared).
+    :param does: for an exclusive hook, what owning its flag lets a plug-in do (messages).
     :param per_step: called once per batch or optimiser step (the hot path).
     :param seed: documented by the seed API (False: added by Helios).
     """
@@ -58,6 +59,7 @@ class Hook:
     phase: Phase
     when: str
     flag: str | None = None
+    does: str = ""
     per_step: bool = False
     seed: bool = True
 
@@ -94,6 +96,7 @@ HOOKS: tuple[Hook, ...] = (
         _T,
         "each training batch, before the model sees it; returns the batch",
         flag="training_batch",
+        does="process training batches",
         per_step=True,
     ),
     Hook(
@@ -134,6 +137,7 @@ HOOKS: tuple[Hook, ...] = (
         _T,
         "after every optimiser step and every validation; True stops training there",
         flag="should_training_stop",
+        does="decide when training stops",
         per_step=True,
     ),
     Hook("on_training_epoch_end", ("epoch",), _T, "at the end of each epoch", seed=False),
@@ -144,6 +148,7 @@ HOOKS: tuple[Hook, ...] = (
         _V,
         "each validation batch, before valid_step; returns the batch",
         flag="validation_batch",
+        does="process validation batches",
         per_step=True,
     ),
     Hook("on_validation_end", ("validation_cycle",), _V, "after each validation cycle"),
@@ -156,6 +161,7 @@ HOOKS: tuple[Hook, ...] = (
         _X,
         "each testing batch, before test_step; returns the batch",
         flag="testing_batch",
+        does="process testing batches",
         per_step=True,
     ),
     Hook("on_testing_end", (), _X, "once, after the last testing batch"),

@@ -52,12 +52,7 @@ HOOK_OF: dict[str, str] = {hook.flag: hook.name for hook in HOOKS if hook.flag i
 FLAG_OF: dict[str, str] = {name: flag for flag, name in HOOK_OF.items()}
 
 #: What owning each flag lets a plug-in do, for messages.
-DOES: dict[str, str] = {
-    "training_batch": "process training batches",
-    "validation_batch": "process validation batches",
-    "testing_batch": "process testing batches",
-    "should_training_stop": "decide when training stops",
-}
+DOES: dict[str, str] = {hook.flag: hook.does for hook in HOOKS if hook.flag is not None}
 
 
 @dataclass(frozen=True)
