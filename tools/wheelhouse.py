@@ -3,8 +3,10 @@
 ``python -m tools.wheelhouse DIR`` checks, for every distribution of the repository: one wheel
 and one sdist of the tree's version; the wheel's name, version, Requires-Dist (per extra too) and entry
 points equal what pyproject.toml declares; a plug-in's manifest is inside the wheel, byte for
-byte, next to its ``__init__.py``, and names the class its entry point names; the sdist carries
-pyproject.toml and the manifest. Exit status 1 with one line per problem otherwise.
+byte, next to its ``__init__.py``, and names the class its entry point names; every other
+package data file under ``src/<package>/`` (the scaffold's templates, ``py.typed``) is inside the
+wheel byte for byte; the sdist carries pyproject.toml and the manifest. Exit status 1 with one
+line per problem otherwise.
 """
 
 from __future__ import annotations
@@ -60,6 +62,36 @@ def _one(folder: Path, pattern: str, problems: list[str]) -> Path | None:
     return found[0]
 
 
+def package_data(project: Project) -> list[Path]:
+    """The files under ``src/<package>/`` a wheel must carry besides code and the manifest."""
+    source = project.path / "src" / project.package
+    return sorted(
+        path
+        for path in source.rglob("*")
+        if path.is_file()
+        and path.suffix not in (".py", ".pyc")
+        and path.name != MANIFEST
+        and "__pycache__" not in path.relative_to(source).parts
+    )
+
+
+def _package_data_problems(project: Project, archive: zipfile.ZipFile) -> list[str]:
+    problems = []
+    names = set(archive.namelist())
+    source = project.path / "src"
+    for path in package_data(project):
+        member = path.relative_to(source).as_posix()
+        if member not in names:
+            problems.append(
+                f"{member} is missing: {path} is package data the wheel must carry; check "
+                f"[tool.hatch.build] in {project.pyproject} (an exclude or a .gitignore "
+                "pattern drops it)"
+            )
+        elif archive.read(member) != path.read_bytes():
+            problems.append(f"{member} differs from {path}")
+    return problems
+
+
 def check_wheel(project: Project, wheel: Path) -> list[str]:
     """Problems of ``wheel`` against ``project``'s sources; empty when it is right."""
     problems: list[str] = []
@@ -75,6 +107,7 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
             eps.read_string(archive.read(f"{info}/entry_points.txt").decode())
         manifest_name = f"{project.package}/{MANIFEST}"
         inside = archive.read(manifest_name) if manifest_name in names else None
+        data_problems = _package_data_problems(project, archive)
     pyproject = read_pyproject(project.pyproject.read_text(encoding="utf-8"))
 
     if canonicalize_name(meta["Name"] or "") != project.name:
@@ -112,6 +145,7 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
                 )
     if project.entry_points and project.manifest_path is None:
         problems.append(f"declares helios.plugins entry points but has no src/*/{MANIFEST}")
+    problems += data_problems
     return [f"{wheel.name}: {p}" for p in problems]
 
 

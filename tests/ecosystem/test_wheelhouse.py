@@ -57,3 +57,28 @@ def test_wheels_and_their_sources_agree_or_the_problem_is_named(repo: Repo, tmp_
         "helios_cuda-0.1.0-py3-none-any.whl: helios_cuda/helios-plugin.toml differs from "
         f"{repo.root / 'plugins/cuda/src/helios_cuda/helios-plugin.toml'}",
     ]
+
+
+@pytest.mark.slow
+def test_the_core_wheel_ships_the_scaffold_templates(tmp_path: Path) -> None:
+    pytest.importorskip("hatchling", reason="the tests session installs hatchling")
+    root = Path(__file__).resolve().parents[2]
+    core = find_project(root, "helios-trainer")
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "-w", str(tmp_path), str(core.path)], check=True)
+    (wheel,) = tmp_path.glob("helios_trainer-*.whl")
+    templates = core.path / "src/helios/plugins/authoring/templates"
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {n for n in archive.namelist() if "/authoring/templates/" in n}
+    assert shipped == {
+        f"helios/plugins/authoring/templates/{p.name}" for p in templates.glob("*.tmpl")
+    }
+    assert len(shipped) == 7
+    assert check_wheel(core, wheel) == []
+
+    member = "helios/plugins/authoring/templates/plugin.py.tmpl"
+    assert check_wheel(core, without(wheel, member)) == [
+        f"copy-{wheel.name}: {member} is missing: {templates / 'plugin.py.tmpl'} is package "
+        f"data the wheel must carry; check [tool.hatch.build] in {core.pyproject} (an exclude "
+        "or a .gitignore pattern drops it)"
+    ]
