@@ -73,7 +73,7 @@ use_pyenv_pythons(FLOOR_PYTHONS)
 LIGHT_DEPS = [
     d for d in CORE_PYPROJECT["project"]["dependencies"] if requirement_name(d) != "torch"
 ]
-PLUGINS = ["./plugins/cuda", "./plugins/optuna"]
+PLUGINS = [f"./{p.folder}" for p in plugin_projects(ROOT)]  # ./plugins/cuda, ...
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
 RELEASE_WHEELS = ROOT / "build" / "releases"
 
