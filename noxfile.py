@@ -3,9 +3,10 @@
 tag ``fast``      ``floor-3.10`` … ``floor-3.13`` (the torch-free floor, torch absent), ``lint``
                   (ruff + the manifest/pyproject range check), ``typecheck`` (mypy)
 tag ``full``      ``tests``: the whole suite on Python 3.11 with torch 2.13.0+cpu
-tag ``matrix``    ``compat(<plug-in>-core-<version>)``: each plug-in's tests against the oldest
-                  and the newest helios-trainer its manifest admits (older cores rebuilt as
-                  wheels from the commits that released them)
+tag ``matrix``    ``compat(<plug-in>-oldest)``, ``compat(<plug-in>-newest)``: each plug-in's tests
+                  against the oldest and the newest helios-trainer its manifest admits (older
+                  cores rebuilt as wheels from the commits that released them; the history is
+                  read when the session runs, and a newest cell that is also the oldest skips)
 tag ``packaging`` ``build`` (wheels + sdists + dependencies into build/wheelhouse, metadata
                   checked), ``install(<plug-in>)`` (one plug-in alone from the wheelhouse with
                   --no-index), ``refuse`` (an out-of-range plug-in is reported, not imported),
@@ -19,17 +20,20 @@ Each session deletes its virtualenv when it ends (a torch venv is about 1.3 GB a
 makes a dozen; CI machines can be short of disk); set ``HELIOS_KEEP_VENVS=1`` to keep them, e.g.
 with ``nox -r`` while iterating.
 
-Interpreters come from pyenv (``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0``); nox never
-downloads one, and a missing interpreter fails the run instead of being skipped.
+Python versions and what each session installs come from the pyproject files: the floor's
+Pythons from ``core/pyproject.toml``'s classifiers, every other session's from ``[tool.helios.ci]
+python`` in ``pyproject.toml``, the tools and test packages from its ``[dependency-groups]``.
+Interpreters come from pyenv; nox never downloads one, and a missing interpreter fails the run
+instead of being skipped. Reading this file runs nothing: it reads those TOML files and lists
+pyenv's ``versions`` folder (``PYENV_VERSION`` gains the Pythons it lacks, so nox finds them);
+git runs only inside the sessions that need the history.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,10 +42,12 @@ from typing import Any
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
-from tools.matrix import Cell, compatibility_cells
+from tools.interpreters import check_classifiers, main_python, use_pyenv_pythons
+from tools.matrix import EDGES, edge_cell
 from tools.projects import Project, all_projects, plugin_projects, read_toml, requirement_name
 from tools.releases import HistoryError, build_wheel
 
+nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
@@ -57,48 +63,25 @@ nox.options.sessions = [
 ]
 
 ROOT = Path(__file__).parent
-FLOOR_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-MAIN_PYTHON = "3.11"
-# A CPU build that lies on the CI machines' disk; never let a resolver pick a plain "torch"
-# (that is a CUDA build of several GB).
-TORCH = "torch==2.13.0+cpu"
-TEST_DEPS = [
-    "pytest>=8",
-    "hatchling>=1.18",
-    "hypothesis>=6.100",
-    "jsonschema>=4.18",
-    "tomli-w>=1.0",
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+CORE_PYPROJECT = nox.project.load_toml(ROOT / "core" / "pyproject.toml")
+FLOOR_PYTHONS = nox.project.python_versions(CORE_PYPROJECT)
+check_classifiers(CORE_PYPROJECT, FLOOR_PYTHONS)
+MAIN_PYTHON = main_python(PYPROJECT, FLOOR_PYTHONS)
+use_pyenv_pythons(FLOOR_PYTHONS)
+# The core's own dependencies but torch: what the floor installs next to `--no-deps` core.
+LIGHT_DEPS = [
+    d for d in CORE_PYPROJECT["project"]["dependencies"] if requirement_name(d) != "torch"
 ]
-PLUGINS = ["./plugins/cuda", "./plugins/optuna"]
-LIGHT_DEPS = ["packaging>=22", "tomli>=1.1; python_version < '3.11'"]
+PLUGINS = [f"./{p.folder}" for p in plugin_projects(ROOT)]  # ./plugins/cuda, ...
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
 RELEASE_WHEELS = ROOT / "build" / "releases"
 
 
-def _pyenv_versions() -> None:
-    """Add pyenv's newest 3.10-3.13 to PYENV_VERSION so nox finds every session Python.
+def group(*names: str) -> tuple[str, ...]:
+    """The requirements of ``[dependency-groups]`` ``names`` in pyproject.toml, includes resolved."""
+    return nox.project.dependency_groups(PYPROJECT, *names)
 
-    pyenv's shim sets PYENV_VERSION to the running version only; versions already listed
-    there are kept, first.
-    """
-    if shutil.which("pyenv") is None:
-        return
-    listed = [v for v in os.environ.get("PYENV_VERSION", "").split(":") if v]
-    bare = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True)
-    newest: dict[str, tuple[int, str]] = {}
-    for version in bare.stdout.split():
-        match = re.fullmatch(r"(3\.\d+)\.(\d+)", version)
-        if match and match.group(1) in FLOOR_PYTHONS:
-            patch = int(match.group(2))
-            if patch >= newest.get(match.group(1), (-1, ""))[0]:
-                newest[match.group(1)] = (patch, version)
-    covered = {v.rpartition(".")[0] for v in listed}
-    extra = [version for minor, (_, version) in sorted(newest.items()) if minor not in covered]
-    if extra:
-        os.environ["PYENV_VERSION"] = ":".join(listed + extra)
-
-
-_pyenv_versions()
 
 SessionFunc = Callable[..., None]
 
@@ -126,7 +109,7 @@ def frees_venv(func: SessionFunc) -> SessionFunc:
 def install_core(session: nox.Session, *, torch: bool) -> None:
     """The core, with torch from the local CPU wheel, or without torch at all."""
     if torch:
-        session.install(TORCH, "numpy")
+        session.install(*group("torch"))
         session.install("./core")
     else:
         session.install("--no-deps", "./core")
@@ -135,7 +118,7 @@ def install_core(session: nox.Session, *, torch: bool) -> None:
 
 def install_everything(session: nox.Session) -> None:
     """torch (local CPU wheel), the core with its demo extra, and both plug-ins."""
-    session.install(TORCH, "numpy")
+    session.install(*group("torch"))
     # one pip command: the extra's helios-optuna requirement is met by ./plugins/optuna
     session.install("./core[demo]", *PLUGINS)
 
@@ -145,7 +128,7 @@ def install_everything(session: nox.Session) -> None:
 def floor(session: nox.Session) -> None:
     """The torch-free floor on every supported Python, torch not installed."""
     install_core(session, torch=False)
-    session.install(*TEST_DEPS)
+    session.install(*group("test"))
     session.run(
         "python",
         "-c",
@@ -159,7 +142,7 @@ def floor(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every test on Python 3.11 with torch, the plug-in distributions and the demo."""
     install_everything(session)
-    session.install(*TEST_DEPS)
+    session.install(*group("test"))
     session.run("pytest", "tests", *session.posargs)
 
 
@@ -167,7 +150,7 @@ def tests(session: nox.Session) -> None:
 @frees_venv
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
-    session.install("ruff==0.17.6", "packaging")  # pinned: formatting changes between releases
+    session.install(*group("lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("python", "-m", "tools.release", "check")  # manifest ranges = pyproject ranges
@@ -178,7 +161,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the core, the plug-ins and tools/."""
     install_everything(session)  # optuna, scikit-learn, matplotlib are type-checked against
-    session.install("mypy>=1.10", "tomli")  # tomli: mypy checks the Python 3.10 branch too
+    session.install(*group("typecheck"))
     session.run("mypy")
 
 
@@ -187,7 +170,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints its ratios against a baseline measured in the same run."""
     install_everything(session)
-    session.install("lightning")  # the trainer benchmark compares against it; torch is kept
+    session.install(*group("bench"))  # lightning, for the trainer benchmark; torch is kept
     session.run("python", "bench/discovery.py")
     session.run("python", "bench/trainer_overhead.py")
     session.run("python", "bench/optuna_overhead.py")
@@ -213,31 +196,34 @@ def plugins(session: nox.Session) -> None:
     session.run("helios", "plugins", "validate", "plugins/cuda", "plugins/optuna", *examples)
 
 
-def _cells() -> tuple[list[Cell], str]:
-    """The compatibility cells, or why history could not give them (reported by the session)."""
-    try:
-        return compatibility_cells(ROOT), ""
-    except (HistoryError, ValueError) as exc:
-        return [], str(exc)
-
-
-CELLS, CELLS_ERROR = _cells()
-
-
 @nox.session(python=MAIN_PYTHON, tags=["matrix"])
-@nox.parametrize("cell", [nox.param(c, id=c.id) for c in CELLS] or [nox.param(None, id="error")])
+@nox.parametrize(
+    ("plugin", "edge"),
+    [
+        nox.param(p, edge, id=f"{Path(p.folder).name}-{edge}")
+        for p in plugin_projects(ROOT)
+        for edge in EDGES
+    ],
+)
 @frees_venv
-def compat(session: nox.Session, cell: Cell | None) -> None:
-    """One plug-in's tests against one helios-trainer release its manifest admits."""
-    if cell is None:
-        session.error(f"no compatibility cells: {CELLS_ERROR}")
+def compat(session: nox.Session, plugin: Project, edge: str) -> None:
+    """One plug-in's tests against the oldest or newest helios-trainer its manifest admits."""
+    try:
+        cell = edge_cell(ROOT, plugin, edge)  # reads the release history (git) now
+    except (HistoryError, ValueError) as exc:
+        session.error(f"no compatibility cell: {exc}")
     core = cell.core
+    if edge != cell.edges[0]:  # the range admits one core: the oldest cell tests it
+        session.skip(
+            f"{cell.id}: helios-trainer {core.version} is the {' and '.join(cell.edges)} "
+            f"{plugin.name} admits; compat({Path(plugin.folder).name}-{cell.edges[0]}) tests it"
+        )
     session.log(
-        f"{cell.plugin.name} (requires.helios {cell.plugin.core_range()}) against "
+        f"{cell.id}: {cell.plugin.name} (requires.helios {cell.plugin.core_range()}) against "
         f"helios-trainer {core.version}, the {' and '.join(cell.edges)} it admits "
         f"({core.source})"
     )
-    session.install(TORCH, "numpy")
+    session.install(*group("torch"))
     if core.release is None:
         session.install("./core")
     else:  # rebuilt from the commit that released it
@@ -245,7 +231,7 @@ def compat(session: nox.Session, cell: Cell | None) -> None:
             ROOT, core.release, "core", RELEASE_WHEELS, lambda cmd: session.run(*cmd)
         )
         session.install(str(wheel))
-    session.install(f"./{cell.plugin.folder}", *TEST_DEPS)
+    session.install(f"./{cell.plugin.folder}", *group("test"))
     session.run(
         "python",
         "-c",
@@ -263,7 +249,7 @@ def compat(session: nox.Session, cell: Cell | None) -> None:
 @frees_venv
 def build(session: nox.Session) -> None:
     """Wheels and sdists of every distribution, checked, plus their dependencies' wheels."""
-    session.install("build>=1.0")
+    session.install(*group("build"))
     shutil.rmtree(WHEELHOUSE, ignore_errors=True)
     for project in all_projects(ROOT):
         session.run("python", "-m", "build", "--outdir", str(WHEELHOUSE), project.folder)
@@ -285,9 +271,10 @@ def build(session: nox.Session) -> None:
         for d in extras["project"]["optional-dependencies"]["demo"]
         if requirement_name(d) not in ours
     ]
+    torch = [r for r in group("torch") if requirement_name(r) == "torch"]
     session.run(
         "python", "-m", "pip", "download", "-q", "--only-binary", ":all:", "--dest",
-        str(WHEELHOUSE), TORCH, *third_party, *demo,
+        str(WHEELHOUSE), *torch, *third_party, *demo,
     )  # fmt: skip
 
 
@@ -318,7 +305,7 @@ def refuse(session: nox.Session) -> None:
 def scaffold(session: nox.Session) -> None:
     """``helios plugins new`` makes a plug-in that validates, installs and passes its tests."""
     install_core(session, torch=True)
-    session.install("pytest>=8", "hatchling>=1.18", "ruff==0.17.6", "mypy>=1.10")
+    session.install(*group("scaffold"))
     work = Path(session.create_tmp()) / "scaffold"
     shutil.rmtree(work, ignore_errors=True)  # `new` refuses to write over a previous run's
     project = work / "helios-smoke"
@@ -342,7 +329,7 @@ def fuzz(session: nox.Session) -> None:
     ``nox -s fuzz -- --seed N --jobs J``; ``--cases`` changes the count.
     """
     install_core(session, torch=False)
-    session.install("hypothesis>=6.100", "jsonschema>=4.18", "tomli-w>=1.0")
+    session.install(*group("fuzz"))
     session.run("python", "tests/core/fuzz_manifest.py", "--cases", "50000", *session.posargs)
 
 
@@ -352,6 +339,6 @@ def release(session: nox.Session) -> None:
     """Bump one distribution's version, commit and tag: ``nox -s release -- DIST VERSION``."""
     if not session.posargs:
         session.error("usage: nox -s release -- DIST VERSION [--dry-run]")
-    session.install("packaging")
+    session.install(*group("release"))
     session.install("--no-deps", "./core")  # write_version uses helios.atomic
     session.run("python", "-m", "tools.release", *session.posargs)

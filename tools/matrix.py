@@ -76,6 +76,21 @@ def plugin_cells(plugin: Project, choices: list[CoreChoice]) -> list[Cell]:
     return [Cell(plugin, oldest, ("oldest",)), Cell(plugin, newest, ("newest",))]
 
 
+#: The two ends of a plug-in's range a cell can stand for, one nox session each.
+EDGES = ("oldest", "newest")
+
+
+def edge_cell(root: Path, plugin: Project, edge: str) -> Cell:
+    """The cell of ``plugin`` at ``edge`` of its range; reads the release history (git) now.
+
+    When the range admits one core, both edges give the same cell (its ``edges`` name both).
+    """
+    if edge not in EDGES:
+        raise ValueError(f"unknown edge {edge!r}: expected one of {', '.join(EDGES)}")
+    (cell,) = (c for c in plugin_cells(plugin, core_choices(root)) if edge in c.edges)
+    return cell
+
+
 def compatibility_cells(root: Path) -> list[Cell]:
     """Every plug-in's cells, in plug-in folder order."""
     choices = core_choices(root)

@@ -5,8 +5,10 @@ and one sdist of the tree's version; the wheel's name, version, Requires-Dist (p
 points equal what pyproject.toml declares; a plug-in's manifest is inside the wheel, byte for
 byte, next to its ``__init__.py`` (and so is the copy in ``.dist-info/extra_metadata/``, where
 the wheel has one), and agrees with the wheel's metadata by the core's rule
-(:mod:`helios.plugins._host.consistency`: entry point, Requires-Dist, Requires-Python); the sdist carries
-pyproject.toml and the manifest. Exit status 1 with one line per problem otherwise.
+(:mod:`helios.plugins._host.consistency`: entry point, Requires-Dist, Requires-Python); every
+other package data file under ``src/<package>/`` (the scaffold's templates, ``py.typed``) is
+inside the wheel byte for byte; the sdist carries pyproject.toml and the manifest. Exit status 1
+with one line per problem otherwise.
 """
 
 from __future__ import annotations
@@ -65,6 +67,36 @@ def _one(folder: Path, pattern: str, problems: list[str]) -> Path | None:
     return found[0]
 
 
+def package_data(project: Project) -> list[Path]:
+    """The files under ``src/<package>/`` a wheel must carry besides code and the manifest."""
+    source = project.path / "src" / project.package
+    return sorted(
+        path
+        for path in source.rglob("*")
+        if path.is_file()
+        and path.suffix not in (".py", ".pyc")
+        and path.name != MANIFEST
+        and "__pycache__" not in path.relative_to(source).parts
+    )
+
+
+def _package_data_problems(project: Project, archive: zipfile.ZipFile) -> list[str]:
+    problems = []
+    names = set(archive.namelist())
+    source = project.path / "src"
+    for path in package_data(project):
+        member = path.relative_to(source).as_posix()
+        if member not in names:
+            problems.append(
+                f"{member} is missing: {path} is package data the wheel must carry; check "
+                f"[tool.hatch.build] in {project.pyproject} (an exclude or a .gitignore "
+                "pattern drops it)"
+            )
+        elif archive.read(member) != path.read_bytes():
+            problems.append(f"{member} differs from {path}")
+    return problems
+
+
 def check_wheel(project: Project, wheel: Path) -> list[str]:
     """Problems of ``wheel`` against ``project``'s sources; empty when it is right."""
     problems: list[str] = []
@@ -82,6 +114,7 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
         inside = archive.read(manifest_name) if manifest_name in names else None
         copy_name = f"{info}/extra_metadata/{MANIFEST}"
         copy = archive.read(copy_name) if copy_name in names else None
+        data_problems = _package_data_problems(project, archive)
     pyproject = read_pyproject(project.pyproject.read_text(encoding="utf-8"))
 
     if canonicalize_name(meta["Name"] or "") != project.name:
@@ -128,6 +161,7 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
             problems += [f"{f.message}; {f.fix}" for f in findings]
     if project.entry_points and project.manifest_path is None:
         problems.append(f"declares helios.plugins entry points but has no src/*/{MANIFEST}")
+    problems += data_problems
     return [f"{wheel.name}: {p}" for p in problems]
 
 

@@ -166,5 +166,5 @@ def test_every_exclusive_hook_says_what_owning_its_flag_lets_a_plugin_do() -> No
 
     exclusive = [hook for hook in HOOKS if hook.flag is not None]
     assert all(hook.does for hook in exclusive)
-    assert DOES == {hook.flag: hook.does for hook in exclusive}
+    assert {hook.flag: hook.does for hook in exclusive} == DOES
     assert all(not hook.does for hook in HOOKS if hook.flag is None)

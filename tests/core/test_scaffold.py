@@ -17,7 +17,9 @@ import helios
 from helios.cli import main
 from helios.plugins._host.manifest import load_manifest
 from helios.plugins._host.toml_source import parse_toml
+from helios.plugins.authoring import scaffold
 from helios.plugins.authoring.scaffold import (
+    TEMPLATES,
     Names,
     ScaffoldError,
     core_range,
@@ -40,6 +42,31 @@ ID_RULE = (
     "expected a plug-in id (a lowercase letter, then lowercase letters, digits or '_', at "
     "most 64 characters)"
 )
+
+
+#: What the scaffold wrote before its templates moved out of the module into package data
+#: files, per "id version": {file: text}. Regenerate it (after changing a template on purpose)
+#: from tests/: python -c 'from core.test_scaffold import write_golden; write_golden()'
+GOLDEN = Path(__file__).parent / "data" / "scaffold_golden.json"
+
+
+def render_cases(dest: Path) -> dict[str, dict[str, str]]:
+    """The scaffold's output for each case of :data:`GOLDEN`, read back as bytes."""
+    cases = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    rendered = {}
+    for case in cases:
+        name, version = case.split()
+        made = create_plugin_project(name, dest / case, helios_version=version)
+        rendered[case] = {f: (made.root / f).read_bytes().decode("utf-8") for f in made.files}
+    return rendered
+
+
+def write_golden() -> None:  # pragma: no cover - run by hand, see GOLDEN
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text = json.dumps(render_cases(Path(tmp)), indent=1, ensure_ascii=False)
+    GOLDEN.write_text(text + "\n", encoding="utf-8")
 
 
 def tree(root: Path) -> list[str]:
@@ -107,6 +134,44 @@ def test_the_project_holds_every_file(tmp_path: Path) -> None:
     folders = ["src", "src/helios_step_counter", "tests"]
     assert tree(tmp_path / "helios-step-counter") == sorted([*FILES, *folders])
     assert [p.name for p in tmp_path.iterdir()] == ["helios-step-counter"]  # no staging left
+
+
+def test_the_output_is_byte_identical_to_the_string_templates_it_replaced(
+    tmp_path: Path,
+) -> None:
+    expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert list(expected) == ["step_counter 0.3.0", "my_plugin 0.4.0rc1", "conv2d_x 1.4.2"]
+    assert render_cases(tmp_path) == expected
+
+
+def test_every_template_is_a_package_data_file_and_every_file_is_used() -> None:
+    folder = Path(scaffold.__file__).parent / "templates"
+    shipped = sorted(p.name for p in folder.iterdir())
+    assert shipped == sorted(TEMPLATES.values())
+    assert [
+        p.format(package="helios_step_counter", manifest="helios-plugin.toml") for p in TEMPLATES
+    ] == list(FILES)
+
+
+def test_a_missing_template_is_an_error_naming_it_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    partial = tmp_path / "templates"
+    partial.mkdir()
+    for name in TEMPLATES.values():
+        if name != "plugin.py.tmpl":
+            (partial / name).write_bytes((scaffold.template_folder() / name).read_bytes())
+    monkeypatch.setattr(scaffold, "template_folder", lambda: partial)
+    dest = tmp_path / "dest"
+    assert cli("clip", "--dest", str(dest)) == 1
+    missing = partial / "plugin.py.tmpl"
+    assert capsys.readouterr().err == (
+        f"helios: error: cannot read the scaffold template {missing}: [Errno 2] No such file "
+        f"or directory: '{missing}'; this helios-trainer installation is incomplete. Reinstall "
+        "it (pip install --force-reinstall helios-trainer, or pip install -e core in the Helios "
+        "repository)\n"
+    )
+    assert not dest.exists()  # nothing was written
 
 
 def test_pyproject_and_manifest_agree(project: Path) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tools.matrix import compatibility_cells
+from tools.matrix import compatibility_cells, edge_cell
+from tools.projects import find_project
 
 from support.gitrepo import Repo
 
@@ -31,6 +32,24 @@ def test_oldest_and_newest_admitted_core_per_plugin(repo: Repo) -> None:
         ("wide-core-0.1.0", "0.1.0", ("oldest",), "history"),
         ("wide-core-0.4.0", "0.4.0", ("newest",), "tree"),
     ]
+
+
+def test_each_edge_session_finds_its_cell_when_it_runs(repo: Repo) -> None:
+    for version in ("0.1.0", "0.2.0"):
+        repo.core(version)
+        repo.commit(f"core {version}")
+    repo.plugin("wide", ">=0.1,<0.3")
+    repo.plugin("one", ">=0.2,<0.3")
+    wide, one = find_project(repo.root, "wide"), find_project(repo.root, "one")
+
+    assert edge_cell(repo.root, wide, "oldest").id == "wide-core-0.1.0"
+    assert edge_cell(repo.root, wide, "newest").id == "wide-core-0.2.0"
+    # a range that admits one core: both edges give its one cell, which names both
+    assert edge_cell(repo.root, one, "newest") == edge_cell(repo.root, one, "oldest")
+    assert edge_cell(repo.root, one, "newest").edges == ("oldest", "newest")
+    with pytest.raises(ValueError, match="unknown edge") as info:
+        edge_cell(repo.root, one, "middle")
+    assert str(info.value) == "unknown edge 'middle': expected one of oldest, newest"
 
 
 def test_the_tree_stands_for_its_own_version(repo: Repo) -> None:

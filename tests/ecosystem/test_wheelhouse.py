@@ -115,3 +115,27 @@ def test_a_plugin_wheel_carries_its_manifest_in_the_metadata_folder_too(
     assert check_wheel(plugin, replaced(wheel, metadata_copy, b"id = 'stale'\n")) == [
         f"copy-{wheel.name}: {metadata_copy} (the metadata copy) differs from {package_copy}"
     ]
+
+
+def test_the_core_wheel_ships_the_scaffold_templates(tmp_path: Path) -> None:
+    pytest.importorskip("hatchling", reason="the tests session installs hatchling")
+    root = Path(__file__).resolve().parents[2]
+    core = find_project(root, "helios-trainer")
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "-w", str(tmp_path), str(core.path)], check=True)
+    (wheel,) = tmp_path.glob("helios_trainer-*.whl")
+    templates = core.path / "src/helios/plugins/authoring/templates"
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {n for n in archive.namelist() if "/authoring/templates/" in n}
+    assert shipped == {
+        f"helios/plugins/authoring/templates/{p.name}" for p in templates.glob("*.tmpl")
+    }
+    assert len(shipped) == 7
+    assert check_wheel(core, wheel) == []
+
+    member = "helios/plugins/authoring/templates/plugin.py.tmpl"
+    assert check_wheel(core, without(wheel, member)) == [
+        f"copy-{wheel.name}: {member} is missing: {templates / 'plugin.py.tmpl'} is package "
+        f"data the wheel must carry; check [tool.hatch.build] in {core.pyproject} (an exclude "
+        "or a .gitignore pattern drops it)"
+    ]

@@ -4,8 +4,12 @@ The scaffold is a project tree (``pyproject.toml``, ``README.md``, ``src/helios_
 the plug-in class, its manifest and ``py.typed``, and ``tests/test_plugin.py``) that passes
 ``helios plugins validate``, installs with pip and passes ``helios plugins check <id>
 --import`` and its own tests as generated. Its helios-trainer range comes from the installed
-core's version. The templates are strings in this module, so the scaffold works from an
-installed wheel; nothing here imports torch.
+core's version. The files are rendered from the templates in ``templates/`` next to this
+module (package data, shipped in the wheel; :data:`TEMPLATES` maps each generated file to its
+template), so the scaffold works from an installed wheel; nothing here imports torch.
+
+The templates are :class:`string.Template` texts: ``$name`` or ``${name}`` is a value of
+:func:`_render`, a literal dollar sign is ``$$``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import textwrap
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
@@ -26,7 +33,20 @@ from helios.plugins._host.first_party import FIRST_PARTY
 from helios.plugins._host.manifest import CORE_DISTRIBUTION, ID_PATTERN, MANIFEST_FILENAME
 from helios.plugins.hooks import GUARDED_HOOKS, HOOK_PREFIXES, HOOKS
 
-__all__ = ["Names", "Scaffold", "ScaffoldError", "core_range", "create_plugin_project"]
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:  # pragma: no cover - Python 3.10
+        from importlib.abc import Traversable
+
+__all__ = [
+    "TEMPLATES",
+    "Names",
+    "Scaffold",
+    "ScaffoldError",
+    "core_range",
+    "create_plugin_project",
+]
 
 #: Ids whose names are taken: the distribution, package or id belongs to someone else.
 RESERVED = {
@@ -197,17 +217,42 @@ def _render(names: Names, helios_range: str) -> dict[str, str]:
         "claim_lines": claim_lines(),
         "guarded": _one_of(f"`{hook}`" for hook in GUARDED_HOOKS.values()),
     }
-    package = f"src/{names.package}"
-    templates = {
-        "pyproject.toml": PYPROJECT,
-        "README.md": README,
-        f"{package}/__init__.py": INIT,
-        f"{package}/plugin.py": PLUGIN,
-        f"{package}/{MANIFEST_FILENAME}": MANIFEST,
-        f"{package}/py.typed": "",
-        "tests/test_plugin.py": TESTS,
-    }
-    return {path: Template(text).substitute(values) for path, text in templates.items()}
+    files = {}
+    for pattern, name in TEMPLATES.items():
+        path = pattern.format(package=names.package, manifest=MANIFEST_FILENAME)
+        files[path] = Template(read_template(name)).substitute(values)
+    return files
+
+
+#: Every file of a new project, in writing order (``{package}``: the import package, e.g.
+#: ``helios_my_plugin``; ``{manifest}``: helios-plugin.toml) -> its template in ``templates/``.
+TEMPLATES = {
+    "pyproject.toml": "pyproject.toml.tmpl",
+    "README.md": "README.md.tmpl",
+    "src/{package}/__init__.py": "__init__.py.tmpl",
+    "src/{package}/plugin.py": "plugin.py.tmpl",
+    "src/{package}/{manifest}": "helios-plugin.toml.tmpl",
+    "src/{package}/py.typed": "py.typed.tmpl",
+    "tests/test_plugin.py": "test_plugin.py.tmpl",
+}
+
+
+def template_folder() -> Traversable:
+    """Where the templates lie: ``templates/`` in this package (a folder, or inside a zip)."""
+    return resources.files(__name__.rpartition(".")[0]) / "templates"
+
+
+def read_template(name: str) -> str:
+    """The text of the template ``name``; a ScaffoldError when the installation lacks it."""
+    path = template_folder() / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScaffoldError(
+            f"cannot read the scaffold template {path}: {exc}; this {CORE_DISTRIBUTION} "
+            f"installation is incomplete. Reinstall it (pip install --force-reinstall "
+            f"{CORE_DISTRIBUTION}, or pip install -e core in the Helios repository)"
+        ) from exc
 
 
 #: The width of the comments the scaffold generates (the project's line length is 100).
@@ -254,301 +299,3 @@ def claim_lines() -> str:
         f"#   {flag} = true{'':<{width - len(flag)}}  # to define {hook}"
         for flag, hook in GUARDED_HOOKS.items()
     )
-
-
-# ---------------------------------------------------------------------- templates
-# string.Template placeholders: $name or ${name}; a literal dollar sign is $$.
-
-PYPROJECT = """\
-[build-system]
-requires = ["hatchling>=1.18"]
-build-backend = "hatchling.build"
-
-[project]
-name = "$distribution"
-version = "0.1.0"
-description = "$summary"
-readme = "README.md"
-requires-python = ">=3.10"
-dependencies = [
-    "$core$helios_range",  # the same range as requires.helios in $manifest
-]
-
-[project.optional-dependencies]
-test = ["pytest>=8"]
-
-[project.entry-points."helios.plugins"]
-$id = "$class_path"  # name = the manifest's id, value = its class
-
-[tool.hatch.build.targets.wheel]
-packages = ["src/$package"]
-
-# A copy of the manifest in the wheel's .dist-info, for tools that read a wheel's metadata;
-# helios itself reads the one in the package.
-[tool.hatch.build.targets.wheel.extra-metadata]
-"src/$package/$manifest" = "$manifest"
-
-[tool.pytest.ini_options]
-testpaths = ["tests"]
-addopts = ["-ra", "--strict-markers"]
-
-[tool.ruff]
-line-length = 100
-target-version = "py310"
-
-[tool.ruff.lint]
-select = ["E", "F", "W", "I", "B", "UP", "SIM", "RUF", "PT"]
-ignore = ["E501"]  # ruff format wraps code; long names may make a docstring line longer
-
-[tool.mypy]
-python_version = "3.10"
-strict = true
-"""
-
-MANIFEST = """\
-# The Helios plug-in manifest (format v1), read and checked before any code here is imported.
-# Specification: manifests/README.md in the Helios repository.
-manifest-version = 1
-id = "$id"  # = the entry-point name in pyproject.toml = ${class_name}.plugin_id
-class = "$class_path"  # = the entry-point value
-summary = "$summary"
-
-[requires]
-helios = "$helios_range"  # = the $core range in pyproject.toml's dependencies
-packages = []  # other distributions the plug-in needs, as PEP 508 strings
-
-[overrides]
-# The unique overrides the plug-in claims (= ${class_name}.declared_overrides); none yet.
-# Each guards a hook that one plug-in of a trainer alone may define, so claiming one makes
-# the plug-in conflict with every other plug-in claiming it:
-$claim_lines
-
-[device]
-accelerator = "any"
-"""
-
-INIT = '''\
-"""$distribution: a Helios plug-in.
-
-The plug-in class lives in :mod:`$package.plugin` and is handed on lazily:
-importing this package imports no torch.
-"""
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from $package.plugin import (
-        $class_name,
-    )
-
-__all__ = ["$class_name"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from $package import plugin
-
-        return getattr(plugin, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-'''
-
-PLUGIN = '''\
-"""The Helios plug-in ``$id``: :class:`$class_name`."""
-
-from __future__ import annotations
-
-import logging
-from typing import Any
-
-from helios.plugins.plugin import Plugin, UniquePluginOverrides
-
-__all__ = ["$class_name"]
-
-log = logging.getLogger(__name__)
-
-
-class $class_name(Plugin):
-    """Count the validation cycles of a training run and log each one.
-
-    The count rides in the trainer's checkpoints, so a resumed run keeps counting. Replace
-    the hooks with your own; every hook runs before the model's.
-    """
-
-    # = the manifest's id, and its [overrides]
-    plugin_id = "$id"
-    declared_overrides = UniquePluginOverrides()
-
-$hook_menu
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.validation_cycles = 0
-
-    def setup(self) -> None:
-        """Build the plug-in's state; the trainer calls it once it has set ``self.device``."""
-
-    def on_validation_end(self, validation_cycle: int) -> None:
-        """Count the cycle and log it."""
-        self.validation_cycles += 1
-        log.info(
-            "%s: validation cycle %d done (%d counted)",
-            self.plugin_id,
-            validation_cycle,
-            self.validation_cycles,
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        """What the trainer's checkpoints keep of the plug-in."""
-        return {"validation_cycles": self.validation_cycles}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` when a run resumes."""
-        self.validation_cycles = int(state_dict["validation_cycles"])
-'''
-
-TESTS = '''\
-"""Tests of $distribution: the manifest, the installed plug-in, and its hook in a real fit.
-
-Install the plug-in first (pip install -e ".[test]"), then run pytest.
-"""
-
-from __future__ import annotations
-
-import logging
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
-import pytest
-import torch
-from helios.cli import main
-from helios.data import DataModule
-from helios.model import Model
-from helios.plugins.authoring.static import validate_path
-from helios.trainer import Trainer, TrainingState, TrainingUnit
-from torch import nn
-from torch.utils.data import TensorDataset
-
-from $package.plugin import (
-    $class_name,
-)
-
-PROJECT = Path(__file__).resolve().parents[1]
-ID = "$id"
-
-
-class TinyModel(Model):
-    """A linear regression: enough for the trainer to run every hook."""
-
-    def setup(self) -> None:
-        self.network = nn.Linear(2, 1)
-        self.optimizer = torch.optim.SGD(self.network.parameters(), lr=0.1)
-
-    def train_step(self, batch: Any, state: TrainingState) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.mse_loss(self.network(x), y)
-
-
-class TinyData(DataModule):
-    """Eight samples of y = x1 + x2, for training and validation."""
-
-    def setup(self) -> None:
-        x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
-        self.train_dataset = self.valid_dataset = TensorDataset(x, x.sum(dim=1, keepdim=True))
-        self.train_params.batch_size = self.valid_params.batch_size = 4
-
-
-def test_the_manifest_validates() -> None:
-    result = validate_path(PROJECT)
-    assert result.ok, [problem.render() for problem in result.problems]
-    assert result.manifest is not None
-    assert result.manifest.id == ID
-    assert $class_name.plugin_id == ID
-    assert main(["plugins", "validate", str(PROJECT)]) == 0
-
-
-def test_helios_plugins_check_import_passes() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "helios", "plugins", "check", ID, "--import"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_the_hook_counts_validation_cycles(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    trainer = Trainer(
-        total=2,
-        unit=TrainingUnit.EPOCH,
-        valid_every=1,
-        run_dir=tmp_path,
-        device="cpu",
-        progress=False,
-        plugins=[ID],  # by id, as users load it: manifest checks first, then import
-    )
-    with caplog.at_level(logging.INFO):
-        trainer.fit(TinyModel("tiny"), TinyData())
-    found = trainer.plugins[ID]
-    assert isinstance(found, $class_name)
-    assert found.validation_cycles == 2
-    assert f"{ID}: validation cycle 1 done (2 counted)" in caplog.messages
-    assert found.state_dict() == {"validation_cycles": 2}
-'''
-
-README = """\
-# $distribution
-
-A Helios plug-in. $summary.
-
-| what | name |
-|---|---|
-| plug-in id (manifest `id`, entry point) | `$id` |
-| distribution | `$distribution` |
-| import package | `$package` |
-| class | `$class_path` |
-| core range (`requires.helios` = the pyproject dependency) | `$core$helios_range` |
-
-## Install
-
-```console
-$$ pip install .                 # or: pip install -e ".[test]" while developing
-$$ helios plugins list           # $id is listed as ready
-```
-
-Use it in a trainer by id (`Trainer(..., plugins=["$id"])`) or as an instance
-(`Trainer(..., plugins=[$class_name()])`).
-
-## Validate, check, test
-
-```console
-$$ helios plugins validate .              # manifest + pyproject + class body, nothing imported
-$$ helios plugins check $id --import      # the checks a user's machine runs, then the import
-$$ pytest tests                           # needs the plug-in installed (see above)
-```
-
-`src/$package/$manifest` is the manifest. Keep it consistent with the rest:
-its `id` and `class` are the entry point in `pyproject.toml`, its `requires.helios` is the
-`$core` range in `dependencies`, and its `[overrides]` are the class's
-`declared_overrides` (a class defining $guarded
-must claim it in both). The class's comments list every hook; a public method named `on_*`,
-`process_*` or `should_*` that is not one of them fails `helios plugins validate`. Another
-package the plug-in needs goes into both `dependencies` and `requires.packages`.
-
-## Release
-
-1. Set the new `version` in `pyproject.toml` (the manifest never holds one).
-2. When a new `$core` minor series comes out, test against it and widen the range in
-   `pyproject.toml` and in `requires.helios` together.
-3. Run the checks above, then build and upload:
-
-```console
-$$ pip wheel --no-deps -w dist .    # or: python -m build
-$$ twine upload dist/*
-```
-"""
