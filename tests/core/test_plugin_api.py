@@ -177,6 +177,7 @@ def test_importing_the_api_stays_light() -> None:
         "helios",
         "helios.plugins",
         "helios.plugins._host",
+        "helios.plugins._host.findings",
         "helios.plugins._host.first_party",
         "helios.plugins.base",
         "helios.plugins.errors",
