@@ -191,3 +191,13 @@ def test_a_fifo_named_like_a_wheel_is_never_opened(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     (problem,) = validate(fifo).problems
     assert problem.code == "archive-refused" and "FIFO" in problem.message
+
+
+def test_a_path_with_terminal_escapes_is_printed_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x\x1b[31m.whl"
+    assert main(["plugins", "validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert out.splitlines()[0] == f"invalid: {tmp_path}/x\\x1b[31m.whl"

@@ -209,6 +209,7 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from helios.plugins._host.echo import escape
     from helios.plugins.authoring.built import validate
 
     results = [validate(path) for path in args.paths]
@@ -217,11 +218,11 @@ def _validate(args: argparse.Namespace) -> int:
         if result.ok:
             assert result.manifest is not None
             lines.append(
-                f"ok: {result.path} (plug-in {result.manifest.id!r}, class "
+                f"ok: {escape(str(result.path))} (plug-in {result.manifest.id!r}, class "
                 f"{result.manifest.class_path})"
             )
         else:
-            lines.append(f"invalid: {result.path}")
+            lines.append(f"invalid: {escape(str(result.path))}")
             lines += ["  " + p.render() for p in result.problems]
     _emit(args, [r.to_json() for r in results], "\n".join(lines))
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
