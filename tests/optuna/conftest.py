@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from packaging.version import Version
+
+from support.optional import optuna_missing
 
 HERE = Path(__file__).parent
 TESTS = HERE.parent
@@ -27,17 +28,7 @@ def _missing() -> str | None:
     """Why these tests cannot run here, or None (found from metadata: nothing is imported)."""
     if importlib.util.find_spec("torch") is None:
         return "torch is not installed"
-    try:
-        found = importlib.metadata.version("optuna")
-    except importlib.metadata.PackageNotFoundError:
-        return "optuna is not installed (pip install 'optuna>=4.0')"
-    if Version(found) < Version("4.0"):
-        return f"they need optuna>=4.0, found optuna {found} (pip install -U 'optuna>=4.0')"
-    try:
-        importlib.metadata.distribution("helios-optuna")
-    except importlib.metadata.PackageNotFoundError:
-        return "helios-optuna is not installed (pip install --no-deps -e plugins/optuna)"
-    return None
+    return optuna_missing()
 
 
 MISSING = _missing()

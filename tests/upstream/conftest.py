@@ -19,28 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from packaging.version import Version
+
+from support.optional import optuna_missing
 
 HERE = Path(__file__).parent
 
 
-def _optuna_missing() -> str | None:
-    """Why test_optuna.py cannot run here, or None (from metadata: nothing is imported)."""
-    try:
-        found = importlib.metadata.version("optuna")
-    except importlib.metadata.PackageNotFoundError:
-        return "optuna is not installed (pip install 'optuna>=4.0')"
-    if Version(found) < Version("4.0"):
-        return f"it needs optuna>=4.0, found optuna {found} (pip install -U 'optuna>=4.0')"
-    try:
-        importlib.metadata.distribution("helios-optuna")
-    except importlib.metadata.PackageNotFoundError:
-        return "helios-optuna is not installed (pip install -e plugins/optuna)"
-    return None
-
-
 TORCH_MISSING = importlib.util.find_spec("torch") is None
-OPTUNA_MISSING = None if TORCH_MISSING else _optuna_missing()
+OPTUNA_MISSING = None if TORCH_MISSING else optuna_missing()
 
 collect_ignore_glob: list[str] = []
 if TORCH_MISSING:

@@ -29,7 +29,7 @@ needs_cuda_plugin = pytest.mark.skipif(
 )
 needs_optuna_plugin = pytest.mark.skipif(
     importlib.util.find_spec("helios_optuna") is None,
-    reason="helios-optuna is not installed (pip install -e plugins/optuna)",
+    reason="helios-optuna is not installed (pip install --no-deps -e plugins/optuna)",
 )
 
 
