@@ -41,3 +41,16 @@ def test_an_only_flag_that_names_no_id_is_like_no_flag() -> None:
     assert from_env.merged(only=["b"]).only == {"b"}
     assert Settings().merged(only=[]).only is None
     assert Settings(only=frozenset()).only is None
+
+
+def test_a_huge_strict_value_with_escapes_is_shown_escaped_and_cut() -> None:
+    value = "\x1b[31m" + "y" * 100_000
+    with pytest.raises(ValueError) as caught:
+        Settings.from_env({"HELIOS_PLUGINS_STRICT": value})
+    message = str(caught.value)
+    assert "\x1b" not in message and len(message) < 300
+    assert message.startswith(
+        "HELIOS_PLUGINS_STRICT must be one of 1/true/yes/on or 0/false/no/off, found "
+        "'\\x1b[31myyy"
+    )
+    assert message.endswith("... (100,005 characters); unset it or set HELIOS_PLUGINS_STRICT=1")

@@ -68,7 +68,7 @@ class Settings:
         if strict not in _TRUE | _FALSE:
             raise ValueError(
                 f"{STRICT_ENV} must be one of 1/true/yes/on or 0/false/no/off, found "
-                f"{env[STRICT_ENV]!r}; unset it or set {STRICT_ENV}=1"
+                f"{quote(env[STRICT_ENV], quote_char=chr(39))}; unset it or set {STRICT_ENV}=1"
             )
         return cls(
             only=parse_ids(only) if only is not None else None,
