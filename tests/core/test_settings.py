@@ -45,7 +45,7 @@ def test_an_only_flag_that_names_no_id_is_like_no_flag() -> None:
 
 def test_a_huge_strict_value_with_escapes_is_shown_escaped_and_cut() -> None:
     value = "\x1b[31m" + "y" * 100_000
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=r"^HELIOS_PLUGINS_STRICT must be") as caught:
         Settings.from_env({"HELIOS_PLUGINS_STRICT": value})
     message = str(caught.value)
     assert "\x1b" not in message and len(message) < 300
