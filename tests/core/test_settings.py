@@ -50,7 +50,6 @@ def test_a_huge_strict_value_with_escapes_is_shown_escaped_and_cut() -> None:
     message = str(caught.value)
     assert "\x1b" not in message and len(message) < 300
     assert message.startswith(
-        "HELIOS_PLUGINS_STRICT must be one of 1/true/yes/on or 0/false/no/off, found "
-        "'\\x1b[31myyy"
+        "HELIOS_PLUGINS_STRICT must be one of 1/true/yes/on or 0/false/no/off, found '\\x1b[31myyy"
     )
     assert message.endswith("... (100,005 characters); unset it or set HELIOS_PLUGINS_STRICT=1")
