@@ -1,22 +1,32 @@
 """helios-optuna: hyper-parameter tuning of Helios trainings with Optuna.
 
-``OptunaPlugin`` and ``attach_trial`` live in :mod:`helios_optuna.plugin`; they are handed on
-lazily, so importing this package (or reading its manifest) imports neither torch nor Optuna.
+The public names are handed on lazily from the modules that hold them (``_HOME``), so importing
+this package (or reading its manifest) imports neither torch nor Optuna.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from helios_optuna.plugin import OptunaPlugin, attach_trial
 
+#: Each public name and the module that holds it.
+_HOME: dict[str, str] = {
+    "OptunaPlugin": "plugin",
+    "attach_trial": "plugin",
+}
+
 __all__ = ["OptunaPlugin", "attach_trial"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from helios_optuna import plugin
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'helios_optuna' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"helios_optuna.{home}"), name)
 
-        return getattr(plugin, name)
-    raise AttributeError(f"module 'helios_optuna' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
