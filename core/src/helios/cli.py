@@ -1,7 +1,8 @@
 """The ``helios`` command (also ``python -m helios``).
 
 ``helios plugins list | check [IDS...] | validate PATH... | new NAME`` (PATH: a manifest, a
-source tree, a wheel or an sdist). Only the torch-free
+source tree, a wheel or an sdist); ``check --core/--python/--device/--wheel`` judges against a
+hypothetical environment or an uninstalled wheel, changing nothing. Only the torch-free
 floor is imported here: listing and checking never import torch or any plug-in (``check
 --import`` does, on purpose). ``helios demo`` imports :mod:`helios.demo` (torch, Optuna, ...) only to run.
 """
@@ -21,6 +22,8 @@ __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+#: A bad command line: an option's value (``--core abc``) or a file it names (``--wheel``).
+EXIT_USAGE = 2
 #: Stdout's reader went away (``helios plugins list --json | head``): what a shell reports for a
 #: Unix tool that SIGPIPE ended (128 + 13), so ``set -o pipefail`` sees it the same way.
 EXIT_BROKEN_PIPE = 141
@@ -70,7 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     check = actions.add_parser(
         "check", help="check plug-ins before use; exit 1 if one of them fails"
     )
-    check.add_argument("ids", nargs="*", metavar="ID", help="plug-in ids (default: all installed)")
+    check.add_argument(
+        "ids",
+        nargs="*",
+        metavar="ID",
+        help="plug-in ids, or paths of uninstalled wheels (*.whl) (default: all installed)",
+    )
+    _what_if_options(check)
     check.add_argument(
         "--import",
         dest="load",
@@ -96,6 +105,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     _demo_parser(commands)
     return parser
+
+
+def _what_if_options(check: argparse.ArgumentParser) -> None:
+    """``check``'s what-if options: judge against another environment, change nothing."""
+    group = check.add_argument_group(
+        "what if",
+        "judge the manifests against a hypothetical environment or an uninstalled wheel; "
+        "nothing is installed, changed or imported",
+    )
+    group.add_argument(
+        "--core", metavar="VERSION", help="a helios-trainer version, e.g. 0.4.0, in place of ours"
+    )
+    group.add_argument(
+        "--python", metavar="VERSION", help="a Python version, e.g. 3.13, in place of this one"
+    )
+    group.add_argument(
+        "--device",
+        metavar="JSON",
+        help="the machine's device, as HELIOS_FAKE_DEVICE describes one, e.g. "
+        '\'{"torch_cuda": "12.1", "gpus": ["8.0"]}\'',
+    )
+    group.add_argument(
+        "--wheel",
+        dest="wheels",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="an uninstalled plug-in's wheel, judged as if installed (repeatable)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -157,21 +196,67 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2) if args.json else text)
 
 
+class _UsageError(Exception):
+    """A bad value on the command line: reported on stderr with :data:`EXIT_USAGE`."""
+
+
+def _what_if(
+    args: argparse.Namespace, ids: Sequence[str] | None
+) -> tuple[Any, list[Any], list[str] | None]:
+    """``check``'s what-if, the wheels it names (as options or among the ids) and the ids left.
+
+    Only wheels named: only they are judged (``ids`` becomes an empty selection).
+    """
+    from helios.plugins._host.whatif import (
+        WhatIf,
+        device_option,
+        parse_core_version,
+        parse_python_version,
+    )
+    from helios.plugins._host.wheel_manifest import read_wheel
+
+    if args.action != "check":
+        return WhatIf(), [], list(ids) if ids is not None else None
+    paths = [*args.wheels, *(Path(i) for i in ids or () if i.endswith(".whl"))]
+    named = [i for i in ids or () if not i.endswith(".whl")]
+    try:
+        what_if = WhatIf(
+            core=parse_core_version(args.core) if args.core is not None else None,
+            python=parse_python_version(args.python) if args.python is not None else None,
+            device=device_option(args.device) if args.device is not None else None,
+        )
+        if args.load and (what_if.hypothetical or paths):
+            raise ValueError(
+                "--import cannot be combined with --core, --python, --device or a wheel: a "
+                "what-if is judged from manifests and imports nothing; drop --import"
+            )
+        wheels = [read_wheel(path) for path in dict.fromkeys(paths)]
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    return what_if, wheels, named if named or paths else None
+
+
 def _report(args: argparse.Namespace, ids: Sequence[str] | None) -> int:
     from helios.plugins._host.host import build_report, probe_device
     from helios.plugins._host.settings import Settings, parse_ids
     from helios.plugins._host.verdicts import Kind
 
+    what_if, wheels, ids = _what_if(args, ids)
     settings = Settings.from_env().merged(
         only=parse_ids(args.only) if args.only else None,
         disable=parse_ids(args.disable),
         strict=args.strict,
     )
     report = build_report(
-        ids, settings=settings, device=probe_device(), load=getattr(args, "load", False)
+        ids,
+        settings=settings,
+        device=what_if.device if what_if.device is not None else probe_device(),
+        load=getattr(args, "load", False),
+        what_if=what_if,
+        wheels=wheels,
     )
     _emit(args, report.to_json(), report.render())
-    if ids:  # asked for by name: every one of them must be usable
+    if ids is not None:  # asked for by name (or wheel): every one of them must be usable
         failed = report.failures()
     elif args.action == "check" or settings.strict:
         failed = report.failures(Kind.INCOMPATIBLE, Kind.BROKEN)
@@ -291,6 +376,9 @@ def _run(argv: Sequence[str] | None) -> int:
             return _new(args)
         ids = args.ids if args.action == "check" and args.ids else None
         return _report(args, ids)
+    except _UsageError as exc:
+        print(f"helios: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (PluginError, ValueError) as exc:
         print(f"helios: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -7,7 +7,7 @@ verdicts. Nothing here imports torch or plug-in code.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -116,13 +116,16 @@ def check_python(manifest: Manifest, version: str | None = None) -> Finding | No
 
 
 def check_packages(
-    manifest: Manifest, version_of: Callable[[str], str | None] = installed_version
+    manifest: Manifest,
+    version_of: Callable[[str], str | None] = installed_version,
+    markers: Mapping[str, str] | None = None,
 ) -> Finding | None:
-    """Every requirement in ``requires.packages`` is installed (metadata only, no import)."""
+    """Every requirement in ``requires.packages`` is installed (metadata only, no import);
+    ``markers`` replaces marker variables (a what-if's Python)."""
     missing: list[PackageRequirement] = []
     wrong: list[tuple[PackageRequirement, str]] = []
     for req in manifest.packages:
-        if not req.applies():
+        if not req.applies(markers):
             continue
         found = version_of(req.name)
         if found is None:

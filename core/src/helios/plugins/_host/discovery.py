@@ -22,6 +22,7 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
+from helios.plugins._host.bounded_read import read_regular_file
 from helios.plugins._host.distinfo import (
     Headers,
     MetadataUnreadableError,
@@ -36,7 +37,11 @@ from helios.plugins._host.distinfo import (
     ranges_on,
 )
 from helios.plugins._host.echo import escape, shown
-from helios.plugins._host.manifest import CORE_DISTRIBUTION, MANIFEST_FILENAME
+from helios.plugins._host.manifest import (
+    CORE_DISTRIBUTION,
+    MANIFEST_FILENAME,
+    MAX_MANIFEST_BYTES,
+)
 
 __all__ = ["ENTRY_POINT_GROUP", "Candidate", "Discovery", "scan"]
 
@@ -113,6 +118,12 @@ class Candidate:
     def shared_package(self) -> bool:
         """Whether the package is a namespace package spread over several folders."""
         return len(self.package_dirs) > 1
+
+    def read_manifest(self, path: Path) -> bytes:
+        """The bytes of the manifest at ``path`` (:attr:`manifest_path`): a regular file of at
+        most :data:`~helios.plugins._host.manifest.MAX_MANIFEST_BYTES` (an uninstalled wheel's
+        candidate reads its zip member instead)."""
+        return read_regular_file(path, MAX_MANIFEST_BYTES)
 
     @cached_property
     def manifest_path(self) -> Path | None:

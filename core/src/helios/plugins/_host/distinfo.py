@@ -46,6 +46,8 @@ __all__ = [
     "installed_version",
     "metadata_folder",
     "owned_files",
+    "parse_entry_points",
+    "parse_header_block",
     "ranges_on",
 ]
 
@@ -263,6 +265,21 @@ def headers(dist: md.Distribution) -> Headers:
         if block:
             return _parse_headers(block)
     return {}
+
+
+def parse_header_block(text: str) -> Headers:
+    """The header fields of METADATA text (its header block only), as :func:`headers` reads
+    them from an installed distribution."""
+    return _parse_headers(text.split("\n\n", 1)[0])
+
+
+def parse_entry_points(text: str, group: str) -> list[tuple[str, str]]:
+    """The ``(name, value)`` entries of ``group`` in ``entry_points.txt`` text, parsed as
+    :func:`entry_points_of` parses an installed one.
+
+    :raises FileRefused: ``malformed``, a line of ``group`` that is not ``name = value``.
+    """
+    return _entries(text, group)
 
 
 def _parse_headers(block: str) -> Headers:

@@ -20,6 +20,7 @@ from helios.plugins._host.discovery import Candidate, Discovery, scan
 from helios.plugins._host.report import LoadReport
 from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Verdict
+from helios.plugins._host.whatif import WhatIf
 from helios.plugins.base import Plugin
 from helios.plugins.device.probe import DeviceInfo, probe_machine
 from helios.plugins.registry import PluginRegistry
@@ -108,11 +109,20 @@ class PluginHost:
         device: DeviceInfo | None = None,
         refresh: bool = False,
         load: bool = False,
+        what_if: WhatIf | None = None,
+        wheels: Sequence[Candidate] = (),
     ) -> LoadReport:
         """Decide about every installed plug-in (or the selection ``ids``): see
         :func:`helios.plugins._host.loader.build_report`."""
         return loader.build_report(
-            self, ids, settings=settings, device=device, refresh=refresh, load=load
+            self,
+            ids,
+            settings=settings,
+            device=device,
+            refresh=refresh,
+            load=load,
+            what_if=what_if,
+            wheels=wheels,
         )
 
     def check_selection(
@@ -183,11 +193,20 @@ def build_report(
     device: DeviceInfo | None = None,
     refresh: bool = False,
     load: bool = False,
+    what_if: WhatIf | None = None,
+    wheels: Sequence[Candidate] = (),
 ) -> LoadReport:
     """:meth:`PluginHost.build_report` of the default host: the report on every installed
-    plug-in (or the selection ``ids``); nothing is imported unless ``load`` is true."""
+    plug-in (or the selection ``ids``); nothing is imported unless ``load`` is true.
+    ``what_if`` and ``wheels``: judge another core, Python or device, and uninstalled wheels."""
     return default_host().build_report(
-        ids, settings=settings, device=device, refresh=refresh, load=load
+        ids,
+        settings=settings,
+        device=device,
+        refresh=refresh,
+        load=load,
+        what_if=what_if,
+        wheels=wheels,
     )
 
 

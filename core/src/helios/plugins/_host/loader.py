@@ -31,6 +31,7 @@ from helios.plugins._host.report import Conflict, LoadReport
 from helios.plugins._host.settings import DISABLE_ENV, ONLY_ENV, Settings, named_ids
 from helios.plugins._host.unavailable import unavailable_class
 from helios.plugins._host.verdicts import Kind, Reason, Verdict
+from helios.plugins._host.whatif import WhatIf
 from helios.plugins.base import Plugin
 from helios.plugins.device.probe import DeviceInfo
 from helios.plugins.errors import (
@@ -127,7 +128,7 @@ def _read_manifest(candidate: Candidate) -> Manifest | Finding:
             f"pip install --force-reinstall {candidate.distribution}",
         )
     try:
-        return load_manifest(path, package=candidate.package)
+        return load_manifest(path, package=candidate.package, read=candidate.read_manifest)
     except ManifestError as exc:
         return Finding(
             Reason.MANIFEST_INVALID,
@@ -193,16 +194,22 @@ def _unreadable(what: str, exc: MetadataUnreadableError, distribution: str) -> F
     )
 
 
-def _check_installed(manifest: Manifest, core: _Core, candidate: Candidate) -> Finding | None:
-    """requires.helios, requires.python and requires.packages, against installed metadata."""
-    if core.error is not None:
+def _check_installed(
+    manifest: Manifest, core: _Core, candidate: Candidate, what_if: WhatIf
+) -> Finding | None:
+    """requires.helios, requires.python and requires.packages, against installed metadata
+    (or the core and Python versions of ``what_if``, where it gives them)."""
+    if core.error is not None and what_if.core is None:
         what = f"requires.helios cannot be checked: the metadata of {CORE_DISTRIBUTION}"
         return _unreadable(f"{what} cannot be read", core.error, CORE_DISTRIBUTION)
-    failure = checks.check_core(manifest, core.version, candidate) or checks.check_python(manifest)
+    core_version = what_if.core if what_if.core is not None else core.version
+    failure = checks.check_core(manifest, core_version, candidate) or checks.check_python(
+        manifest, what_if.python
+    )
     if failure is not None:
         return failure
     try:
-        return checks.check_packages(manifest)
+        return checks.check_packages(manifest, markers=what_if.marker_environment())
     except MetadataUnreadableError as exc:
         name = exc.distribution or "a required package"
         what = f"requires.packages cannot be checked: the metadata of {shown(name)} cannot be read"
@@ -210,7 +217,11 @@ def _check_installed(manifest: Manifest, core: _Core, candidate: Candidate) -> F
 
 
 def _precheck(
-    candidate: Candidate, settings: Settings, core: _Core, device: Callable[[], DeviceInfo]
+    candidate: Candidate,
+    settings: Settings,
+    core: _Core,
+    device: Callable[[], DeviceInfo],
+    what_if: WhatIf,
 ) -> _Entry:
     """Every check that needs only the manifest and metadata, in pipeline order."""
     if candidate.metadata_error is not None:
@@ -223,7 +234,7 @@ def _precheck(
     failure = (
         checks.check_consistency(candidate, manifest, core.version)
         or _enabled(manifest.id, settings)
-        or _check_installed(manifest, core, candidate)
+        or _check_installed(manifest, core, candidate, what_if)
         or (
             checks.check_device(manifest, device())
             if manifest.device.accelerator == "cuda"
@@ -234,11 +245,15 @@ def _precheck(
 
 
 def _judge(
-    candidate: Candidate, settings: Settings, core: _Core, device: Callable[[], DeviceInfo]
+    candidate: Candidate,
+    settings: Settings,
+    core: _Core,
+    device: Callable[[], DeviceInfo],
+    what_if: WhatIf,
 ) -> _Entry:
     """:func:`_precheck`, where an exception becomes the candidate's ``check-crashed`` verdict."""
     try:
-        return _precheck(candidate, settings, core, device)
+        return _precheck(candidate, settings, core, device, what_if)
     except Exception as exc:  # one plug-in's metadata must not stop the others being judged
         failure = _crashed(candidate, "checking", exc)
         return _Entry(candidate, None, _verdict(candidate, None, failure))
@@ -352,11 +367,16 @@ def _evaluate(
     settings: Settings,
     device: DeviceInfo | None,
     refresh: bool,
+    what_if: WhatIf | None = None,
+    extra: Sequence[Candidate] = (),
 ) -> _Evaluation:
     """Judge the installed plug-ins, or the selection ``ids``.
 
     Conflicts belong to a selection: among ``ids`` they are ``conflict`` verdicts; among every
     installed plug-in (``ids`` None) they are notes, since no trainer selects them all.
+    ``extra`` (uninstalled wheels) join the selection; each replaces the installed
+    distribution of its name, as installing it would. ``what_if`` replaces the core and
+    Python versions judged against.
     """
     probed: list[DeviceInfo] = [device] if device is not None else []
 
@@ -374,7 +394,12 @@ def _evaluate(
         wanted = list(dict.fromkeys(ids))
         missing = [_not_installed(i, installed) for i in wanted if i not in installed]
         candidates = tuple(c for c in candidates if c.entry_name in wanted)
-    entries = _mark_duplicates([_judge(c, settings, core, get_device) for c in candidates])
+    if extra:
+        replaced = {canonical_name(c.distribution) for c in extra}
+        candidates = tuple(c for c in candidates if canonical_name(c.distribution) not in replaced)
+        candidates = (*candidates, *extra)
+    what_if = what_if or WhatIf()
+    entries = _mark_duplicates([_judge(c, settings, core, get_device, what_if) for c in candidates])
     conflicts: tuple[Conflict, ...] = ()
     if ids is None:
         conflicts = _conflict_notes(entries)
@@ -421,16 +446,22 @@ def build_report(
     device: DeviceInfo | None = None,
     refresh: bool = False,
     load: bool = False,
+    what_if: WhatIf | None = None,
+    wheels: Sequence[Candidate] = (),
 ) -> LoadReport:
     """Decide about every installed plug-in (or the selection ``ids``) and return the report.
 
     Nothing is imported unless ``load`` is true; then the plug-ins that passed every check are
     imported, verified and registered. ``device`` replaces the machine probe (tests, what-ifs).
     Installed plug-ins that cannot be selected together are the report's ``conflicts`` (a
-    note); among ``ids`` they are ``conflict`` verdicts.
+    note); among ``ids`` they are ``conflict`` verdicts. ``what_if`` judges against other core
+    and Python versions, ``wheels`` (uninstalled plug-ins) join the selection; neither may be
+    combined with ``load``.
     """
+    if load and (wheels or (what_if is not None and what_if.hypothetical)):
+        raise ValueError("a what-if or a wheel is judged without importing: load must be false")
     settings = settings if settings is not None else host.settings()
-    found = _evaluate(host, ids, settings, device, refresh)
+    found = _evaluate(host, ids, settings, device, refresh, what_if, wheels)
     verdicts = []
     for entry in found.entries:
         verdict = entry.verdict
@@ -440,6 +471,7 @@ def build_report(
                 outcome if isinstance(outcome, Verdict) else replace(verdict, reason=Reason.LOADED)
             )
         verdicts.append(verdict)
+    hypothetical = what_if if what_if is not None and what_if.hypothetical else None
     return LoadReport(
         verdicts=tuple([*verdicts, *found.missing]),
         core_version=found.core.version,
@@ -447,6 +479,8 @@ def build_report(
         device=found.device,
         warnings=tuple(found.warnings),
         conflicts=found.conflicts,
+        what_if=hypothetical,
+        wheels=tuple(str(w.identity) for w in wheels),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from helios.plugins._host.checks import python_version
 from helios.plugins._host.echo import escape, quote, shown
 from helios.plugins._host.verdicts import NEWLINE, Kind, Verdict
+from helios.plugins._host.whatif import WhatIf
 from helios.plugins.device.probe import DeviceInfo
 
 __all__ = ["Conflict", "LoadReport"]
@@ -61,6 +62,16 @@ class LoadReport:
     #: In a report of every installed plug-in: those that cannot be selected together. (In a
     #: report of a selection, such plug-ins get the ``conflict`` verdict instead.)
     conflicts: tuple[Conflict, ...] = ()
+    #: The hypothetical core, Python or device judged against (``helios plugins check
+    #: --core/--python/--device``); None: this machine as it is.
+    what_if: WhatIf | None = None
+    #: Uninstalled wheels judged as if installed (``check --wheel``).
+    wheels: tuple[str, ...] = ()
+
+    @property
+    def hypothetical(self) -> bool:
+        """Whether the report judged another environment than this one, as it is."""
+        return self.what_if is not None or bool(self.wheels)
 
     def __getitem__(self, plugin_id: str) -> Verdict:
         for verdict in self.verdicts:
@@ -77,7 +88,8 @@ class LoadReport:
         return [v for v in self.verdicts if v.kind in wanted]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The report as JSON-ready data; a what-if adds ``what_if`` (what was hypothetical)."""
+        data = {
             "core": {
                 "distribution": "helios-trainer",
                 "version": self.core_version,
@@ -89,6 +101,9 @@ class LoadReport:
             "conflicts": [c.to_json() for c in self.conflicts],
             "warnings": list(self.warnings),
         }
+        if self.hypothetical:
+            data["what_if"] = (self.what_if or WhatIf()).to_json(self.wheels)
+        return data
 
     def render(self) -> str:
         """A table a person can read, one line per plug-in that is not OK, then the notes.
@@ -101,6 +116,8 @@ class LoadReport:
         )
         head = f"helios-trainer {core} · Python {self.python}"
         lines = [head]
+        if self.hypothetical:
+            lines.insert(0, (self.what_if or WhatIf()).describe(self.wheels))
         if self.device is not None:
             lines.append(f"device: {self.device.describe()}")
         if not self.verdicts:

@@ -9,6 +9,7 @@ A test holds the fast path to packaging's answers.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -39,13 +40,15 @@ class PackageRequirement(NamedTuple):
         marker = f"; {self.marker}" if self.marker else ""
         return f"{self.name}{extras}{self.specifier}{marker}"
 
-    def applies(self) -> bool:
-        """Whether the marker holds here (no marker: always); extras count as not requested."""
+    def applies(self, environment: Mapping[str, str] | None = None) -> bool:
+        """Whether the marker holds here (no marker: always); extras count as not requested.
+
+        ``environment`` replaces marker variables (a what-if's ``python_version``)."""
         if self.marker is None:
             return True
         from packaging.markers import Marker
 
-        return Marker(self.marker).evaluate({"extra": ""})
+        return Marker(self.marker).evaluate({**(environment or {}), "extra": ""})
 
 
 def parse_plain(text: str) -> PackageRequirement | None:

@@ -41,6 +41,7 @@ __all__ = [
     "VISIBLE_ENV",
     "DeviceInfo",
     "DriverReport",
+    "FakeDeviceError",
     "RawDevice",
     "fake_device",
     "probe_machine",
@@ -303,7 +304,18 @@ def _json_kind(value: object) -> str:
     return f"{kind} {shown(json.dumps(value))}"
 
 
-def _fake_error(expected: str, found: str) -> ValueError:
-    return ValueError(
-        f"{FAKE_ENV}: expected {expected}, found {found}. A good value: {FAKE_ENV}='{FAKE_EXAMPLE}'"
-    )
+class FakeDeviceError(ValueError):
+    """A fake device description that is not one; ``expected`` and ``found`` let another
+    source of the same JSON (``helios plugins check --device``) word its own message."""
+
+    def __init__(self, expected: str, found: str) -> None:
+        super().__init__(
+            f"{FAKE_ENV}: expected {expected}, found {found}. A good value: "
+            f"{FAKE_ENV}='{FAKE_EXAMPLE}'"
+        )
+        self.expected = expected
+        self.found = found
+
+
+def _fake_error(expected: str, found: str) -> FakeDeviceError:
+    return FakeDeviceError(expected, found)
