@@ -83,8 +83,13 @@ class WheelCandidate(Candidate):
         return self.manifest_bytes
 
 
+#: How many characters of the wheel's path a message shows (a path as long as the system allows).
+_PATH_SHOWN = 4096
+
+
 def _error(wheel: Path, problem: str, fix: str) -> WheelError:
-    return WheelError(f"{quote(str(wheel), quote_char=chr(39))}: {problem}. Fix: {fix}")
+    shown_path = quote(str(wheel), limit=_PATH_SHOWN, quote_char="'")
+    return WheelError(f"{shown_path}: {problem}. Fix: {fix}")
 
 
 def _open(wheel: Path) -> IO[bytes]:
