@@ -16,7 +16,11 @@ import select
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from helios.plugins._host.whatif import WhatIf
+    from helios.plugins._host.wheel_manifest import WheelCandidate
 
 __all__ = ["main"]
 
@@ -202,7 +206,7 @@ class _UsageError(Exception):
 
 def _what_if(
     args: argparse.Namespace, ids: Sequence[str] | None
-) -> tuple[Any, list[Any], list[str] | None]:
+) -> tuple[WhatIf, list[WheelCandidate], list[str] | None]:
     """``check``'s what-if, the wheels it names (as options or among the ids) and the ids left.
 
     Only wheels named: only they are judged (``ids`` becomes an empty selection).
