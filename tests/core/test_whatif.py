@@ -25,7 +25,7 @@ MARKED = "surely-absent>=1; python_version >= '3.13'"
 def _python_manifest(plugin_id: str, package: str) -> str:
     """A manifest needing Python 3.10-3.12, and a package only on Python 3.13 and later."""
     text = manifest_text(plugin_id, f"{package}.plugin:FixturePlugin", packages=(MARKED,))
-    return text.replace('[requires]\n', f'[requires]\npython = "{PY_RANGE}"\n')
+    return text.replace("[requires]\n", f'[requires]\npython = "{PY_RANGE}"\n')
 
 
 @pytest.fixture
