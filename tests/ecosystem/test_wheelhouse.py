@@ -177,7 +177,7 @@ def test_the_core_wheel_ships_the_scaffold_templates(tmp_path: Path) -> None:
     assert shipped == {
         f"helios/plugins/authoring/templates/{p.name}" for p in templates.glob("*.tmpl")
     }
-    assert len(shipped) == 7
+    assert len(shipped) == 8
     assert check_wheel(core, wheel) == []
 
     member = "helios/plugins/authoring/templates/plugin.py.tmpl"
