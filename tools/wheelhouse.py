@@ -7,8 +7,11 @@ byte, next to its ``__init__.py`` (and so is the copy in ``.dist-info/extra_meta
 the wheel has one), and agrees with the wheel's metadata by the core's rule
 (:mod:`helios.plugins._host.consistency`: entry point, Requires-Dist, Requires-Python); every
 other package data file under ``src/<package>/`` (the scaffold's templates, ``py.typed``) is
-inside the wheel byte for byte; the sdist carries pyproject.toml and the manifest. Exit status 1
-with one line per problem otherwise.
+inside the wheel byte for byte; the sdist carries pyproject.toml and the manifest. Both carry
+what an index shows (:func:`publishing_problems`): the repository's LICENSE named by
+License-File, License-Expression, authors, project URLs, keywords, a readme content type and
+classifiers with a development status and exactly the Pythons the CI tests. Exit status 1 with
+one line per problem otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import configparser
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable
+from email.message import Message
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -24,9 +29,22 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tools.core_rules import Finding, consistency, manifest_claims
-from tools.projects import MANIFEST, REPO_ROOT, Project, all_projects, read_pyproject, read_toml
+from tools.interpreters import check_classifiers
+from tools.projects import (
+    CORE_FOLDER,
+    MANIFEST,
+    REPO_ROOT,
+    Project,
+    all_projects,
+    read_pyproject,
+    read_toml,
+)
 
 _GROUP = "helios.plugins"
+#: The licence file at the repository root; every distribution ships a copy of it.
+LICENSE = "LICENSE"
+_PYTHON = "Programming Language :: Python :: "
+_STATUS = "Development Status :: "
 
 
 def _normalized(requirements: list[str]) -> set[str]:
@@ -97,6 +115,146 @@ def _package_data_problems(project: Project, archive: zipfile.ZipFile) -> list[s
     return problems
 
 
+#: The most bytes read of one licence file from an archive (the MIT text is about 1 kB).
+MAX_LICENCE_BYTES = 1 << 20
+
+
+def _member(archive: zipfile.ZipFile, name: str) -> bytes | None:
+    """The bytes of ``name`` in a wheel, or None when absent or larger than a licence can be."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        return None
+    return archive.read(info) if info.file_size <= MAX_LICENCE_BYTES else None
+
+
+def _tar_member(archive: tarfile.TarFile, name: str) -> bytes | None:
+    """The bytes of the regular file ``name`` in an sdist, or None (absent, a link, too big)."""
+    try:
+        info = archive.getmember(name)
+    except KeyError:
+        return None
+    if not info.isfile() or info.size > MAX_LICENCE_BYTES:
+        return None
+    handle = archive.extractfile(info)
+    return handle.read() if handle is not None else None
+
+
+def ci_pythons(root: Path) -> list[str]:
+    """The Pythons the CI tests: the ``3.N`` classifiers of ``core/pyproject.toml``.
+
+    noxfile.py reads them the same way (``nox.project.python_versions``) and runs the torch-free
+    floor on each. A ValueError names the file and the fix when there are none or when
+    requires-python leaves one out.
+    """
+    path = root / CORE_FOLDER / "pyproject.toml"
+    core = read_toml(path.read_text(encoding="utf-8"))
+    classifiers = core.get("project", {}).get("classifiers", [])
+    found = sorted({c.split()[-1] for c in classifiers if c.startswith(_PYTHON + "3.")}, key=_key)
+    if not found:
+        raise ValueError(
+            f"{path}: [project].classifiers name no Python version; list the Pythons the CI "
+            f"tests, e.g. '{_PYTHON}3.11'"
+        )
+    check_classifiers(core, found)
+    return found
+
+
+def _key(python: str) -> list[int]:
+    return [int(part) if part.isdigit() else -1 for part in python.split(".")]
+
+
+def publishing_problems(
+    project: Project,
+    meta: Message,
+    licence_file: Callable[[str], bytes | None],
+    where: Callable[[str], str],
+) -> list[str]:
+    """What a package index would show missing or wrong in ``meta`` (a METADATA or PKG-INFO).
+
+    ``licence_file(name)`` is the archive's file of a ``License-File: name`` line (None when
+    absent), found at ``where(name)``. The repository's LICENSE must be one of them, byte for
+    byte; the Python classifiers must be exactly :func:`ci_pythons`.
+    """
+    source = project.pyproject
+    root_licence = project.root / LICENSE
+    problems = []
+    expression = meta["License-Expression"]
+    if not expression:
+        problems.append(
+            f'no License-Expression: set license = "MIT" (an SPDX expression) in [project] of '
+            f"{source}"
+        )
+    files = meta.get_all("License-File") or []
+    if LICENSE not in files:
+        problems.append(
+            f"License-File names {files}, expected {LICENSE}: add license-files = "
+            f'["{LICENSE}"] to [project] of {source} and copy {root_licence} to '
+            f"{project.path / LICENSE}"
+        )
+    for name in files:
+        data = licence_file(name)
+        if data is None:
+            problems.append(
+                f"{where(name)} is missing or not a regular file of at most 1 MiB (License-File: "
+                f"{name}); rebuild with hatchling>=1.27"
+            )
+        elif name == LICENSE and (not root_licence.is_file() or data != root_licence.read_bytes()):
+            problems.append(
+                f"{where(name)} differs from the repository's {root_licence}: copy it to "
+                f"{project.path / LICENSE} and rebuild"
+            )
+    if not (meta["Author"] or meta["Author-email"]):
+        problems.append(
+            f'no Author or Author-email: add authors = [{{name = "..."}}] to [project] of {source}'
+        )
+    labels = [url.split(",", 1)[0].strip() for url in meta.get_all("Project-URL") or []]
+    if "Homepage" not in labels:
+        problems.append(
+            f"Project-URL has no Homepage (it has {labels}): add Homepage, Documentation and "
+            f"Issues to [project.urls] of {source}"
+        )
+    if not meta["Keywords"]:
+        problems.append(f"no Keywords: add keywords = [...] to [project] of {source}")
+    if not meta["Description-Content-Type"]:
+        problems.append(
+            f'no Description-Content-Type: set readme = "README.md" in [project] of {source}'
+        )
+    problems += _classifier_problems(project, meta, expression)
+    return problems
+
+
+def _classifier_problems(project: Project, meta: Message, expression: str | None) -> list[str]:
+    source = project.pyproject
+    classifiers = meta.get_all("Classifier") or []
+    statuses = [c for c in classifiers if c.startswith(_STATUS)]
+    problems = []
+    if len(statuses) != 1:
+        problems.append(
+            f"classifiers hold {len(statuses)} '{_STATUS}...' entries {statuses}, expected one: "
+            f'add one (e.g. "{_STATUS}3 - Alpha") to [project].classifiers of {source}'
+        )
+    try:
+        pythons = ci_pythons(project.root)
+    except ValueError as exc:
+        return [*problems, str(exc)]
+    listed = sorted({c.split()[-1] for c in classifiers if c.startswith(_PYTHON + "3.")}, key=_key)
+    if listed != pythons:
+        problems.append(
+            f"classifiers list Python {', '.join(listed) or 'none'}, expected "
+            f"{', '.join(pythons)} (the Pythons the CI tests: the classifiers of "
+            f"{project.root / CORE_FOLDER / 'pyproject.toml'}); make [project].classifiers of "
+            f"{source} list exactly those"
+        )
+    licences = [c for c in classifiers if c.startswith("License :: ")]
+    if expression and licences:
+        problems.append(
+            f"classifiers {licences} next to License-Expression {expression!r}: package indexes "
+            f"refuse both (PEP 639); drop the License :: classifiers from {source}"
+        )
+    return problems
+
+
 def check_wheel(project: Project, wheel: Path) -> list[str]:
     """Problems of ``wheel`` against ``project``'s sources; empty when it is right."""
     problems: list[str] = []
@@ -115,6 +273,10 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
         copy_name = f"{info}/extra_metadata/{MANIFEST}"
         copy = archive.read(copy_name) if copy_name in names else None
         data_problems = _package_data_problems(project, archive)
+        licences = {
+            name: _member(archive, f"{info}/licenses/{name}")
+            for name in meta.get_all("License-File") or []
+        }
     pyproject = read_pyproject(project.pyproject.read_text(encoding="utf-8"))
 
     if canonicalize_name(meta["Name"] or "") != project.name:
@@ -162,6 +324,9 @@ def check_wheel(project: Project, wheel: Path) -> list[str]:
     if project.entry_points and project.manifest_path is None:
         problems.append(f"declares helios.plugins entry points but has no src/*/{MANIFEST}")
     problems += data_problems
+    problems += publishing_problems(
+        project, meta, licences.get, lambda name: f"{info}/licenses/{name}"
+    )
     return [f"{wheel.name}: {p}" for p in problems]
 
 
@@ -172,12 +337,18 @@ def check_sdist(project: Project, sdist: Path) -> list[str]:
         names = set(archive.getnames())
         pkg_info = archive.extractfile(f"{stem}/PKG-INFO") if f"{stem}/PKG-INFO" in names else None
         meta = HeaderParser().parsestr(pkg_info.read().decode()) if pkg_info else None
+        licences = {
+            name: _tar_member(archive, f"{stem}/{name}")
+            for name in (meta.get_all("License-File") or [] if meta is not None else [])
+        }
     if meta is None or meta["Version"] != project.version:
         problems.append(f"PKG-INFO does not say version {project.version}")
     wanted = [f"{stem}/pyproject.toml", f"{stem}/src/{project.package}/__init__.py"]
     if project.manifest_path is not None:
         wanted.append(f"{stem}/src/{project.package}/{MANIFEST}")
     problems += [f"{name} is missing" for name in wanted if name not in names]
+    if meta is not None:
+        problems += publishing_problems(project, meta, licences.get, lambda name: f"{stem}/{name}")
     return [f"{sdist.name}: {p}" for p in problems]
 
 

@@ -32,6 +32,7 @@ from support.plugin_env import PluginEnv
 FILES = (
     "pyproject.toml",
     "README.md",
+    "LICENSE",
     "src/helios_step_counter/__init__.py",
     "src/helios_step_counter/plugin.py",
     "src/helios_step_counter/helios-plugin.toml",
@@ -48,6 +49,8 @@ ID_RULE = (
 #: files, per "id version": {file: text}. Regenerate it (after changing a template on purpose)
 #: from tests/: python -c 'from core.test_scaffold import write_golden; write_golden()'
 GOLDEN = Path(__file__).parent / "data" / "scaffold_golden.json"
+#: The Python classifiers the golden cases are rendered with (the installed core's may change).
+GOLDEN_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
 def render_cases(dest: Path) -> dict[str, dict[str, str]]:
@@ -56,7 +59,9 @@ def render_cases(dest: Path) -> dict[str, dict[str, str]]:
     rendered = {}
     for case in cases:
         name, version = case.split()
-        made = create_plugin_project(name, dest / case, helios_version=version)
+        made = create_plugin_project(
+            name, dest / case, helios_version=version, year=2026, pythons=GOLDEN_PYTHONS
+        )
         rendered[case] = {f: (made.root / f).read_bytes().decode("utf-8") for f in made.files}
     return rendered
 
@@ -260,6 +265,9 @@ def test_cli_prints_the_files_and_the_next_commands(
         "  pip install ./helios-step-counter    # or pip install -e './helios-step-counter[test]'",
         "  helios plugins check step_counter --import",
         "  pytest ./helios-step-counter/tests",
+        "before publishing: complete authors and [project.urls] in "
+        "./helios-step-counter/pyproject.toml (or pass --author, --email, --url to helios "
+        "plugins new)",
     ]
     assert validate_path(tmp_path / "helios-step-counter").ok
 

@@ -2,21 +2,65 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
+import nox
 import pytest
-from tools.projects import REPO_ROOT, find_project
-from tools.wheelhouse import check, check_wheel
+from tools.projects import REPO_ROOT, all_projects, find_project
+from tools.wheelhouse import check, check_sdist, check_wheel, ci_pythons
 
 from support.gitrepo import Repo
+
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+#: What publishable() adds to a throwaway project's [project] table.
+METADATA = """\
+license = "MIT"
+license-files = ["LICENSE"]
+authors = [{{name = "Helios Tests"}}]
+keywords = ["helios"]
+readme = "README.md"
+urls = {{Homepage = "https://example.invalid/helios"}}
+classifiers = [{classifiers}]
+"""
+
+
+def classifiers(*extra: str, pythons: tuple[str, ...] = PYTHONS) -> str:
+    listed = [*extra, *(f"Programming Language :: Python :: {v}" for v in pythons)]
+    return ", ".join(f'"{c}"' for c in listed)
+
+
+def publishable(repo: Repo, *folders: str, licence: str = "MIT License (tests)\n") -> None:
+    """Give the throwaway ``folders`` what an index shows: a LICENSE, authors, URLs, ...."""
+    repo.write("LICENSE", licence)
+    for folder in folders:
+        repo.write(f"{folder}/LICENSE", licence)
+        repo.write(f"{folder}/README.md", f"# {folder}\n")
+        metadata(repo, folder, classifiers("Development Status :: 3 - Alpha"))
+
+
+def metadata(repo: Repo, folder: str, listed: str) -> None:
+    path = repo.root / folder / "pyproject.toml"
+    anchor = 'requires-python = ">=3.10"\n'
+    text = path.read_text().replace(anchor, anchor + METADATA.format(classifiers=listed), 1)
+    path.write_text(text)
 
 
 def build(repo: Repo, folder: str, out: Path) -> None:
     pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
     subprocess.run([*pip, "-w", str(out), str(repo.root / folder)], check=True)
+
+
+def build_sdist(folder: Path, out: Path) -> Path:
+    """``python -m build --sdist`` of ``folder`` into ``out`` (this venv's hatchling)."""
+    command = [sys.executable, "-m", "build", "-q", "--sdist", "--no-isolation", "-o", str(out)]
+    subprocess.run([*command, str(folder)], check=True, capture_output=True)
+    (sdist,) = out.glob("*.tar.gz")
+    return sdist
 
 
 def without(wheel: Path, member: str) -> Path:
@@ -43,6 +87,7 @@ def test_wheels_and_their_sources_agree_or_the_problem_is_named(repo: Repo, tmp_
     pytest.importorskip("hatchling", reason="the tests session installs hatchling")
     repo.core("0.1.0")
     repo.plugin("cuda", ">=0.1,<0.2")
+    publishable(repo, "core", "plugins/cuda")
     house = tmp_path / "house"
     build(repo, "core", house)
     build(repo, "plugins/cuda", house)
@@ -60,6 +105,7 @@ def test_wheels_and_their_sources_agree_or_the_problem_is_named(repo: Repo, tmp_
     ]
 
     repo.plugin("cuda", ">=0.1,<0.3", version="0.1.0")  # sources moved on; the wheel did not
+    publishable(repo, "plugins/cuda")
     assert check_wheel(find_project(repo.root, "cuda"), wheel) == [
         "helios_cuda-0.1.0-py3-none-any.whl: Requires-Dist is ['helios-trainer<0.2,>=0.1'], "
         "expected ['helios-trainer>=0.1,<0.3']",
@@ -76,6 +122,7 @@ def test_a_wheel_whose_manifest_disagrees_with_its_metadata_is_named(
     pytest.importorskip("hatchling", reason="the tests session installs hatchling")
     repo.core("0.1.0")
     repo.plugin("cuda", ">=0.1,<0.2", manifest_range=">=0.1,<0.3")
+    publishable(repo, "core", "plugins/cuda")
     house = tmp_path / "house"
     build(repo, "plugins/cuda", house)
     wheel = house / "helios_cuda-0.1.0-py3-none-any.whl"
@@ -130,7 +177,7 @@ def test_the_core_wheel_ships_the_scaffold_templates(tmp_path: Path) -> None:
     assert shipped == {
         f"helios/plugins/authoring/templates/{p.name}" for p in templates.glob("*.tmpl")
     }
-    assert len(shipped) == 7
+    assert len(shipped) == 8
     assert check_wheel(core, wheel) == []
 
     member = "helios/plugins/authoring/templates/plugin.py.tmpl"
@@ -139,3 +186,169 @@ def test_the_core_wheel_ships_the_scaffold_templates(tmp_path: Path) -> None:
         f"data the wheel must carry; check [tool.hatch.build] in {core.pyproject} (an exclude "
         "or a .gitignore pattern drops it)"
     ]
+
+
+def test_every_distribution_ships_a_copy_of_the_repository_licence() -> None:
+    licence = (REPO_ROOT / "LICENSE").read_bytes()
+    assert licence.startswith(b"MIT License\n\nCopyright (c) 2026 The Helios developers\n")
+    for project in all_projects(REPO_ROOT):
+        assert (project.path / "LICENSE").read_bytes() == licence, project.folder
+
+
+def test_the_ci_pythons_are_the_ones_nox_runs_the_floor_on(repo: Repo) -> None:
+    core = nox.project.load_toml(REPO_ROOT / "core" / "pyproject.toml")
+    assert ci_pythons(REPO_ROOT) == nox.project.python_versions(core)
+    repo.core("0.1.0")
+    with pytest.raises(ValueError, match="classifiers name no Python version") as info:
+        ci_pythons(repo.root)
+    assert str(info.value) == (
+        f"{repo.root / 'core' / 'pyproject.toml'}: [project].classifiers name no Python "
+        "version; list the Pythons the CI tests, e.g. 'Programming Language :: Python :: 3.11'"
+    )
+
+
+@pytest.mark.slow
+def test_the_repository_wheels_and_sdists_carry_the_licence_and_what_an_index_shows(
+    tmp_path: Path,
+) -> None:
+    """What the build session checks, on this tree: ``unzip -l`` and ``tar tzf`` list LICENSE."""
+    pytest.importorskip("hatchling", reason="the tests session installs hatchling")
+    pytest.importorskip("build", reason="the build session installs build")
+    licence = (REPO_ROOT / "LICENSE").read_bytes()
+    for project in all_projects(REPO_ROOT):
+        out = tmp_path / project.name
+        sdist = build_sdist(project.path, out)
+        pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+        subprocess.run([*pip, "-w", str(out), str(project.path)], check=True)
+        (wheel,) = out.glob("*.whl")
+        info = f"{project.dist_stem}.dist-info"
+        with zipfile.ZipFile(wheel) as archive:
+            assert archive.read(f"{info}/licenses/LICENSE") == licence
+            meta = archive.read(f"{info}/METADATA").decode()
+        with tarfile.open(sdist) as archive:
+            handle = archive.extractfile(f"{project.dist_stem}/LICENSE")
+            assert handle is not None
+            assert handle.read() == licence
+        for line in (
+            "License-Expression: MIT",
+            "License-File: LICENSE",
+            "Author: The Helios developers",
+            "Project-URL: Homepage, https://github.com/helios-dev/helios",
+            "Classifier: Development Status :: 3 - Alpha",
+            *(f"Classifier: Programming Language :: Python :: {v}" for v in PYTHONS),
+            "Description-Content-Type: text/markdown",
+        ):
+            assert line in meta.splitlines(), (project.name, line)
+        assert check_wheel(project, wheel) == []
+        assert check_sdist(project, sdist) == []
+
+
+@pytest.mark.slow
+def test_a_wheel_and_sdist_without_publishing_metadata_name_each_gap(
+    repo: Repo, tmp_path: Path
+) -> None:
+    pytest.importorskip("hatchling", reason="the tests session installs hatchling")
+    pytest.importorskip("build", reason="the tests session installs build")
+    repo.core("0.1.0")
+    repo.plugin("cuda", ">=0.1,<0.2")
+    publishable(repo, "core")
+    house = tmp_path / "house"
+    build(repo, "plugins/cuda", house)
+    sdist = build_sdist(repo.root / "plugins/cuda", house)
+    plugin = find_project(repo.root, "cuda")
+    source = repo.root / "plugins/cuda/pyproject.toml"
+    core = repo.root / "core/pyproject.toml"
+    gaps = [
+        f'no License-Expression: set license = "MIT" (an SPDX expression) in [project] of {source}',
+        'License-File names [], expected LICENSE: add license-files = ["LICENSE"] to [project] '
+        f"of {source} and copy {repo.root / 'LICENSE'} to {repo.root / 'plugins/cuda/LICENSE'}",
+        f'no Author or Author-email: add authors = [{{name = "..."}}] to [project] of {source}',
+        "Project-URL has no Homepage (it has []): add Homepage, Documentation and Issues to "
+        f"[project.urls] of {source}",
+        f"no Keywords: add keywords = [...] to [project] of {source}",
+        f'no Description-Content-Type: set readme = "README.md" in [project] of {source}',
+        "classifiers hold 0 'Development Status :: ...' entries [], expected one: add one "
+        f'(e.g. "Development Status :: 3 - Alpha") to [project].classifiers of {source}',
+        "classifiers list Python none, expected 3.10, 3.11, 3.12, 3.13 (the Pythons the CI "
+        f"tests: the classifiers of {core}); make [project].classifiers of {source} list "
+        "exactly those",
+    ]
+    wheel = house / "helios_cuda-0.1.0-py3-none-any.whl"
+    assert check_wheel(plugin, wheel) == [f"{wheel.name}: {gap}" for gap in gaps]
+    assert check_sdist(plugin, sdist) == [f"{sdist.name}: {gap}" for gap in gaps]
+
+
+@pytest.mark.slow
+def test_a_stale_licence_wrong_pythons_and_licence_classifiers_are_named(
+    repo: Repo, tmp_path: Path
+) -> None:
+    pytest.importorskip("hatchling", reason="the tests session installs hatchling")
+    repo.core("0.1.0")
+    repo.plugin("cuda", ">=0.1,<0.2")
+    publishable(repo, "core")
+    repo.write("plugins/cuda/LICENSE", "an older licence\n")
+    repo.write("plugins/cuda/README.md", "# cuda\n")
+    listed = classifiers(
+        "Development Status :: 3 - Alpha",
+        "Development Status :: 4 - Beta",
+        "License :: OSI Approved :: MIT License",
+        pythons=("3.9", "3.10", "3.11"),
+    )
+    metadata(repo, "plugins/cuda", listed)
+    house = tmp_path / "house"
+    build(repo, "plugins/cuda", house)
+    wheel = house / "helios_cuda-0.1.0-py3-none-any.whl"
+    source = repo.root / "plugins/cuda/pyproject.toml"
+    info = "helios_cuda-0.1.0.dist-info"
+    assert check_wheel(find_project(repo.root, "cuda"), wheel) == [
+        f"{wheel.name}: {problem}"
+        for problem in (
+            f"{info}/licenses/LICENSE differs from the repository's {repo.root / 'LICENSE'}: "
+            f"copy it to {repo.root / 'plugins/cuda/LICENSE'} and rebuild",
+            "classifiers hold 2 'Development Status :: ...' entries ['Development Status :: 3 "
+            "- Alpha', 'Development Status :: 4 - Beta'], expected one: add one (e.g. "
+            f'"Development Status :: 3 - Alpha") to [project].classifiers of {source}',
+            "classifiers list Python 3.9, 3.10, 3.11, expected 3.10, 3.11, 3.12, 3.13 (the "
+            "Pythons the CI tests: the classifiers of "
+            f"{repo.root / 'core/pyproject.toml'}); make [project].classifiers of {source} "
+            "list exactly those",
+            "classifiers ['License :: OSI Approved :: MIT License'] next to License-Expression "
+            "'MIT': package indexes refuse both (PEP 639); drop the License :: classifiers from "
+            f"{source}",
+        )
+    ]
+
+
+def _sdist_with_licence(
+    source: Path, target: Path, licence: tarfile.TarInfo | None, data: bytes = b""
+) -> Path:
+    """A copy of the sdist ``source`` whose LICENSE member is ``licence`` (None: left out)."""
+    target.parent.mkdir(parents=True)
+    with tarfile.open(source) as original, tarfile.open(target, "w:gz") as copy:
+        for member in original.getmembers():
+            if not member.name.endswith("/LICENSE"):
+                copy.addfile(member, original.extractfile(member))
+            elif licence is not None:
+                copy.addfile(licence, io.BytesIO(data) if licence.isfile() else None)
+    return target
+
+
+@pytest.mark.slow
+def test_an_sdist_whose_licence_is_absent_a_link_or_too_big_is_named(tmp_path: Path) -> None:
+    pytest.importorskip("hatchling", reason="the tests session installs hatchling")
+    pytest.importorskip("build", reason="the tests session installs build")
+    project = find_project(REPO_ROOT, "cuda")
+    sdist = build_sdist(project.path, tmp_path / "built")
+    assert check_sdist(project, sdist) == []
+    member = f"{project.dist_stem}/LICENSE"
+    link = tarfile.TarInfo(member)
+    link.type, link.linkname = tarfile.SYMTYPE, "../../LICENSE"
+    huge = tarfile.TarInfo(member)
+    huge.size = (1 << 20) + 1
+    cases = {"absent": (None, b""), "link": (link, b""), "huge": (huge, b"x" * huge.size)}
+    for case, (licence, data) in cases.items():
+        copy = _sdist_with_licence(sdist, tmp_path / case / sdist.name, licence, data)
+        assert check_sdist(project, copy) == [
+            f"{sdist.name}: {member} is missing or not a regular file of at most 1 MiB "
+            "(License-File: LICENSE); rebuild with hatchling>=1.27"
+        ], case

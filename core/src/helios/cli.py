@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="create DIR/helios-NAME/ (default: the current folder)",
     )
+    new.add_argument("--author", metavar="NAME", help="the authors entry of pyproject.toml")
+    new.add_argument("--email", metavar="ADDRESS", help="the author's email address")
+    new.add_argument("--url", metavar="URL", help="the project's home page ([project.urls])")
     _demo_parser(commands)
     return parser
 
@@ -277,7 +280,9 @@ def _new(args: argparse.Namespace) -> int:
 
     from helios.plugins.authoring.scaffold import create_plugin_project
 
-    made = create_plugin_project(args.name, args.dest)
+    made = create_plugin_project(
+        args.name, args.dest, author=args.author, email=args.email, url=args.url
+    )
     root = str(made.root)
     if not made.root.is_absolute() and not root.startswith(os.pardir):
         root = os.curdir + os.sep + root  # so that pip takes it for a path, not a name
@@ -293,6 +298,12 @@ def _new(args: argparse.Namespace) -> int:
         f"  helios plugins check {names.plugin_id} --import",
         f"  pytest {shlex.quote(os.path.join(root, 'tests'))}",
     ]
+    if made.metadata.missing:
+        pyproject = shlex.quote(os.path.join(root, "pyproject.toml"))
+        lines.append(
+            f"before publishing: complete {' and '.join(made.metadata.unfilled)} in {pyproject}"
+            f" (or pass {', '.join(made.metadata.missing)} to helios plugins new)"
+        )
     print("\n".join(lines))
     return EXIT_OK
 

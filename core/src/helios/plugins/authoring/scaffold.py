@@ -1,10 +1,11 @@
 """``helios plugins new NAME``: write a complete, installable plug-in distribution.
 
-The scaffold is a project tree (``pyproject.toml``, ``README.md``, ``src/helios_<id>/`` with
+The scaffold is a project tree (``pyproject.toml``, ``README.md``, ``LICENSE``, ``src/helios_<id>/`` with
 the plug-in class, its manifest and ``py.typed``, and ``tests/test_plugin.py``) that passes
 ``helios plugins validate``, installs with pip and passes ``helios plugins check <id>
 --import`` and its own tests as generated. Its helios-trainer range comes from the installed
-core's version. The files are rendered from the templates in ``templates/`` next to this
+core's version, its Python classifiers from the core's; authors and the home page come from
+the caller (:mod:`helios.plugins.authoring.metadata`). The files are rendered from the templates in ``templates/`` next to this
 module (package data, shipped in the wheel; :data:`TEMPLATES` maps each generated file to its
 template), so the scaffold works from an installed wheel; nothing here imports torch.
 
@@ -22,6 +23,7 @@ import textwrap
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -31,6 +33,7 @@ from packaging.version import InvalidVersion, Version
 
 from helios.plugins._host.first_party import FIRST_PARTY
 from helios.plugins._host.manifest import CORE_DISTRIBUTION, ID_PATTERN, MANIFEST_FILENAME
+from helios.plugins.authoring.metadata import MetadataError, ProjectMetadata, core_pythons
 from helios.plugins.hooks import GUARDED_HOOKS, HOOK_PREFIXES, HOOKS
 
 if TYPE_CHECKING:
@@ -147,18 +150,39 @@ class Scaffold:
     root: Path
     files: tuple[str, ...]  # relative to root, POSIX separators, in writing order
     helios_range: str
+    metadata: ProjectMetadata
 
 
 def create_plugin_project(
-    name: str, dest: Path | None = None, *, helios_version: str | None = None
+    name: str,
+    dest: Path | None = None,
+    *,
+    helios_version: str | None = None,
+    author: str | None = None,
+    email: str | None = None,
+    url: str | None = None,
+    year: int | None = None,
+    pythons: tuple[str, ...] | None = None,
 ) -> Scaffold:
     """Write the plug-in project ``dest/helios-<id>/`` for the plug-in id ``name``.
 
-    ``helios_version`` defaults to the installed core's version. The tree is built in a
+    ``helios_version`` and ``pythons`` (its Python classifiers) default to the installed
+    core's; ``author``, ``email`` and ``url`` (the home page) left out become commented lines
+    to fill in; ``year`` (the LICENSE's) defaults to this year. The tree is built in a
     temporary folder next to the target and renamed into place, so a failure leaves nothing
     behind; an existing target that is not an empty folder is never touched.
     """
     names = Names.from_id(name)
+    try:
+        project = ProjectMetadata.checked(
+            author=author,
+            email=email,
+            url=url,
+            year=date.today().year if year is None else year,
+            pythons=core_pythons() if pythons is None else pythons,
+        )
+    except MetadataError as exc:
+        raise ScaffoldError(str(exc)) from exc
     if helios_version is None:
         import helios
 
@@ -171,7 +195,7 @@ def create_plugin_project(
             f"{target} exists and is not an empty folder; nothing was written. Choose "
             "another --dest, or move it away first"
         )
-    files = _render(names, helios_range)
+    files = _render(names, helios_range, project)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         staging = dest / f".{names.distribution}-{uuid.uuid4().hex[:12]}.tmp"
@@ -194,16 +218,21 @@ def create_plugin_project(
         raise ScaffoldError(f"cannot create {target}: {exc}; nothing was written") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone after a successful rename
-    return Scaffold(names, target, tuple(files), helios_range)
+    return Scaffold(names, target, tuple(files), helios_range, project)
 
 
 def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
-def _render(names: Names, helios_range: str) -> dict[str, str]:
+def _render(names: Names, helios_range: str, project: ProjectMetadata) -> dict[str, str]:
     """Every file of the project, relative path to text."""
     values = {
+        "authors": project.authors_line(),
+        "urls": project.urls_table(),
+        "python_classifiers": project.python_classifiers(),
+        "year": str(project.year),
+        "holder": project.licence_holder(names.distribution),
         "id": names.plugin_id,
         "distribution": names.distribution,
         "package": names.package,
@@ -229,6 +258,7 @@ def _render(names: Names, helios_range: str) -> dict[str, str]:
 TEMPLATES = {
     "pyproject.toml": "pyproject.toml.tmpl",
     "README.md": "README.md.tmpl",
+    "LICENSE": "LICENSE.tmpl",
     "src/{package}/__init__.py": "__init__.py.tmpl",
     "src/{package}/plugin.py": "plugin.py.tmpl",
     "src/{package}/{manifest}": "helios-plugin.toml.tmpl",
