@@ -31,6 +31,7 @@ git runs only inside the sessions that need the history.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -42,6 +43,7 @@ from typing import Any
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
+from tools.index import IndexProblem, offerings, serve
 from tools.interpreters import check_classifiers, main_python, use_pyenv_pythons
 from tools.matrix import EDGES, edge_cell
 from tools.projects import Project, all_projects, plugin_projects, read_toml, requirement_name
@@ -298,6 +300,42 @@ def refuse(session: nox.Session) -> None:
     """A plug-in built for a core range that leaves out the installed core: incompatible."""
     session.install("--no-index", "--find-links", str(WHEELHOUSE), "helios-trainer")
     session.run("python", "-m", "tools.install_check", "refused", "plugins/cuda")
+
+
+INDEX_WORK = ROOT / "build" / "index"
+
+
+@nox.session(python=MAIN_PYTHON, tags=["packaging"])
+@frees_venv
+def index(session: nox.Session) -> None:
+    """A real index: every release (and the tree) uploaded with twine, installed by name."""
+    session.install(*group("index"), *group("test"))
+    session.run("pytest", "-p", "no:cacheprovider", "tests/ecosystem/test_index.py")
+    try:
+        plan = offerings(ROOT)  # reads the release history (git) now
+    except (HistoryError, ValueError) as exc:
+        session.error(f"nothing to publish: {exc}")
+    shutil.rmtree(INDEX_WORK, ignore_errors=True)
+    packages = INDEX_WORK / "packages"
+    pypi_server = str(Path(session.bin) / "pypi-server")
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(serve(pypi_server, packages, INDEX_WORK / "server.log"))
+        except IndexProblem as exc:
+            session.error(str(exc))
+        session.log(f"index: pypiserver at {server.url} (log: {INDEX_WORK / 'server.log'})")
+        for offer in plan:
+            session.log(f"index: upload {offer.project.name} {offer.version} ({offer.source})")
+            tree = ["--from-tree"] if offer.release is None else []
+            session.run(
+                "python", "-m", "tools.release", offer.project.name, str(offer.version),
+                "--upload", server.url, *tree,
+            )  # fmt: skip
+        preinstall = [f"--preinstall={r}" for r in group("torch")]
+        session.run(
+            "python", "-m", "tools.index", "prove", server.url, "--packages", str(packages),
+            "--work", str(INDEX_WORK), *preinstall,
+        )  # fmt: skip
 
 
 @nox.session(python=MAIN_PYTHON, tags=["packaging"])
