@@ -391,6 +391,13 @@ def expect(condition: bool, message: str) -> None:
         raise IndexProblem(message)
 
 
+def needed(version: Version | None, message: str) -> Version:
+    """``version``, or an IndexProblem with ``message`` when there is none."""
+    if version is None:
+        raise IndexProblem(message)
+    return version
+
+
 def plugin_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return [
         (p["id"], p["distribution"], p["version"], p["kind"]) for p in report.get("plugins", [])
@@ -444,15 +451,17 @@ class Prover:
     def by_name(self, name: str) -> Venv:
         """``pip install NAME`` brings its newest release and the newest core it admits."""
         venv = self.venv(f"by-name-{name}")
-        plugin = self.index[name][newest(list(self.index[name])) or Version("0")]
-        core = newest_admitted(plugin.core_range, self.cores)
-        expect(core is not None, f"{name} {plugin.version} admits no core on the index")
+        plugin = self.index[name][needed(newest(list(self.index[name])), f"no {name}")]
+        core = needed(
+            newest_admitted(plugin.core_range, self.cores),
+            f"{name} {plugin.version} admits no core on the index",
+        )
         chosen, _ = venv.pip_install(name)
         wanted = {name: plugin.version, CORE: core}
         expect(
             {n: chosen.get(n) for n in wanted} == wanted, f"pip chose {chosen}, expected {wanted}"
         )
-        self.expect_versions(venv, wanted)  # type: ignore[arg-type]
+        self.expect_versions(venv, wanted)
         self.expect_listed(venv, [plugin])
         return venv
 
@@ -461,16 +470,20 @@ class Prover:
         venv = self.venv(f"oldest-{name}")
         version = min(self.index[name])
         plugin = self.index[name][version]
-        core = newest_admitted(plugin.core_range, self.cores)
-        expect(core is not None, f"{name} {version} admits no core on the index")
+        core = needed(
+            newest_admitted(plugin.core_range, self.cores),
+            f"{name} {version} admits no core on the index",
+        )
         chosen, _ = venv.pip_install(f"{name}=={version}")
         print(f"index: {name} {version} requires {CORE}{plugin.core_range}: pip chose {chosen}")
-        self.expect_versions(venv, {name: version, CORE: core})  # type: ignore[dict-item]
+        self.expect_versions(venv, {name: version, CORE: core})
         shutil.rmtree(venv.path, ignore_errors=True)
 
     def uninstall(self, venv: Venv, keep: str) -> None:
         """Both plug-ins, then all but ``keep`` uninstalled: ``keep`` works, ``list`` is right."""
-        wheels = [self.index[n][newest(list(self.index[n])) or Version("0")] for n in self.plugins()]
+        wheels = [
+            self.index[n][newest(list(self.index[n])) or Version("0")] for n in self.plugins()
+        ]
         for wheel in wheels:
             if wheel.name != keep:
                 venv.pip_install(wheel.name)
@@ -490,13 +503,13 @@ class Prover:
         """A plug-in made for an older core, then ``pip install -U helios-trainer``: what pip
         does, and what ``helios plugins check`` says; then its fix."""
         plugin = left_behind(self.index)
-        expect(plugin is not None, "no plug-in release on the index leaves out the newest core")
-        assert plugin is not None
+        if plugin is None:
+            raise IndexProblem("no plug-in release on the index leaves out the newest core")
         venv = self.venv(f"upgrade-core-{plugin.name}")
-        old = newest_admitted(plugin.core_range, self.cores)
+        old = needed(newest_admitted(plugin.core_range, self.cores), "no core for it")
         venv.pip_install(f"{plugin.name}=={plugin.version}")
-        self.expect_versions(venv, {plugin.name: plugin.version, CORE: old})  # type: ignore[dict-item]
-        chosen, stderr = venv.pip_install("-U", CORE)
+        self.expect_versions(venv, {plugin.name: plugin.version, CORE: old})
+        _, stderr = venv.pip_install("-U", CORE)
         core = venv.installed()[CORE]
         warnings = [line for line in stderr.splitlines() if plugin.name in line]
         print(
@@ -522,8 +535,8 @@ class Prover:
         expect(entry["message"] == message, f"message {entry['message']!r}, expected {message!r}")
         expect(entry["fix"] == fix, f"fix {entry['fix']!r}, expected {fix!r}")
         venv.pip_install("-U", plugin.name)  # the fix's second half: a release for this core
-        fixed = newest_admitted(None, list(self.index[plugin.name]))
-        self.expect_versions(venv, {plugin.name: fixed, CORE: core})  # type: ignore[dict-item]
+        fixed = needed(newest(list(self.index[plugin.name])), plugin.name)
+        self.expect_versions(venv, {plugin.name: fixed, CORE: core})
         status, _ = venv.helios("plugins", "check")
         print(f"index: after pip install -U {plugin.name}: helios plugins check exit {status}")
         expect(status == 0, f"check still exits {status} after the fix")
