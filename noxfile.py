@@ -11,7 +11,9 @@ tag ``packaging`` ``build`` (wheels + sdists + dependencies into build/wheelhous
                   checked), ``install(<plug-in>)`` (one plug-in alone from the wheelhouse with
                   --no-index), ``refuse`` (an out-of-range plug-in is reported, not imported),
                   ``scaffold`` (``helios plugins new`` makes a plug-in that validates, installs
-                  and passes its own tests)
+                  and passes its own tests), ``index`` (every release and the tree uploaded with
+                  twine to a local pypiserver, then installed by name in fresh venvs: the
+                  versions pip chooses, ``helios plugins list``/``check`` after each)
 tag ``demo``      ``demo`` (the main job: ``helios demo``), ``plugins`` (the load report)
 not default       ``demo``, ``plugins``, ``bench``, ``release`` (``nox -s release -- DIST VERSION``),
                   ``fuzz`` (50,000 manifests, hostile ones included; ``nox -s fuzz -- --seed N``)
@@ -43,7 +45,8 @@ from typing import Any
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
-from tools.index import IndexProblem, offerings, serve
+from tools.index import offerings
+from tools.index_server import ServerProblem, serve
 from tools.interpreters import check_classifiers, main_python, use_pyenv_pythons
 from tools.matrix import EDGES, edge_cell
 from tools.projects import Project, all_projects, plugin_projects, read_toml, requirement_name
@@ -62,6 +65,7 @@ nox.options.sessions = [
     "install",
     "refuse",
     "scaffold",
+    "index",
 ]
 
 ROOT = Path(__file__).parent
@@ -321,7 +325,7 @@ def index(session: nox.Session) -> None:
     with contextlib.ExitStack() as stack:
         try:
             server = stack.enter_context(serve(pypi_server, packages, INDEX_WORK / "server.log"))
-        except IndexProblem as exc:
+        except ServerProblem as exc:
             session.error(str(exc))
         session.log(f"index: pypiserver at {server.url} (log: {INDEX_WORK / 'server.log'})")
         for offer in plan:

@@ -14,18 +14,15 @@ the index (helios-*) and a folder of third-party wheels: no configuration, no ne
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
@@ -39,8 +36,6 @@ from packaging.version import Version
 from tools.projects import CORE, MANIFEST, Project, all_projects, read_toml
 from tools.releases import Release, releases
 
-#: How long a starting server may take to answer its health endpoint.
-START_DEADLINE_S = 60.0
 #: Bounds on what is read back from the index and from the tools it runs.
 MAX_METADATA_BYTES = 1 << 20
 MAX_REPORT_BYTES = 16 << 20
@@ -75,118 +70,6 @@ def offerings(root: Path) -> list[Offering]:
         found = [o for o in found if not (o.project.name == project.name and o.version == tree)]
         found.append(Offering(project, tree, None))
     return sorted(found, key=lambda o: (o.project.name, o.version))
-
-
-# --- the server -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on at 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, limit: int = 2000) -> str:
-    try:
-        text = path.read_bytes()[-limit:].decode("utf-8", "replace")
-    except OSError as exc:
-        return f"(no log: {exc})"
-    return text.strip() or "(empty log)"
-
-
-def wait_until_up(
-    url: str, process: subprocess.Popen[bytes], log: Path, deadline_s: float = START_DEADLINE_S
-) -> None:
-    """Poll ``url`` until it answers 200; fail loudly if the process ends or the deadline passes."""
-    end = time.monotonic() + deadline_s
-    last = "no answer yet"
-    while True:
-        status = process.poll()
-        if status is not None:
-            raise IndexProblem(
-                f"the index server exited with status {status} before answering {url}; "
-                f"its log ({log}):\n{_tail(log)}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as answer:
-                if answer.status == 200:
-                    return
-                last = f"HTTP {answer.status}"
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
-        if time.monotonic() >= end:
-            raise IndexProblem(
-                f"the index server did not answer {url} within {deadline_s:g} s (last: {last}); "
-                f"its log ({log}):\n{_tail(log)}\nFix: see the log; a busy machine may need "
-                "HELIOS_INDEX_START_S=<seconds>"
-            )
-        time.sleep(0.1)  # polling a server's start, not waiting for a test event
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """End the server: terminate, then kill if it does not go within 10 s."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@dataclass(frozen=True)
-class Server:
-    """A running index: ``url`` takes uploads (twine) and serves ``url``/simple/ (pip)."""
-
-    url: str
-    packages: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def simple(self) -> str:
-        return f"{self.url}simple/"
-
-
-def start_deadline() -> float:
-    """``HELIOS_INDEX_START_S`` (seconds, 1 to 600) or the default; a bad value is an error."""
-    raw = os.environ.get("HELIOS_INDEX_START_S")
-    if raw is None:
-        return START_DEADLINE_S
-    try:
-        value = float(raw[:20])
-    except ValueError:
-        value = -1.0
-    if not 1 <= value <= 600:
-        raise IndexProblem(
-            f"HELIOS_INDEX_START_S must be a number of seconds from 1 to 600, found "
-            f"{raw[:40]!r}; fix or unset it"
-        )
-    return value
-
-
-@contextlib.contextmanager
-def serve(pypi_server: str, packages: Path, log: Path) -> Iterator[Server]:
-    """pypiserver on 127.0.0.1 at a free port, uploads open (``-a . -P .``), no fallback to
-    PyPI (a name it lacks is not found, never fetched elsewhere); stopped on exit."""
-    packages.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = [
-        pypi_server, "run", "--host", "127.0.0.1", "--port", str(port),
-        "--authenticate", ".", "--passwords", ".", "--disable-fallback", str(packages),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(f"{url}health", process, log, start_deadline())
-        yield Server(url, packages, process)
-    finally:
-        stop(process)
 
 
 # --- what is on the index -------------------------------------------------------------------
@@ -320,7 +203,8 @@ class Venv:
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
         venv = cls(path, index, links)
         if preinstall:  # torch from the machine's local wheel: pip's own configuration
-            subprocess.run([venv.python, "-m", "pip", "install", "-q", *preinstall], check=True)
+            command = [venv.python, "-m", "pip", "install", "-q", "--no-compile", *preinstall]
+            subprocess.run(command, check=True)  # --no-compile: torch's .pyc take a minute
         return venv
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -340,7 +224,7 @@ class Venv:
                 f"pip install {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}"
             )
         chosen = chosen_from_report(report, self.index)
-        print(
+        say(
             f"index: pip install {' '.join(args)} -> "
             + (", ".join(f"{n} {v}" for n, v in sorted(chosen.items())) or "nothing new")
         )
@@ -386,6 +270,11 @@ def chosen_from_report(report: Path, index: str) -> dict[str, Version]:
 # --- the proofs -----------------------------------------------------------------------------
 
 
+def say(line: str) -> None:
+    """One line of the session's log, flushed (the log interleaves with pip's output)."""
+    print(line, flush=True)
+
+
 def expect(condition: bool, message: str) -> None:
     if not condition:
         raise IndexProblem(message)
@@ -424,7 +313,7 @@ class Prover:
     preinstall: Sequence[str]
 
     def venv(self, name: str) -> Venv:
-        print(f"index: --- {name}: a fresh virtual environment")
+        say(f"index: --- {name}: a fresh virtual environment")
         return Venv.create(self.work / name, self.simple, self.links, self.preinstall)
 
     @property
@@ -441,7 +330,7 @@ class Prover:
     def expect_listed(self, venv: Venv, wheels: Sequence[Published]) -> None:
         status, report = venv.helios("plugins", "list")
         rows = plugin_rows(report)
-        print(f"index: helios plugins list: core {report['core']['version']}, {rows}")
+        say(f"index: helios plugins list: core {report['core']['version']}, {rows}")
         wanted = sorted(
             (w.plugin_id or "", w.name, str(w.version), expected_kind(venv, w)) for w in wheels
         )
@@ -475,7 +364,10 @@ class Prover:
             f"{name} {version} admits no core on the index",
         )
         chosen, _ = venv.pip_install(f"{name}=={version}")
-        print(f"index: {name} {version} requires {CORE}{plugin.core_range}: pip chose {chosen}")
+        say(
+            f"index: {name} {version} requires {CORE}{plugin.core_range}: pip chose {CORE} "
+            f"{chosen.get(CORE)}, the newest it admits ({core})"
+        )
         self.expect_versions(venv, {name: version, CORE: core})
         shutil.rmtree(venv.path, ignore_errors=True)
 
@@ -492,11 +384,11 @@ class Prover:
             if wheel.name != keep:
                 done = venv.run("-m", "pip", "uninstall", "-y", wheel.name)
                 expect(done.returncode == 0, f"pip uninstall {wheel.name}: {done.stderr}")
-                print(f"index: pip uninstall -y {wheel.name}")
+                say(f"index: pip uninstall -y {wheel.name}")
         kept = [w for w in wheels if w.name == keep]
         self.expect_listed(venv, kept)
         status, report = venv.helios("plugins", "check", kept[0].plugin_id or "", "--import")
-        print(f"index: helios plugins check {kept[0].plugin_id} --import: exit {status}")
+        say(f"index: helios plugins check {kept[0].plugin_id} --import: exit {status}")
         expect(status == 0, f"check --import exited {status}: {report}")
 
     def upgrade_core(self) -> None:
@@ -512,7 +404,7 @@ class Prover:
         _, stderr = venv.pip_install("-U", CORE)
         core = venv.installed()[CORE]
         warnings = [line for line in stderr.splitlines() if plugin.name in line]
-        print(
+        say(
             f"index: pip install -U {CORE} with {plugin.name} {plugin.version} "
             f"(requires {CORE}{plugin.core_range}): {CORE} {old} -> {core}; pip said: "
             + (" | ".join(warnings) or "nothing about it")
@@ -521,8 +413,8 @@ class Prover:
         entries = [p for p in report["plugins"] if p["distribution"] == plugin.name]
         expect(len(entries) == 1, f"check reports {entries}, expected one {plugin.name} entry")
         entry = entries[0]
-        print(f"index: helios plugins check: exit {status}, {entry['kind']}: {entry['message']}")
-        print(f"index:   fix: {entry['fix']}")
+        say(f"index: helios plugins check: exit {status}, {entry['kind']}: {entry['message']}")
+        say(f"index:   fix: {entry['fix']}")
         if plugin.core_range is not None and plugin.core_range.contains(core, prereleases=True):
             expect(status == 0, f"pip kept a core {plugin.name} admits, yet check exited {status}")
             return
@@ -538,7 +430,7 @@ class Prover:
         fixed = needed(newest(list(self.index[plugin.name])), plugin.name)
         self.expect_versions(venv, {plugin.name: fixed, CORE: core})
         status, _ = venv.helios("plugins", "check")
-        print(f"index: after pip install -U {plugin.name}: helios plugins check exit {status}")
+        say(f"index: after pip install -U {plugin.name}: helios plugins check exit {status}")
         expect(status == 0, f"check still exits {status} after the fix")
         shutil.rmtree(venv.path, ignore_errors=True)
 
@@ -566,7 +458,7 @@ def check_served(simple: str, index: dict[str, dict[Version, Published]]) -> Non
         stem = name.replace("-", "_")
         missing = [str(v) for v in versions if f"{stem}-{v}-" not in page]
         expect(not missing, f"{simple}{name}/ does not list {missing}")
-        print(f"index: {simple}{name}/ serves {', '.join(str(v) for v in sorted(versions))}")
+        say(f"index: {simple}{name}/ serves {', '.join(str(v) for v in sorted(versions))}")
 
 
 def prove(url: str, packages: Path, work: Path, preinstall: Sequence[str]) -> None:
@@ -577,7 +469,7 @@ def prove(url: str, packages: Path, work: Path, preinstall: Sequence[str]) -> No
     links = work / "third-party"
     shutil.rmtree(links, ignore_errors=True)
     needed = third_party(index, preinstall)
-    print(f"index: third-party wheels for {needed} (pip's usual sources) into {links}")
+    say(f"index: third-party wheels for {needed} (pip's usual sources) into {links}")
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "-q", "--only-binary", ":all:", "--dest",
          str(links), *needed],

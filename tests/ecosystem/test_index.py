@@ -18,18 +18,15 @@ from tools.index import (
     IndexProblem,
     Published,
     chosen_from_report,
-    free_port,
     incompatible_core,
     left_behind,
     newest,
     newest_admitted,
     offerings,
     read_index,
-    serve,
-    start_deadline,
     third_party,
-    wait_until_up,
 )
+from tools.index_server import ServerProblem, free_port, serve, start_deadline, wait_until_up
 from tools.release import main
 
 from support.gitrepo import Repo
@@ -209,7 +206,7 @@ def test_a_server_that_exits_fails_at_once_with_its_log(tmp_path: Path) -> None:
         )
     process.wait()  # the event: it has exited
 
-    with pytest.raises(IndexProblem) as caught:
+    with pytest.raises(ServerProblem) as caught:
         wait_until_up(f"http://127.0.0.1:{free_port()}/health", process, log)
 
     assert str(caught.value).startswith("the index server exited with status 3 before answering")
@@ -224,7 +221,7 @@ def test_a_server_that_never_answers_fails_at_the_deadline(tmp_path: Path) -> No
     )
     url = f"http://127.0.0.1:{free_port()}/health"
     try:
-        with pytest.raises(IndexProblem) as caught:
+        with pytest.raises(ServerProblem) as caught:
             wait_until_up(url, process, log, deadline_s=0.3)
     finally:
         process.kill()
@@ -242,7 +239,7 @@ def test_a_server_that_never_answers_fails_at_the_deadline(tmp_path: Path) -> No
 def test_a_bad_start_deadline_is_named(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HELIOS_INDEX_START_S", raw)
 
-    with pytest.raises(IndexProblem) as caught:
+    with pytest.raises(ServerProblem) as caught:
         start_deadline()
 
     assert str(caught.value) == (
