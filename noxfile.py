@@ -11,7 +11,9 @@ tag ``packaging`` ``build`` (wheels + sdists + dependencies into build/wheelhous
                   checked), ``install(<plug-in>)`` (one plug-in alone from the wheelhouse with
                   --no-index), ``refuse`` (an out-of-range plug-in is reported, not imported),
                   ``scaffold`` (``helios plugins new`` makes a plug-in that validates, installs
-                  and passes its own tests)
+                  and passes its own tests), ``index`` (every release and the tree uploaded with
+                  twine to a local pypiserver, then installed by name in fresh venvs: the
+                  versions pip chooses, ``helios plugins list``/``check`` after each)
 tag ``demo``      ``demo`` (the main job: ``helios demo``), ``plugins`` (the load report)
 not default       ``demo``, ``plugins``, ``bench``, ``release`` (``nox -s release -- DIST VERSION``),
                   ``fuzz`` (50,000 manifests, hostile ones included; ``nox -s fuzz -- --seed N``)
@@ -31,6 +33,7 @@ git runs only inside the sessions that need the history.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -42,6 +45,8 @@ from typing import Any
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
+from tools.index import offerings
+from tools.index_server import ServerProblem, serve
 from tools.interpreters import check_classifiers, main_python, use_pyenv_pythons
 from tools.matrix import EDGES, edge_cell
 from tools.projects import Project, all_projects, plugin_projects, read_toml, requirement_name
@@ -60,6 +65,7 @@ nox.options.sessions = [
     "install",
     "refuse",
     "scaffold",
+    "index",
 ]
 
 ROOT = Path(__file__).parent
@@ -319,6 +325,42 @@ def refuse(session: nox.Session) -> None:
     """A plug-in built for a core range that leaves out the installed core: incompatible."""
     session.install("--no-index", "--find-links", str(WHEELHOUSE), "helios-trainer")
     session.run("python", "-m", "tools.install_check", "refused", "plugins/cuda")
+
+
+INDEX_WORK = ROOT / "build" / "index"
+
+
+@nox.session(python=MAIN_PYTHON, tags=["packaging"])
+@frees_venv
+def index(session: nox.Session) -> None:
+    """A real index: every release (and the tree) uploaded with twine, installed by name."""
+    session.install(*group("index"), *group("test"))
+    session.run("pytest", "-p", "no:cacheprovider", "tests/ecosystem/test_index.py")
+    try:
+        plan = offerings(ROOT)  # reads the release history (git) now
+    except (HistoryError, ValueError) as exc:
+        session.error(f"nothing to publish: {exc}")
+    shutil.rmtree(INDEX_WORK, ignore_errors=True)
+    packages = INDEX_WORK / "packages"
+    pypi_server = str(Path(session.bin) / "pypi-server")
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(serve(pypi_server, packages, INDEX_WORK / "server.log"))
+        except ServerProblem as exc:
+            session.error(str(exc))
+        session.log(f"index: pypiserver at {server.url} (log: {INDEX_WORK / 'server.log'})")
+        for offer in plan:
+            session.log(f"index: upload {offer.project.name} {offer.version} ({offer.source})")
+            tree = ["--from-tree"] if offer.release is None else []
+            session.run(
+                "python", "-m", "tools.release", offer.project.name, str(offer.version),
+                "--upload", server.url, *tree,
+            )  # fmt: skip
+        preinstall = [f"--preinstall={r}" for r in group("torch")]
+        session.run(
+            "python", "-m", "tools.index", "prove", server.url, "--packages", str(packages),
+            "--work", str(INDEX_WORK), *preinstall,
+        )  # fmt: skip
 
 
 @nox.session(python=MAIN_PYTHON, tags=["packaging"])
