@@ -61,6 +61,7 @@ def entries(version: int) -> dict[str, type]:
             found.update(added)
     return found
 
+
 _NAME = re.compile(r"^(?P<stem>.+)_step(?P<step>\d+)\.pth$")
 _TEMPORARY = re.compile(r"^\.(?P<stem>.+)_step\d+\.pth\.tmp-\d+$")
 _MAGIC = b"helios-sha256 "

@@ -472,7 +472,21 @@ class Trainer:
         if self.valid_every is None and data.valid_dataset is not None:
             self._validate(model, data, state, hooks)
         self._save(model, state)  # the state at the end of training, before on_training_end
-        hooks.run("on_training_end")
+        self._end_training(hooks)
+
+    def _end_training(self, hooks: Dispatch) -> None:
+        """Run every ``on_training_end``: one that raises an exception of
+        :attr:`train_exceptions` (e.g. ``optuna.TrialPruned``) lets the others (the model's
+        too) run first; the first such exception then leaves ``fit``."""
+        passing = tuple(self._train_exceptions)
+        first: BaseException | None = None
+        for method in hooks.calls["on_training_end"]:
+            try:
+                method()
+            except passing as exc:
+                first = exc if first is None else first
+        if first is not None:
+            raise first
 
     def _done(self, state: TrainingState) -> bool:
         done = state.iteration if self.unit is TrainingUnit.ITERATION else state.epoch
@@ -673,7 +687,7 @@ class Trainer:
         log.info("%s: resumed from %s", model.save_name, path)
 
 
-def metrics_refusal(metrics: dict[str, Any], rank: int | None) -> str | None:
+def metrics_refusal(metrics: dict[Any, Any], rank: int | None) -> str | None:
     """Why ``model.metrics`` cannot be checkpointed (``rank``: named when distributed), or
     None: keys must be strings, values what ``torch.load(weights_only=True)`` loads back."""
     where = f"rank {rank}'s model.metrics" if rank is not None else "model.metrics"
@@ -687,7 +701,9 @@ def metrics_refusal(metrics: dict[str, Any], rank: int | None) -> str | None:
         if refusal is None:
             continue
         kind = type(refusal.value)
-        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        name = kind.__qualname__
+        if kind.__module__ != "builtins":
+            name = f"{kind.__module__}.{name}"
         why = (
             "which torch.load(weights_only=True) refuses, so no run could resume from it"
             if refusal.reason == "refused"
