@@ -64,8 +64,8 @@ class TunedModel(ToyModel):
         assert self.trainer is not None
         plugin = self.trainer.plugins["optuna"]
         assert isinstance(plugin, OptunaPlugin)
-        lr = plugin.suggest("float", "lr", low=1e-3, high=2e-2, log=True)  # no divergence to NaN
-        hidden = plugin.suggest("categorical", "hidden", choices=[8, 16])
+        lr = plugin.suggest_float("lr", 1e-3, 2e-2, log=True)  # no divergence to NaN
+        hidden = plugin.suggest("categorical", "hidden", choices=[8, 16])  # helios-ml's spelling
         self.suggested = {"lr": lr, "hidden": hidden}
         self.network = nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.optimizer = torch.optim.SGD(self.network.parameters(), lr=lr, momentum=0.9)

@@ -672,10 +672,12 @@ class Trainer:
                 "exact resume, or start over in another run_dir"
             )
         metrics = _saved_metrics(path, data)
+        # Plug-ins first: one may refuse a checkpoint that is not its run's (helios-optuna:
+        # another study's trial) before the model meets weights of another shape.
+        self._plugins.load_state_dicts(data["plugins"])
         model.load_state_dict(data["model"])
         if metrics is not None:
             model.metrics = dict(metrics[self.rank])
-        self._plugins.load_state_dicts(data["plugins"])
         self.state = state
         try:
             set_rng_state(rng[self.rank])
