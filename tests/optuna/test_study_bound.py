@@ -139,3 +139,30 @@ def test_study_names_are_made_file_safe(name: str, cut: str | None) -> None:
 
 def test_a_fixed_trial_keeps_the_suffix_without_a_study() -> None:
     assert save_suffix(optuna.trial.FixedTrial({}, number=3)) == "_trial-3"
+
+
+def test_a_fixed_trial_takes_the_checkpoint_of_its_number_only(
+    tmp_path: Path, storage_url: str
+) -> None:
+    study = optuna.create_study(storage=storage_url, study_name="tune")
+    trained = fit(study.ask(), tmp_path)
+    (path,) = ckpt.list_checkpoints(tmp_path, "toy_tune_trial-0")
+    params = study.trials[0].params
+
+    def fixed(number: int) -> TunedModel:
+        model = TunedModel(save_name="toy_tune")  # + "_trial-<n>": the trained trial's name
+        plugin = OptunaPlugin(optuna.trial.FixedTrial(params, number=number), METRIC)
+        Trainer(total=2, run_dir=tmp_path, progress=False, plugins=[plugin]).fit(model, ToyData())
+        return model
+
+    assert fixed(0).metrics == trained.metrics  # loaded the final checkpoint, trained nothing
+    other = path.with_name("toy_tune_trial-1_step000000016.pth")
+    other.write_bytes(path.read_bytes())  # trial 0's checkpoint under trial 1's name
+    with pytest.raises(ckpt.CheckpointError) as caught:
+        fixed(1)
+    assert str(caught.value) == (
+        f"run_dir {tmp_path} (save name 'toy_tune_trial-1') holds checkpoints of trial 0 of "
+        f"study 'tune' started {started(study.trials[0])}, and this run is trial 1 of no "  # type: ignore[arg-type]
+        f"study (a FixedTrial); {FIX} {other.name} from {tmp_path} to train this trial from "
+        "the start"
+    )

@@ -348,6 +348,7 @@ class OptunaPlugin(Plugin):
         :raises CheckpointError: naming the run_dir, whose trial the checkpoint holds, and the
             fix, for a checkpoint of another study or trial (a new study in the same run_dir,
             a study deleted and created again) or of a helios-optuna before studies were named.
+            A ``FixedTrial`` (no study) takes the checkpoint of any trial with its number.
         """
         study, started = _identity(self._trial)
         ours = _describe(study, self._trial.number, started)
@@ -359,7 +360,12 @@ class OptunaPlugin(Plugin):
             )
         state = _checked_state(state_dict)
         found = (state["study"], state["trial"], state["datetime_start"])
-        if found != (study, self._trial.number, started):
+        # A FixedTrial has no study to compare: it takes its number's checkpoint (e.g. to test
+        # a study's best trial from the checkpoint its training left).
+        mine = (study, self._trial.number, started)
+        if study is None:
+            mine = (found[0], self._trial.number, found[2])
+        if found != mine:
             theirs = _describe(*found)
             raise CheckpointError(
                 f"{self._checkpoints()} holds checkpoints of {theirs}, and this run is {ours}; "
