@@ -3,10 +3,14 @@
 ``python -m optuna_job CONFIG_JSON`` attaches to the running trial ``config["trial"]`` of the
 study ``config["study"]`` in ``config["storage"]`` (``helios_optuna.attach_trial``), trains the
 toy model with the trial's learning rate and hidden width, and on rank 0 tells the study the
-outcome (the final metric, or PRUNED). ``world_size`` > 1 runs a gloo DDP trial through
-``helios.distributed.spawn``. Every rank writes its evidence to ``rank-<r>.json`` in
+outcome as docs/optuna.md's ``train_trial.py`` does: the final metric, PRUNED on
+``optuna.TrialPruned``, FAIL on any other exception. ``world_size`` > 1 runs a gloo DDP trial
+through ``helios.distributed.spawn``. Every rank writes its evidence to ``rank-<r>.json`` in
 ``run_dir``: the calls it made to ``trial.report`` / ``trial.should_prune`` and the metric of
-each validation cycle. ``kill_at`` SIGKILLs the process after that global batch.
+each validation cycle. ``kill_at`` SIGKILLs the process after that global batch;
+``pause_before_tell`` makes rank 0 write ``fitted`` (its metrics) in ``run_dir`` once ``fit``
+has returned, print ``fitted`` and wait for its standard input to close before it tells the
+study (the test SIGKILLs it there); ``tell: false`` leaves the telling to the caller.
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ class TunedModel(ToyModel):
         assert self.trainer is not None
         plugin = self.trainer.plugins["optuna"]
         assert isinstance(plugin, OptunaPlugin)
-        lr = plugin.suggest("float", "lr", low=1e-3, high=2e-2, log=True)  # no divergence to NaN
-        hidden = plugin.suggest("categorical", "hidden", choices=[8, 16])
+        lr = plugin.suggest_float("lr", 1e-3, 2e-2, log=True)  # no divergence to NaN
+        hidden = plugin.suggest("categorical", "hidden", choices=[8, 16])  # helios-ml's spelling
         self.suggested = {"lr": lr, "hidden": hidden}
         self.network = nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.optimizer = torch.optim.SGD(self.network.parameters(), lr=lr, momentum=0.9)
@@ -119,17 +123,26 @@ def run_rank(config: dict[str, Any]) -> None:
         progress=False,
         plugins=[plugin],
     )
-    state = trainer.fit(model, ToyData(size=config.get("size", 64)))
     pruned = False
     try:
-        plugin.check_pruned()
+        state = trainer.fit(model, ToyData(size=config.get("size", 64)))
+        plugin.check_pruned()  # a resumed run that had finished: fit trains nothing, raises nothing
     except optuna.TrialPruned:
-        pruned = True
+        pruned, state = True, trainer.state
+        outcome: dict[str, Any] = {"state": optuna.trial.TrialState.PRUNED}
+    except Exception:
+        if rank == 0 and config.get("tell", True):
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        raise
+    else:
+        outcome = {"values": model.metrics[METRIC]}
     if rank == 0:
-        if pruned:
-            study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
-        else:
-            study.tell(trial.number, model.metrics[METRIC])
+        if config.get("pause_before_tell"):
+            (run_dir / "fitted").write_text(json.dumps(model.metrics), encoding="utf-8")
+            print("fitted", flush=True)
+            sys.stdin.read()  # the test kills the process here
+        if config.get("tell", True):
+            study.tell(trial.number, **outcome)
         torch.save(model.module.state_dict(), run_dir / "params.pt")
     evidence = {
         "rank": rank,
@@ -140,6 +153,7 @@ def run_rank(config: dict[str, Any]) -> None:
         "cycle_metrics": model.cycle_metrics,
         "state": state.to_dict(),
         "pruned": pruned,
+        "metrics": model.metrics,
     }
     (run_dir / f"rank-{rank}.json").write_text(json.dumps(evidence), encoding="utf-8")
 

@@ -40,7 +40,7 @@ def test_a_ddp_trial_reports_from_rank_0_and_stops_every_rank_on_pruning(
     for rank in (rank0, rank1):
         assert [c for c, _ in rank["cycle_metrics"]] == [0, 1]
         assert rank["state"]["stopped"] and rank["state"]["epoch"] == 2
-        assert rank["pruned"] and rank["trial"] == 0 and rank["save_name"] == "toy_trial-0"
+        assert rank["pruned"] and rank["trial"] == 0 and rank["save_name"] == "toy_ddp_trial-0"
     assert rank0["cycle_metrics"] != rank1["cycle_metrics"]
 
     stored = optuna.load_study(study_name="ddp", storage=storage_url).trials[0]

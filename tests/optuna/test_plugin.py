@@ -14,10 +14,11 @@ from optuna.trial import TrialState
 from optuna_job import METRIC, PruneAfter, TunedModel, record_calls
 
 import helios.plugins as hlp
-from helios.checkpoint import list_checkpoints
+from helios.checkpoint import list_checkpoints, load_checkpoint
 from helios.plugins.plugin import Plugin
 from helios.trainer import Trainer, TrainingState
 from helios_optuna import OptunaPlugin, attach_trial
+from helios_optuna.plugin import PRUNED_ATTR
 from helios_optuna.plugin import OptunaPlugin as PluginClass
 from support.toy import ToyData, ToyModel
 
@@ -48,11 +49,13 @@ def test_a_study_prunes_some_trials_and_completes_the_others(
     )
     seen: dict[int, tuple[TrainingState, list[tuple[int, float]]]] = {}
 
-    def objective(trial: optuna.Trial) -> float:
-        plugin, model, state = train(trial, tmp_path / "runs")
-        assert isinstance(model, TunedModel)
-        seen[trial.number] = (state, model.cycle_metrics)
-        plugin.check_pruned()
+    def objective(trial: optuna.Trial) -> float:  # no check_pruned(): fit raises TrialPruned
+        model = TunedModel(save_name="toy")
+        try:
+            train(trial, tmp_path / "runs", model=model)
+        finally:
+            assert model.trainer is not None
+            seen[trial.number] = (model.trainer.state, model.cycle_metrics)
         return model.metrics[METRIC]
 
     study.optimize(objective, n_trials=4)
@@ -72,40 +75,80 @@ def test_a_study_prunes_some_trials_and_completes_the_others(
         if trial.state is TrialState.PRUNED:
             assert [c for c, _ in cycles] == [0, 1]  # stopped right after the pruning cycle
             assert state.stopped and state.validation_cycles == 2
+            assert trial.user_attrs == {
+                PRUNED_ATTR: {"validation_cycle": 1, "metric": METRIC, "value": cycles[1][1]}
+            }
         else:
             assert [c for c, _ in cycles] == [0, 1, 2, 3]
             assert trial.value == cycles[-1][1]
             assert not state.stopped and state.epoch == 4
-        assert list_checkpoints(tmp_path / "runs", f"toy_trial-{trial.number}")
+            assert trial.user_attrs == {}
+        # The final checkpoint is written before TrialPruned leaves fit.
+        (newest,) = list_checkpoints(tmp_path / "runs", f"toy_tune_trial-{trial.number}")[-1:]
+        assert load_checkpoint(newest)["state"]["finished"]
 
 
-def test_a_builtin_pruner_on_in_memory_storage_prunes_through_check_pruned() -> None:
+def test_a_builtin_pruner_on_in_memory_storage_prunes_from_fit() -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1e-9))
-    states: list[TrainingState] = []
+    models: list[TunedModel] = []
 
     def objective(trial: optuna.Trial) -> float:
-        plugin, model, state = train(trial)
-        states.append(state)
-        assert plugin.pruned
-        plugin.check_pruned()
-        return model.metrics[METRIC]  # pragma: no cover - every trial is pruned
+        models.append(TunedModel(save_name="toy"))
+        train(trial, model=models[-1])
+        return 0.0  # pragma: no cover - every trial is pruned
 
     study.optimize(objective, n_trials=2)
 
     assert [t.state for t in study.trials] == [TrialState.PRUNED, TrialState.PRUNED]
     assert [len(t.intermediate_values) for t in study.trials] == [1, 1]
-    assert all(s.stopped and s.validation_cycles == 1 for s in states)
+    for model in models:
+        assert model.trainer is not None
+        assert model.trainer.state.stopped and model.trainer.state.validation_cycles == 1
 
 
-def test_check_pruned_says_which_cycle_pruned_the_trial() -> None:
+class _EndRecorder(TunedModel):
+    def on_training_end(self) -> None:
+        self.ended = True
+
+
+def test_fit_and_check_pruned_say_which_cycle_pruned_the_trial() -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1e-9))
-    trial = study.ask()
-    plugin, model, _ = train(trial)
+    plugin = OptunaPlugin(study.ask(), METRIC)
+    model = _EndRecorder(save_name="toy")
+    trainer = Trainer(total=4, valid_every=1, seed=7, progress=False, plugins=[plugin])
     with pytest.raises(optuna.TrialPruned) as caught:
+        trainer.fit(model, ToyData())
+    expected = f"trial 0 was pruned after validation cycle 0 ({METRIC}={model.metrics[METRIC]!r})"
+    assert str(caught.value) == expected
+    assert model.ended  # the model's on_training_end ran before the exception left fit
+    with pytest.raises(optuna.TrialPruned) as again:
         plugin.check_pruned()
-    assert str(caught.value) == (
-        f"trial 0 was pruned after validation cycle 0 ({METRIC}={model.metrics[METRIC]!r})"
+    assert str(again.value) == expected
+
+
+def test_check_pruned_is_a_no_op_when_the_trial_was_not_pruned(storage_url: str) -> None:
+    trial = optuna.create_study(storage=storage_url).ask()
+    plugin, _, state = train(trial, total=2)
+    plugin.check_pruned()
+    OptunaPlugin(trial, METRIC).check_pruned()  # a plug-in that did not train reads storage
+    assert not plugin.pruned and state.epoch == 2
+
+
+def test_a_plugin_that_did_not_train_reads_the_pruning_from_storage(storage_url: str) -> None:
+    study = optuna.create_study(
+        storage=storage_url, pruner=optuna.pruners.ThresholdPruner(upper=1e-9)
     )
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned):
+        train(trial, total=2)
+    elsewhere = OptunaPlugin(trial, METRIC)  # e.g. the parent of spawned ranks
+    with pytest.raises(optuna.TrialPruned) as caught:
+        elsewhere.check_pruned()
+    value = trial.study.trials[0].intermediate_values[0]
+    assert str(caught.value) == (
+        f"trial 0 was pruned after validation cycle 0 ({METRIC}={value!r})"
+    )
+    assert elsewhere.pruned
 
 
 def test_report_and_prune_happen_once_per_validation_cycle_on_its_metric() -> None:
@@ -130,15 +173,16 @@ def test_fit_then_test_keeps_one_save_name_suffix(tmp_path: Path) -> None:
     trainer = Trainer(
         total=2, valid_every=1, run_dir=tmp_path / "runs", progress=False, plugins=[plugin]
     )
+    name = f"toy_{study.study_name}_trial-1"  # no-name-<uuid>: file-safe as it is
     trainer.fit(model, ToyData())
-    assert model.save_name == "toy_trial-1"
+    assert model.save_name == name
     trainer.test(model, ToyData())
-    assert model.save_name == "toy_trial-1"
+    assert model.save_name == name
     other = Trainer(total=2, run_dir=tmp_path / "runs", progress=False, plugins=[plugin])
     other.test(model, ToyData())  # a second trainer configures the model again
-    assert model.save_name == "toy_trial-1"
-    assert [p.name for p in list_checkpoints(tmp_path / "runs", "toy_trial-1")] == [
-        "toy_trial-1_step000000016.pth"
+    assert model.save_name == name
+    assert [p.name for p in list_checkpoints(tmp_path / "runs", name)] == [
+        f"{name}_step000000016.pth"
     ]
 
 
@@ -232,21 +276,6 @@ def test_a_nan_reported_already_and_measured_again_is_the_same_value() -> None:
         train(trial, total=2, model=_DivergedModel(save_name="toy"))
     values = study.trials[0].intermediate_values
     assert sorted(values) == [0, 1] and all(math.isnan(v) for v in values.values())
-
-
-def test_the_state_belongs_to_one_trial() -> None:
-    study = optuna.create_study()
-    first, second = OptunaPlugin(study.ask(), METRIC), OptunaPlugin(study.ask(), METRIC)
-    state = first.state_dict()
-    assert state == {
-        "trial": 0,
-        "reported_cycles": 0,
-        "pruned": False,
-        "pruned_at": 0,
-        "pruned_value": state["pruned_value"],
-    }
-    with pytest.raises(ValueError, match=r"^the checkpoint holds the state of trial 0 and this"):
-        second.load_state_dict(state)
 
 
 class _DistributedTrainer:

@@ -57,14 +57,14 @@ def test_a_trial_pruned_through_configure_trainer_is_recorded_pruned() -> None:
 
 
 def test_the_trial_is_settable_to_another_trial_only() -> None:
-    study = optuna.create_study()
+    study = optuna.create_study(study_name="tune")
     first, second = study.ask(), study.ask()
     plugin = OptunaPlugin(first, METRIC)
     plugin.trial = second
     assert plugin.trial is second
     model = ToyModel()
     plugin.configure_model(model)
-    assert model.save_name == "toy_trial-1"
+    assert model.save_name == "toy_tune_trial-1"
     with pytest.raises(TypeError, match=r"^OptunaPlugin\.trial needs") as caught:
         plugin.trial = 3  # type: ignore[assignment]
     assert str(caught.value) == (

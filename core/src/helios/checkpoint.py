@@ -37,9 +37,10 @@ __all__ = [
     "save_checkpoint",
 ]
 
-#: The checkpoint format written now: 2 carries the digest trailer; 1 (before it) is read too.
-FORMAT = 2
-#: The entries of a checkpoint and their types, in every format.
+#: The checkpoint format written now: 3 adds ``metrics``, 2 the digest trailer; 1 and 2 are
+#: read too (a resume from them leaves ``model.metrics`` as it is).
+FORMAT = 3
+#: The entries of a checkpoint and their types, in formats 1 and 2.
 ENTRIES: dict[str, type] = {
     "format": int,
     "world_size": int,
@@ -48,6 +49,18 @@ ENTRIES: dict[str, type] = {
     "plugins": dict,
     "rng": list,
 }
+#: The entries added by each format since 2.
+ADDED: dict[int, dict[str, type]] = {3: {"metrics": list}}
+
+
+def entries(version: int) -> dict[str, type]:
+    """The entries a checkpoint of format ``version`` has, and their types."""
+    found = dict(ENTRIES)
+    for since, added in sorted(ADDED.items()):
+        if version >= since:
+            found.update(added)
+    return found
+
 
 _NAME = re.compile(r"^(?P<stem>.+)_step(?P<step>\d+)\.pth$")
 _TEMPORARY = re.compile(r"^\.(?P<stem>.+)_step\d+\.pth\.tmp-\d+$")
@@ -254,22 +267,23 @@ def _checked(path: Path, data: Any, verified: bool) -> dict[str, Any]:
         )
     if version >= 2 and not verified:
         raise _corrupt(path, "its SHA-256 trailer is missing or damaged")
-    for key, kind in ENTRIES.items():
+    expected = entries(version)
+    for key, kind in expected.items():
         if key not in data:
             raise CheckpointError(
                 f"{path}: entry {key!r} is missing; a helios checkpoint has "
-                f"{', '.join(ENTRIES)}: delete the file to resume from the one before it"
+                f"{', '.join(expected)}: delete the file to resume from the one before it"
             )
         if not isinstance(data[key], kind) or isinstance(data[key], bool):
             raise CheckpointError(
                 f"{path}: entry {key!r} is a {type(data[key]).__name__}, expected a "
                 f"{kind.__name__}; delete the file to resume from the one before it"
             )
-    unknown = sorted(str(key) for key in data if key not in ENTRIES)
+    unknown = sorted(str(key) for key in data if key not in expected)
     if unknown:
         raise CheckpointError(
             f"{path}: entry {shown_value(unknown[0])} is unknown (a helios checkpoint has "
-            f"{', '.join(ENTRIES)}); delete the file to resume from the one before it"
+            f"{', '.join(expected)}); delete the file to resume from the one before it"
         )
     return data
 

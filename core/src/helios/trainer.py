@@ -25,7 +25,7 @@ from helios import checkpoint as ckpt
 from helios import distributed
 from helios.data import DataModule
 from helios.model import MissingMetricError, Model
-from helios.plugin_state import check_plugin_states
+from helios.plugin_state import check_plugin_states, find_refusal
 from helios.plugins._host.selection import PluginRequest, parse_plugins, skipped_warning
 from helios.plugins.errors import PluginNotApplicableWarning
 from helios.plugins.plugin import Plugin
@@ -472,7 +472,21 @@ class Trainer:
         if self.valid_every is None and data.valid_dataset is not None:
             self._validate(model, data, state, hooks)
         self._save(model, state)  # the state at the end of training, before on_training_end
-        hooks.run("on_training_end")
+        self._end_training(hooks)
+
+    def _end_training(self, hooks: Dispatch) -> None:
+        """Run every ``on_training_end``: one that raises an exception of
+        :attr:`train_exceptions` (e.g. ``optuna.TrialPruned``) lets the others (the model's
+        too) run first; the first such exception then leaves ``fit``."""
+        passing = tuple(self._train_exceptions)
+        first: BaseException | None = None
+        for method in hooks.calls["on_training_end"]:
+            try:
+                method()
+            except passing as exc:
+                first = exc if first is None else first
+        if first is not None:
+            raise first
 
     def _done(self, state: TrainingState) -> bool:
         done = state.iteration if self.unit is TrainingUnit.ITERATION else state.epoch
@@ -588,13 +602,22 @@ class Trainer:
     def _save(self, model: Model, state: TrainingState) -> None:
         if self.run_dir is None:
             return
-        rng = [get_rng_state()]
-        if self.is_distributed:  # every rank's generators, sent as bytes (tensors do not pickle)
+        # This rank's generators and metrics (or why its metrics cannot be saved), sent as
+        # bytes when distributed (tensors do not pickle).
+        metrics = dict(model.metrics)
+        problem = metrics_refusal(metrics, self.rank if self.is_distributed else None)
+        own: dict[str, Any] = {
+            "rng": get_rng_state(),
+            "metrics": {} if problem else metrics,
+            "refused": problem,
+        }
+        ranks = [own]
+        if self.is_distributed:
             buffer = io.BytesIO()
-            torch.save(rng[0], buffer)
+            torch.save(own, buffer)
             gathered: list[Any] = [None] * self.env.world_size
             dist.all_gather_object(gathered, buffer.getvalue())
-            rng = [torch.load(io.BytesIO(raw), weights_only=True) for raw in gathered]
+            ranks = [torch.load(io.BytesIO(raw), weights_only=True) for raw in gathered]
         data: dict[str, Any] = {}
         refused: ckpt.CheckpointError | None = None
         if self.rank == 0:
@@ -603,13 +626,17 @@ class Trainer:
                 check_plugin_states(plugins)
             except ckpt.CheckpointError as exc:
                 refused = exc
+            problems = [sent["refused"] for sent in ranks if sent["refused"]]
+            if refused is None and problems:
+                refused = ckpt.CheckpointError(problems[0])
             data = {
                 "format": CHECKPOINT_FORMAT,
                 "world_size": self.env.world_size,
                 "state": state.to_dict(),
                 "model": model.state_dict(),
                 "plugins": plugins,
-                "rng": rng,
+                "rng": [sent["rng"] for sent in ranks],
+                "metrics": [sent["metrics"] for sent in ranks],
             }
         if self.is_distributed:  # every rank raises rank 0's refusal, together
             shared: list[Any] = [refused]
@@ -644,8 +671,13 @@ class Trainer:
                 f"{self.env.world_size}; resume with {data['world_size']} processes for an "
                 "exact resume, or start over in another run_dir"
             )
-        model.load_state_dict(data["model"])
+        metrics = _saved_metrics(path, data)
+        # Plug-ins first: one may refuse a checkpoint that is not its run's (helios-optuna:
+        # another study's trial) before the model meets weights of another shape.
         self._plugins.load_state_dicts(data["plugins"])
+        model.load_state_dict(data["model"])
+        if metrics is not None:
+            model.metrics = dict(metrics[self.rank])
         self.state = state
         try:
             set_rng_state(rng[self.rank])
@@ -655,6 +687,54 @@ class Trainer:
                 "delete the file to resume from the one before it"
             ) from None
         log.info("%s: resumed from %s", model.save_name, path)
+
+
+def metrics_refusal(metrics: dict[Any, Any], rank: int | None) -> str | None:
+    """Why ``model.metrics`` cannot be checkpointed (``rank``: named when distributed), or
+    None: keys must be strings, values what ``torch.load(weights_only=True)`` loads back."""
+    where = f"rank {rank}'s model.metrics" if rank is not None else "model.metrics"
+    for key, value in metrics.items():
+        if not isinstance(key, str):
+            return (
+                f"{where} cannot be checkpointed: its key {ckpt.shown_value(key)} "
+                f"({type(key).__name__}) is not a string; name each metric with a string"
+            )
+        refusal = find_refusal(value)
+        if refusal is None:
+            continue
+        kind = type(refusal.value)
+        name = kind.__qualname__
+        if kind.__module__ != "builtins":
+            name = f"{kind.__module__}.{name}"
+        why = (
+            "which torch.load(weights_only=True) refuses, so no run could resume from it"
+            if refusal.reason == "refused"
+            else f"which {refusal.reason}"
+        )
+        return (
+            f"{where} cannot be checkpointed: metrics[{ckpt.shown_value(key)}]{refusal.path} "
+            f"is a {name} ({ckpt.shown_value(refusal.value)}), {why}; store a float "
+            "(float(x)), an int or a tensor instead"
+        )
+    return None
+
+
+def _saved_metrics(path: Path, data: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Each process's ``model.metrics`` from a checkpoint (None before format 3); a
+    :class:`CheckpointError` naming the file for anything but one dict per process keyed by
+    strings."""
+    metrics = data.get("metrics")
+    if metrics is None:
+        return None
+    if len(metrics) != data["world_size"] or not all(
+        isinstance(m, dict) and all(isinstance(k, str) for k in m) for m in metrics
+    ):
+        raise ckpt.CheckpointError(
+            f"{path}: entry 'metrics' holds {ckpt.shown_value(metrics)}, expected one dict of "
+            f"metrics (string keys) per process ({data['world_size']}); delete the file to "
+            "resume from the one before it"
+        )
+    return list(metrics)
 
 
 def _exception_list(name: str, value: object) -> list[type[BaseException]]:

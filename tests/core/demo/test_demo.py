@@ -115,7 +115,7 @@ def test_a_small_study_is_tuned_tested_and_drawn(
         width, height = png_size(path)
         assert width > 600 and height > 400
     checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert checkpoints == [f"digits_trial-{n}_step{4 * 34:09d}.pth" for n in range(3)]
+    assert checkpoints == [f"digits_helios-demo_trial-{n}_step{4 * 34:09d}.pth" for n in range(3)]
 
 
 def test_fresh_starts_over_and_keeps_files_it_did_not_write(
@@ -134,7 +134,7 @@ def test_fresh_starts_over_and_keeps_files_it_did_not_write(
     assert [(t["number"], t["state"]) for t in trials(run_dir)] == [(0, "COMPLETE")]
     assert (run_dir / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
-        f"digits_trial-0_step{4 * 34:09d}.pth"
+        f"digits_helios-demo_trial-0_step{4 * 34:09d}.pth"
     ]
 
 
@@ -184,8 +184,8 @@ def test_an_interrupted_study_resumes_its_trials_and_the_running_one(tmp_path: P
     assert sorted(before[0]["steps"]) == list(range(12))
     assert sorted(before[1]["steps"]) == [0, 1]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
-        f"digits_trial-0_step{12 * 34:09d}.pth",
-        f"digits_trial-1_step{2 * 34:09d}.pth",
+        f"digits_helios-demo_trial-0_step{12 * 34:09d}.pth",
+        f"digits_helios-demo_trial-1_step{2 * 34:09d}.pth",
     ]
 
     second = demo(run_dir, *args)

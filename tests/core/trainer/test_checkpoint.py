@@ -41,8 +41,8 @@ def test_keeps_the_newest_n_and_leaves_no_temporary_files(tmp_path: Path) -> Non
     data = ckpt.load_checkpoint(tmp_path / "toy_step000000006.pth")
     assert data["state"]["iteration"] == 6
     assert data["state"]["finished"] is True
-    assert set(data) == {"format", "world_size", "state", "model", "plugins", "rng"}
-    assert data["format"] == 2
+    assert set(data) == {"format", "world_size", "state", "model", "plugins", "rng", "metrics"}
+    assert data["format"] == 3
 
 
 def test_torn_newest_checkpoint_falls_back_with_a_warning_naming_both(tmp_path: Path) -> None:
@@ -123,8 +123,10 @@ def rng_member(path: Path) -> str:
 
 
 def legacy(path: Path) -> None:
-    """Rewrite ``path`` as helios wrote it before the digest: format 1, no trailer."""
+    """Rewrite ``path`` as helios wrote it before the digest: format 1, no trailer (and no
+    metrics, which came with format 3)."""
     data = torch.load(path, weights_only=True)
+    data.pop("metrics", None)
     torch.save({**data, "format": 1}, path)
 
 
@@ -226,7 +228,7 @@ def test_a_new_file_carries_the_digest_of_its_bytes(tmp_path: Path) -> None:
     raw = (tmp_path / "toy_step000000001.pth").read_bytes()
     body, trailer = raw[:-79], raw[-79:]
     assert trailer == b"helios-sha256 " + hashlib.sha256(body).hexdigest().encode() + b"\n"
-    assert ckpt.load_checkpoint(tmp_path / "toy_step000000001.pth")["format"] == 2
+    assert ckpt.load_checkpoint(tmp_path / "toy_step000000001.pth")["format"] == 3
 
 
 def test_a_fifo_named_like_the_newest_checkpoint_is_no_candidate(tmp_path: Path) -> None:
@@ -276,7 +278,7 @@ FIELDS = (
     "iteration, epoch, batch, global_batch, validation_cycles, early_stop_count, best_metric, "
     "stopped, finished"
 )
-ENTRIES = "format, world_size, state, model, plugins, rng"
+ENTRIES = "format, world_size, state, model, plugins, rng, metrics"
 DELETE = "delete the file to resume from the one before it"
 
 
@@ -293,20 +295,20 @@ INVALID_MT19937 = _invalid_mt19937()
 UNUSABLE = {
     "format 99": (
         put("format", 99),
-        "entry 'format' is 99, and this helios-trainer reads formats 1 to 2; a newer "
+        "entry 'format' is 99, and this helios-trainer reads formats 1 to 3; a newer "
         "helios-trainer wrote it: upgrade (pip install -U helios-trainer), or pass another "
         "run_dir",
     ),
     "format True": (
         put("format", True),
-        "entry 'format' is True, and this helios-trainer reads formats 1 to 2; a newer "
+        "entry 'format' is True, and this helios-trainer reads formats 1 to 3; a newer "
         "helios-trainer wrote it: upgrade (pip install -U helios-trainer), or pass another "
         "run_dir",
     ),
     "a huge format": (  # a value read from the file is cut in the message
         put("format", "9" * 10_000),
         "entry 'format' is '" + "9" * 79 + "... (10,002 characters), and this helios-trainer "
-        "reads formats 1 to 2; a newer helios-trainer wrote it: upgrade (pip install -U "
+        "reads formats 1 to 3; a newer helios-trainer wrote it: upgrade (pip install -U "
         "helios-trainer), or pass another run_dir",
     ),
     "no world_size": (

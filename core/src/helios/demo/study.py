@@ -189,18 +189,16 @@ class Tuner:
         )
         try:
             self.trainer(plugin).fit(model, DigitsData())
-        except Exception:
-            self.study.tell(trial.number, state=TrialState.FAIL)
-            raise
-        if plugin.pruned:
+            plugin.check_pruned()  # a resumed trial that had finished: fit trains nothing
+        except optuna.TrialPruned:
             self.study.tell(trial.number, state=TrialState.PRUNED)
             for path in list_checkpoints(self.settings.checkpoints, _save_name(trial)):
                 path.unlink(missing_ok=True)  # never needed again
-        else:
-            # The last reported value, read from the study: a resumed trial whose training had
-            # finished before the interruption is not trained (or validated) again.
-            values = self._frozen(trial.number).intermediate_values
-            self.study.tell(trial.number, values[max(values)])
+        except Exception:
+            self.study.tell(trial.number, state=TrialState.FAIL)
+            raise
+        else:  # a resumed finished trial has its metrics back from the checkpoint
+            self.study.tell(trial.number, model.metrics[METRIC])
         return self._frozen(trial.number)
 
     def resume(self, number: int) -> FrozenTrial:
@@ -231,7 +229,8 @@ class Tuner:
         fixed: BaseTrial = FixedTrial(best.params, number=best.number)
         plugin: Any = self.plugin_class(fixed, METRIC)
         trainer = self.trainer(plugin)
-        model, data = DigitsClassifier(SAVE_NAME), DigitsData()
+        # A FixedTrial has no study: the plug-in appends ``_trial-<n>`` only.
+        model, data = DigitsClassifier(f"{SAVE_NAME}_{STUDY_NAME}"), DigitsData()
         trainer.fit(model, data)
         trainer.test(model, data)
         return Evaluation(best, model.metrics["test_accuracy"], int(model.metrics["test_images"]))
@@ -291,8 +290,9 @@ def pause_line(trial: int, epoch: int) -> str:
 
 
 def _save_name(trial: BaseTrial) -> str:
-    """The checkpoint stem of a trial (the optuna plug-in appends ``_trial-<number>``)."""
-    return f"{SAVE_NAME}_trial-{trial.number}"
+    """The checkpoint stem of a trial (the optuna plug-in appends ``_<study>_trial-<number>``;
+    :data:`STUDY_NAME` is file-safe as it is)."""
+    return f"{SAVE_NAME}_{STUDY_NAME}_trial-{trial.number}"
 
 
 def summary(trial: FrozenTrial, epochs: int) -> str:

@@ -20,6 +20,7 @@ __all__ = [
     "OptunaInternalsError",
     "cached_intermediate_values",
     "rdb_backend",
+    "stored_trial",
     "study_storage",
     "trial_for",
     "trial_id",
@@ -89,3 +90,8 @@ def cached_intermediate_values(trial: BaseTrial) -> dict[int, float]:
     if not isinstance(values, dict):
         raise _missing("a trial's cached values", "optuna.trial.Trial._cached_frozen_trial")
     return values
+
+
+def stored_trial(trial: Trial) -> FrozenTrial:
+    """What the storage holds for ``trial`` now: a read, past the cache of this process."""
+    return study_storage(trial.study).get_trial(trial_id(trial))

@@ -14,23 +14,28 @@ writes to it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import logging
 import math
+import re
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
 import torch.distributed as dist
-from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
+from optuna.distributions import CategoricalChoiceType
+from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.trial import BaseTrial, Trial, TrialState
 
+from helios.checkpoint import CheckpointError, list_checkpoints, shown_value
 from helios.distributed import world
 from helios.model import MissingMetricError
 from helios.plugins.plugin import Plugin, UniquePluginOverrides
+from helios_optuna import _internals
 
 if TYPE_CHECKING:
     from helios.trainer import Trainer
@@ -45,6 +50,23 @@ SUGGESTIONS: dict[str, str] = {
     "float": "suggest_float",
     "int": "suggest_int",
 }
+
+#: The user attribute rank 0 sets on a trial it prunes, for processes that did not train it
+#: (the parent of spawned DDP ranks): ``{"validation_cycle": c, "metric": name, "value": v}``.
+PRUNED_ATTR = "helios_optuna:pruned"
+
+#: The keys of the plug-in's state in a checkpoint.
+_STATE_KEYS = (
+    "study",
+    "trial",
+    "datetime_start",
+    "reported_cycles",
+    "pruned",
+    "pruned_at",
+    "pruned_value",
+)
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_STUDY_CHARS = 48
 
 _SHARED_STORAGES = (
     "sqlite:///path/to/study.db (one machine), postgresql://user:password@host/db or "
@@ -114,7 +136,9 @@ class OptunaPlugin(Plugin):
         return self._pruned
 
     def suggest(self, type_name: str, name: str, **kwargs: Any) -> Any:
-        """Suggest a value for the hyper-parameter ``name`` through the trial.
+        """Suggest a value for the hyper-parameter ``name`` through the trial (helios-ml's
+        spelling; :meth:`suggest_float`, :meth:`suggest_int` and
+        :meth:`suggest_categorical` are Optuna's).
 
         ``type_name`` picks the trial method: ``"categorical"`` (``choices=...``), ``"int"``
         (``low, high, step=1, log=False``) or ``"float"`` (``low, high, step=None,
@@ -131,6 +155,38 @@ class OptunaPlugin(Plugin):
                 f"plugin.suggest('float', {name!r}, low=1e-4, high=1e-1, log=True)"
             )
         _check_arguments(self._trial, type_name, name, kwargs)
+        return self._shared(f"suggest({type_name!r}, {name!r})", method, name, kwargs)
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
+        """``trial.suggest_float(name, low, high, step=step, log=log)``, the same value on
+        every rank of a distributed run (see :meth:`suggest`)."""
+        kwargs = {"low": low, "high": high, "step": step, "log": log}
+        value: float = self._shared(f"suggest_float({name!r})", "suggest_float", name, kwargs)
+        return value
+
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
+        """``trial.suggest_int(name, low, high, step=step, log=log)``, the same value on every
+        rank of a distributed run (see :meth:`suggest`)."""
+        kwargs = {"low": low, "high": high, "step": step, "log": log}
+        value: int = self._shared(f"suggest_int({name!r})", "suggest_int", name, kwargs)
+        return value
+
+    def suggest_categorical(
+        self, name: str, choices: Sequence[CategoricalChoiceType]
+    ) -> CategoricalChoiceType:
+        """``trial.suggest_categorical(name, choices)``, the same value on every rank of a
+        distributed run (see :meth:`suggest`)."""
+        kwargs = {"choices": choices}
+        call = f"suggest_categorical({name!r})"
+        value: CategoricalChoiceType = self._shared(call, "suggest_categorical", name, kwargs)
+        return value
+
+    def _shared(self, call: str, method: str, name: str, kwargs: dict[str, Any]) -> Any:
+        """``trial.<method>(name, **kwargs)``: here, or on rank 0 and broadcast to every rank."""
         suggest: Callable[..., Any] = getattr(self._trial, method)
         env = world()
         if not env.distributed:
@@ -139,10 +195,10 @@ class OptunaPlugin(Plugin):
             if name in self._trial.params:  # stored before the ranks attached: a read only
                 return suggest(name, **kwargs)
             raise RuntimeError(
-                f"suggest({type_name!r}, {name!r}) in a distributed run before fit(): the ranks "
-                "cannot agree on a new value yet. Suggest it inside fit (e.g. in Model.setup, "
-                "where rank 0 samples it and sends it to the other ranks), or suggest it in "
-                "the process that asked the trial before starting the ranks"
+                f"{call} in a distributed run before fit(): the ranks cannot agree on a new "
+                "value yet. Suggest it inside fit (e.g. in Model.setup, where rank 0 samples "
+                "it and sends it to the other ranks), or suggest it in the process that asked "
+                "the trial before starting the ranks"
             )
         shared = [suggest(name, **kwargs) if env.rank == 0 else None]
         device = torch.device("cuda", env.local_rank) if dist.get_backend() == "nccl" else None
@@ -177,14 +233,34 @@ class OptunaPlugin(Plugin):
     def check_pruned(self) -> None:
         """Raise :class:`optuna.TrialPruned` if the pruner stopped this trial.
 
-        Call it after ``fit`` (on every rank: the decision is the same everywhere), so that
-        ``study.optimize`` records the trial as pruned.
+        Outside DDP ``fit`` raises it already; call this where ``fit`` cannot: in the process
+        that started the ranks of a distributed trial (``helios.distributed.spawn``), whose
+        plug-in did not train. There it reads the trial from the study's storage (the mark
+        rank 0 sets when it prunes, or a trial told PRUNED). A plug-in that trained answers
+        from its own decision (the same on every rank). Not pruned: nothing happens.
         """
+        if self._model is None and isinstance(self._trial, Trial):
+            self._pruned_in_storage()
         if self._pruned:
             raise optuna.TrialPruned(
                 f"trial {self._trial.number} was pruned after validation cycle "
                 f"{self._pruned_at} ({self._metric_name}={self._pruned_value!r})"
             )
+
+    def _pruned_in_storage(self) -> None:
+        """Take the pruning decision from the storage, for a plug-in that did not train."""
+        assert isinstance(self._trial, Trial)
+        stored = _internals.stored_trial(self._trial)
+        mark = stored.user_attrs.get(PRUNED_ATTR)
+        if isinstance(mark, dict):
+            cycle, value = mark.get("validation_cycle"), mark.get("value")
+            self._pruned = True
+            self._pruned_at = cycle if isinstance(cycle, int) else -1
+            self._pruned_value = float(value) if isinstance(value, (int, float)) else math.nan
+        elif stored.state is TrialState.PRUNED:
+            self._pruned, self._pruned_at = True, stored.last_step or 0
+            values = stored.intermediate_values
+            self._pruned_value = values.get(self._pruned_at, math.nan)
 
     # ------------------------------------------------------------------ trainer hooks
     def configure_trainer(self, trainer: Trainer) -> None:
@@ -192,16 +268,17 @@ class OptunaPlugin(Plugin):
         let ``optuna.TrialPruned`` pass through it, and check the storage for DDP."""
         if trainer.is_distributed and isinstance(self._trial, Trial):
             _require_shared_storage(
-                self._trial.study._storage,
+                _internals.study_storage(self._trial.study),
                 "a distributed trial (every rank attaches to the same trial)",
             )
         self._register_in_trainer(trainer)
         trainer.register_exception(optuna.TrialPruned)
 
     def configure_model(self, model: Any) -> None:
-        """Append ``_trial-<number>`` to ``model.save_name`` (once), so trials keep apart."""
+        """Append ``_<study>_trial-<number>`` to ``model.save_name`` (once), so the trials of
+        every study keep apart (a ``FixedTrial``, of no study: ``_trial-<number>``)."""
         self._model = weakref.ref(model)
-        suffix = f"_trial-{self._trial.number}"
+        suffix = save_suffix(self._trial)
         if not model.save_name.endswith(suffix):
             model.save_name += suffix
 
@@ -211,6 +288,17 @@ class OptunaPlugin(Plugin):
     def on_validation_end(self, validation_cycle: int) -> None:
         """Note the cycle; its metric is read once the model has set it (see below)."""
         self._pending = validation_cycle
+
+    def on_training_end(self) -> None:
+        """Raise :class:`optuna.TrialPruned` when the pruner stopped this trial, outside DDP.
+
+        The trainer has saved its final checkpoint by then, and runs the other plug-ins' and
+        the model's ``on_training_end`` before the exception leaves ``fit``, so an objective
+        needs no ``check_pruned()``. In a distributed run every rank returns from ``fit`` (an
+        exception would end the ranks as failed); the parent calls :meth:`check_pruned`.
+        """
+        if self._pruned and not self.is_distributed:
+            self.check_pruned()
 
     def should_training_stop(self) -> bool:
         """Report this cycle's metric and decide about pruning, once per validation cycle.
@@ -235,12 +323,19 @@ class OptunaPlugin(Plugin):
             self._pruned, self._pruned_at = True, cycle
             self._pruned_value = float(self._metrics().get(self._metric_name, math.nan))
             log.info("trial %d pruned after validation cycle %d", self._trial.number, cycle)
+            if world().rank == 0 and isinstance(self._trial, Trial):
+                mark = {"validation_cycle": cycle, "metric": self._metric_name}
+                self._trial.set_user_attr(PRUNED_ATTR, {**mark, "value": self._pruned_value})
         return self._pruned
 
     def state_dict(self) -> dict[str, Any]:
-        """The trial number, how many cycles were reported, and the pruning decision."""
+        """Whose trial this is (study name, trial number, start time), how many cycles were
+        reported, and the pruning decision."""
+        study, started = _identity(self._trial)
         return {
+            "study": study,
             "trial": self._trial.number,
+            "datetime_start": started,
             "reported_cycles": self._reported,
             "pruned": self._pruned,
             "pruned_at": self._pruned_at,
@@ -248,20 +343,61 @@ class OptunaPlugin(Plugin):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the checkpoint must belong to this trial."""
-        if state_dict["trial"] != self._trial.number:
-            raise ValueError(
-                f"the checkpoint holds the state of trial {state_dict['trial']} and this run "
-                f"evaluates trial {self._trial.number}; resume a trial with the same trial "
-                "(helios_optuna.attach_trial(study, number)), or use another run_dir"
+        """Restore :meth:`state_dict`; the checkpoint must belong to this trial of this study.
+
+        :raises CheckpointError: naming the run_dir, whose trial the checkpoint holds, and the
+            fix, for a checkpoint of another study or trial (a new study in the same run_dir,
+            a study deleted and created again) or of a helios-optuna before studies were named.
+            A ``FixedTrial`` (no study) takes the checkpoint of any trial with its number.
+        """
+        study, started = _identity(self._trial)
+        ours = _describe(study, self._trial.number, started)
+        if "study" not in state_dict:
+            raise CheckpointError(
+                f"{self._checkpoints()} holds a state of helios-optuna before 0.3, which names "
+                f"no study (trial {shown_value(state_dict.get('trial'))}), and this run is "
+                f"{ours}; a trial resumes only its own checkpoints: {self._fix()}"
             )
-        # "last_reported" (checkpoints from before cycles counted from 0) was the number of the
-        # last cycle reported, counted from 1: the same number as the cycles reported.
-        key = "reported_cycles" if "reported_cycles" in state_dict else "last_reported"
-        self._reported = int(state_dict[key])
-        self._pruned = bool(state_dict["pruned"])
-        self._pruned_at = int(state_dict["pruned_at"])
-        self._pruned_value = float(state_dict["pruned_value"])
+        state = _checked_state(state_dict)
+        found = (state["study"], state["trial"], state["datetime_start"])
+        # A FixedTrial has no study to compare: it takes its number's checkpoint (e.g. to test
+        # a study's best trial from the checkpoint its training left).
+        mine = (study, self._trial.number, started)
+        if study is None:
+            mine = (found[0], self._trial.number, found[2])
+        if found != mine:
+            theirs = _describe(*found)
+            raise CheckpointError(
+                f"{self._checkpoints()} holds checkpoints of {theirs}, and this run is {ours}; "
+                f"a trial resumes only its own checkpoints: {self._fix()}"
+            )
+        self._reported = state["reported_cycles"]
+        self._pruned = state["pruned"]
+        self._pruned_at = state["pruned_at"]
+        self._pruned_value = state["pruned_value"]
+
+    def _run(self) -> tuple[Any, str] | None:
+        """The trainer's run_dir and the model's save name, once a trainer resumes this."""
+        model = self._model() if self._model is not None else None
+        if self._trainer is None or model is None:
+            return None
+        return self._trainer.run_dir, model.save_name
+
+    def _checkpoints(self) -> str:
+        run = self._run()
+        if run is None:
+            return "the checkpoint"
+        return f"run_dir {run[0]} (save name {run[1]!r})"
+
+    def _fix(self) -> str:
+        run = self._run()
+        files = list_checkpoints(run[0], run[1]) if run is not None and run[0] else []
+        names = ", ".join(p.name for p in files) or "its checkpoints"
+        where = f" from {run[0]}" if run is not None else ""
+        return (
+            "pass another run_dir (one per study: e.g. named after the study), or delete "
+            f"{names}{where} to train this trial from the start"
+        )
 
     # ------------------------------------------------------------------ helpers
     def _model_now(self) -> Any:
@@ -304,7 +440,7 @@ def attach_trial(study: optuna.Study, number: int) -> Trial:
     killed. The study must live in a storage that every process shares (RDB: SQLite,
     PostgreSQL, MySQL). Nothing is written to the study.
     """
-    _require_shared_storage(study._storage, f"attach_trial(study, {number})")
+    _require_shared_storage(_internals.study_storage(study), f"attach_trial(study, {number})")
     # Reading the trials also registers them with Optuna's storage cache, which must know a
     # trial before this process can write to it.
     trials = study.get_trials(deepcopy=False)
@@ -321,15 +457,13 @@ def attach_trial(study: optuna.Study, number: int) -> Trial:
             "only a running trial can be joined or resumed (ask a new trial with study.ask(); "
             "a trial marked FAIL by a heartbeat is retried as a new trial)"
         )
-    trial_id: int = found._trial_id
-    return Trial(study, trial_id)
+    return _internals.trial_for(study, found)
 
 
 def _require_shared_storage(storage: BaseStorage, what: str) -> None:
-    backend = getattr(storage, "_backend", storage)  # RDB storage comes wrapped in a cache
-    if isinstance(backend, RDBStorage):
+    if _internals.rdb_backend(storage) is not None:
         return
-    found = "in-memory storage" if isinstance(backend, InMemoryStorage) else type(backend).__name__
+    found = "in-memory storage" if isinstance(storage, InMemoryStorage) else type(storage).__name__
     raise ValueError(
         f"{what} needs a study on RDB storage that every process can open, found {found}; "
         f"create the study with storage={_SHARED_STORAGES}, e.g. "
@@ -345,9 +479,68 @@ def _same_value(stored: float, measured: float) -> bool:
 
 def _reported_steps(trial: BaseTrial) -> dict[int, float]:
     """The steps this trial holds values for, as the trial object knows them (no read)."""
-    frozen = getattr(trial, "_cached_frozen_trial", None)
-    values = getattr(frozen, "intermediate_values", None)
-    return values if isinstance(values, dict) else {}
+    return _internals.cached_intermediate_values(trial)
+
+
+def save_suffix(trial: BaseTrial) -> str:
+    """What ``configure_model`` appends to ``model.save_name``: ``_<study>_trial-<number>``,
+    the study's name made file-safe (see :func:`file_safe`); ``_trial-<number>`` without a
+    study (``FixedTrial``)."""
+    if isinstance(trial, Trial):
+        return f"_{file_safe(trial.study.study_name)}_trial-{trial.number}"
+    return f"_trial-{trial.number}"
+
+
+def file_safe(name: str) -> str:
+    """``name`` with characters outside ``[A-Za-z0-9._-]`` as ``-``; an altered or longer
+    name is cut to 48 characters and gets ``-`` and 8 hex digits of its SHA-256, so that
+    different names stay apart."""
+    safe = _SAFE.sub("-", name)
+    if safe == name and len(name) <= _STUDY_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[:_STUDY_CHARS]}-{digest}"
+
+
+def _identity(trial: BaseTrial) -> tuple[str | None, str | None]:
+    """The study name and the start time (ISO 8601) of ``trial``; (None, None) for a trial of
+    no study (``FixedTrial``), whose start time is that of its object."""
+    if not isinstance(trial, Trial):
+        return None, None
+    started = trial.datetime_start
+    return trial.study.study_name, started.isoformat() if started is not None else None
+
+
+def _describe(study: str | None, number: int, started: str | None) -> str:
+    if study is None:
+        return f"trial {number} of no study (a FixedTrial)"
+    return f"trial {number} of study {shown_value(study)} started {started}"
+
+
+def _checked_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The plug-in's state from a checkpoint, every key of its type; CheckpointError else."""
+    kinds: dict[str, tuple[type, ...]] = {
+        "study": (str, type(None)),
+        "trial": (int,),
+        "datetime_start": (str, type(None)),
+        "reported_cycles": (int,),
+        "pruned": (bool,),
+        "pruned_at": (int,),
+        "pruned_value": (float, int),
+    }
+    for key in _STATE_KEYS:
+        value = state.get(key)
+        bad_bool = isinstance(value, bool) and key != "pruned"
+        if key not in state or not isinstance(value, kinds[key]) or bad_bool:
+            raise CheckpointError(
+                f"the optuna plug-in's state in the checkpoint has {key}="
+                f"{shown_value(value) if key in state else 'nothing'}, expected "
+                f"{' or '.join(k.__name__ for k in kinds[key])}; delete the file to resume "
+                "from the one before it"
+            )
+    checked = {key: state[key] for key in _STATE_KEYS}
+    checked["pruned_value"] = float(checked["pruned_value"])
+    return checked
 
 
 @functools.cache
