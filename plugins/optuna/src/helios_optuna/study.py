@@ -366,24 +366,53 @@ def _rewind_file(
 
 
 def _keep_trials_below(database: Path, name: str | None, trial_id: int) -> None:
-    storage = RDBStorage(f"sqlite:///{database}")
+    """Delete the study's trials numbered ``trial_id`` and later from the SQLite file.
+
+    The study keeps its id (a sampler's cached state names it), its attributes and every other
+    study; rows that refer to a deleted trial (found from the schema's foreign keys) go too.
+    """
+    connection = sqlite3.connect(database)
     try:
-        old = optuna.load_study(study_name=name, storage=storage)
-        kept = [t for t in old.get_trials(deepcopy=True) if t.number < trial_id]
-        study_id = storage.get_study_id_from_name(old.study_name)
-        system_attrs = storage.get_study_system_attrs(study_id)
-        optuna.delete_study(study_name=old.study_name, storage=storage)
-        new = optuna.create_study(
-            storage=storage, study_name=old.study_name, directions=old.directions
-        )
-        new_id = storage.get_study_id_from_name(old.study_name)
-        for key, value in old.user_attrs.items():
-            new.set_user_attr(key, value)
-        for key, value in system_attrs.items():
-            storage.set_study_system_attr(new_id, key, value)
-        new.add_trials(kept)
+        with connection:
+            study = _study_id(connection, name, database)
+            doomed = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT trial_id FROM trials WHERE study_id = ? AND number >= ?",
+                    (study, trial_id),
+                )
+            ]
+            tables = [
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            for table in tables:
+                for key in connection.execute(f"PRAGMA foreign_key_list({_quoted(table)})"):
+                    if key[2] == "trials" and table != "trials":
+                        connection.executemany(
+                            f"DELETE FROM {_quoted(table)} WHERE {_quoted(key[3])} = ?",
+                            [(t,) for t in doomed],
+                        )
+            connection.executemany("DELETE FROM trials WHERE trial_id = ?", [(t,) for t in doomed])
     finally:
-        storage.engine.dispose()
+        connection.close()
+
+
+def _study_id(connection: sqlite3.Connection, name: str | None, database: Path) -> int:
+    rows = connection.execute("SELECT study_id, study_name FROM studies").fetchall()
+    matches = [row for row in rows if name is None or row[1] == name]
+    if len(matches) == 1:
+        return int(matches[0][0])
+    names = ", ".join(repr(row[1]) for row in rows[:10]) or "none"
+    wanted = "a study_name" if name is None else f"study {name!r}"
+    raise ValueError(
+        f"create_study_starting_from_trial: {database.name} has no single {wanted} to rewind "
+        f"(its studies: {names}); pass study_name= one of them"
+    )
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _rewind_samplers(
