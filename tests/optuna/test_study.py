@@ -332,3 +332,70 @@ def test_starting_from_a_trial_needs_a_trial_number(tmp_path: Path, bad: Any) ->
         f"found {bad!r}; trials numbered below it are kept"
     )
     assert os.listdir(tmp_path) == []
+
+
+# --- helios.plugins.optuna hands the helpers on, through the manifest checks -----------------
+
+
+def test_the_documented_module_hands_on_the_helpers() -> None:
+    import helios.plugins.optuna as documented
+    import helios_optuna
+    from helios.plugins._host.first_party import by_id
+
+    row = by_id("optuna")
+    assert row is not None
+    assert set(row.helpers) <= set(helios_optuna.__all__)
+    assert documented.__all__ == [row.class_name, *row.helpers]
+    for name in row.helpers:
+        assert getattr(documented, name) is getattr(helios_optuna, name)
+    with pytest.raises(AttributeError) as caught:
+        documented.sampler_checkpoints  # noqa: B018 - ours, not upstream's: not handed on
+    assert str(caught.value) == (
+        "module 'helios.plugins.optuna' has no attribute 'sampler_checkpoints'; it hands on "
+        "OptunaPlugin, StudyArgs, checkpoint_sampler, create_or_load_study, "
+        "create_study_starting_from_trial, restore_sampler (the rest of helios-optuna is in "
+        "helios_optuna)"
+    )
+
+
+def _import_helper_in_a_process(tmp_path: Path, env: dict[str, str]) -> list[str]:
+    script = (
+        "import sys\n"
+        "try:\n"
+        "    from helios.plugins.optuna import create_or_load_study\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "    print(exc)\n"
+        "print(sorted({'helios_optuna', 'optuna', 'torch'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_an_incompatible_plugin_hands_on_no_helper_and_imports_nothing(tmp_path: Path) -> None:
+    old = tmp_path / "old-optuna" / "optuna-3.6.0.dist-info"
+    old.mkdir(parents=True)
+    (old / "METADATA").write_text("Metadata-Version: 2.1\nName: optuna\nVersion: 3.6.0\n")
+    lines = _import_helper_in_a_process(tmp_path, {"PYTHONPATH": str(old.parent)})
+    assert lines[0] == "PluginIncompatibleError"
+    assert "requires optuna>=4.0, found optuna 3.6.0" in "\n".join(lines)
+    assert lines[-1] == "[]"
+
+
+def test_a_disabled_plugin_hands_on_no_helper(tmp_path: Path) -> None:
+    lines = _import_helper_in_a_process(tmp_path, {"HELIOS_PLUGINS_DISABLE": "optuna"})
+    assert lines[:2] == [
+        "PluginNotApplicableError",
+        "helios.plugins.optuna.create_or_load_study cannot be used here: the plug-in 'optuna' "
+        "does not apply on this machine, so its code was never imported:",
+    ]
+    assert "disabled" in "\n".join(lines)
+    assert lines[-1] == "[]"

@@ -55,6 +55,8 @@ _NUMPY_NAMES = frozenset(
         "__bit_generator_ctor",
         "__randomstate_ctor",
         "__generator_ctor",
+        "SeedSequence",
+        "__pyx_unpickle_SeedSequence",
     }
 )
 _BUILTINS = frozenset({"set", "frozenset", "complex", "bytearray", "slice"})

@@ -299,7 +299,7 @@ def _sqlite_copy(source: Path, target: Path) -> None:
 def _claim_numbered(temp: Path, folder: Path, stem: str, suffix: str) -> Path:
     """Give ``temp`` the first free name ``<stem>_bkp-<i><suffix>`` (a hard link: never two
     processes on one name), and return it."""
-    index = _next_backup_index(folder, stem)
+    index = _next_backup_index(folder, stem, folders=False)
     while True:
         target = folder / f"{stem}_bkp-{index}{suffix}"
         try:
@@ -310,14 +310,16 @@ def _claim_numbered(temp: Path, folder: Path, stem: str, suffix: str) -> Path:
         return target
 
 
-def _next_backup_index(folder: Path, stem: str) -> int:
+def _next_backup_index(folder: Path, stem: str, *, folders: bool) -> int:
+    """One more than the highest ``<stem>_bkp-<i>`` among the files (or the folders)."""
     prefix = f"{stem}_bkp-"
     used = [-1]
-    for entry in folder.iterdir():
-        if entry.name.startswith(prefix):
-            digits = entry.name[len(prefix) :].split(".")[0]
-            if digits.isdigit() and len(digits) < 10:
-                used.append(int(digits))
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(prefix) and entry.is_dir(follow_symlinks=False) == folders:
+                digits = entry.name[len(prefix) :].split(".")[0]
+                if digits.isdigit() and len(digits) < 10:
+                    used.append(int(digits))
     return max(used) + 1
 
 
@@ -330,7 +332,7 @@ def _backup_samplers(root: Path) -> Path | None:
     try:
         for path in found.values():
             shutil.copy2(path, temp / path.name, follow_symlinks=False)
-        index = _next_backup_index(root.parent, root.name)
+        index = _next_backup_index(root.parent, root.name, folders=True)
         while True:
             target = root.parent / f"{root.name}_bkp-{index}"
             try:
