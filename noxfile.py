@@ -49,7 +49,14 @@ from tools.index import offerings
 from tools.index_server import ServerProblem, serve
 from tools.interpreters import check_classifiers, main_python, use_pyenv_pythons
 from tools.matrix import EDGES, edge_cell
-from tools.projects import Project, all_projects, plugin_projects, read_toml, requirement_name
+from tools.projects import (
+    Project,
+    all_projects,
+    find_project,
+    plugin_projects,
+    read_toml,
+    requirement_name,
+)
 from tools.releases import HistoryError, build_wheel
 
 nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
@@ -61,6 +68,7 @@ nox.options.sessions = [
     "lint",
     "typecheck",
     "compat",
+    "optuna",
     "build",
     "install",
     "refuse",
@@ -262,6 +270,42 @@ def built_files(project: Project) -> list[Path]:
         *WHEELHOUSE.glob(f"{project.dist_stem}-*.whl"),
         *WHEELHOUSE.glob(f"{project.dist_stem}.tar.gz"),
     ]
+
+
+def optuna_floor() -> str:
+    """``optuna==X.Y.Z``: the lowest Optuna helios-optuna's pyproject admits (its lower bound)."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    project = find_project(ROOT, "helios-optuna")
+    (requirement,) = [
+        Requirement(d) for d in project.dependencies if requirement_name(d) == "optuna"
+    ]
+    lows = [Version(s.version) for s in requirement.specifier if s.operator in (">=", "==", "~=")]
+    if len(lows) != 1:
+        raise ValueError(
+            f"{project.pyproject}: the optuna requirement {str(requirement)!r} needs one lower "
+            "bound (>=, == or ~=) for the optuna(floor) cell"
+        )
+    return "optuna==" + ".".join(str(n) for n in (*lows[0].release, 0, 0)[:3])
+
+
+@nox.session(python=MAIN_PYTHON, tags=["matrix"])
+@nox.parametrize("cell", [nox.param(c, id=c) for c in ("floor", "newest")])
+@frees_venv
+def optuna(session: nox.Session, cell: str) -> None:
+    """tests/optuna against the lowest Optuna helios-optuna admits and the newest on the index."""
+    pin = optuna_floor() if cell == "floor" else "optuna"
+    session.install(*group("torch"))
+    session.install("--upgrade", "./core", "./plugins/optuna", pin, *group("test"))
+    session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m, sys; v = m.version('optuna'); "
+        f"print(f'installed: optuna=={{v}} (cell {cell})'); "
+        f"sys.exit({pin!r} != 'optuna' and f'optuna=={{v}}' != {pin!r})",
+    )
+    session.run("pytest", "tests/optuna", *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON, tags=["packaging"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FIRST_PARTY", "FirstParty", "by_class", "by_id", "documented_in"]
+__all__ = ["FIRST_PARTY", "FirstParty", "by_class", "by_id", "documented_in", "helper_of"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class FirstParty:
     needs: str  # what it needs beyond the core, for people deciding to install it
     #: The documented module (besides ``helios.plugins``) that hands the class on.
     module: str
+    #: Further names of ``package`` that ``module`` hands on (upstream's helpers), once the
+    #: plug-in passed its checks.
+    helpers: tuple[str, ...] = ()
 
     @property
     def entry_value(self) -> str:
@@ -50,6 +53,13 @@ FIRST_PARTY: tuple[FirstParty, ...] = (
         topic="Optuna",
         needs="Optuna 4 or newer",
         module="helios.plugins.optuna",
+        helpers=(
+            "StudyArgs",
+            "checkpoint_sampler",
+            "create_or_load_study",
+            "create_study_starting_from_trial",
+            "restore_sampler",
+        ),
     ),
 )
 
@@ -67,3 +77,8 @@ def by_class(class_name: str) -> FirstParty | None:
 def documented_in(module: str) -> tuple[str, ...]:
     """The class names the documented ``module`` hands on."""
     return tuple(p.class_name for p in FIRST_PARTY if p.module == module)
+
+
+def helper_of(module: str, name: str) -> FirstParty | None:
+    """The first-party plug-in whose helper ``name`` the documented ``module`` hands on."""
+    return next((p for p in FIRST_PARTY if p.module == module and name in p.helpers), None)
