@@ -26,17 +26,17 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from support import postgres
-from support.postgres import PrivatePostgres
+from support import postgres as private
+from support.postgres import NOT_DURABLE, REQUIRE_ENV, PrivatePostgres
 
-pytestmark = pytest.mark.postgres
+needs_server = pytest.mark.postgres
 
 HERE = Path(__file__).parent
 TESTS = HERE.parent
 #: A process still running after this long has hung: it is killed and the test fails.
 HANG_S = 300
 
-postgres_server = postgres.postgres_server  # the session's private server
+postgres_server = private.postgres_server  # the session's private server
 
 
 @pytest.fixture
@@ -137,14 +137,58 @@ def evidence(run_dir: Path, name: str) -> dict[int, dict[str, Any]]:
     return {int(number): trial for number, trial in data.items()}
 
 
+def test_without_its_packages_the_set_skips_or_fails_as_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pgserver", None)  # as if not installed
+    reason = private.postgres_missing()
+    assert reason == (
+        "the PostgreSQL tests need pgserver, not installed here: "
+        "pip install --group postgres (pgserver and psycopg2-binary)"
+    )
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        private.unavailable(reason)
+    assert (
+        str(skipped.value) == f"{reason} (set HELIOS_TESTS_POSTGRES=require to make this a failure)"
+    )
+    monkeypatch.setenv(REQUIRE_ENV, "require")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        private.unavailable(reason)
+    assert (
+        str(failed.value) == f"{reason} (HELIOS_TESTS_POSTGRES=require: nox -s tests installs them)"
+    )
+    monkeypatch.setenv(REQUIRE_ENV, "yes\n" + "x" * 60)  # shown: its first 40 characters, escaped
+    with pytest.raises(pytest.fail.Exception) as bad:
+        private.unavailable(reason)
+    assert str(bad.value) == (
+        f"HELIOS_TESTS_POSTGRES='yes\\n{'x' * 36}'... is not one of "
+        "require, skip; set HELIOS_TESTS_POSTGRES=require to fail when PostgreSQL cannot run, "
+        "or unset it to skip"
+    )
+
+
+@needs_server
 def test_the_server_is_a_real_postgresql(postgres_server: PrivatePostgres) -> None:
     assert postgres_server.version.startswith("PostgreSQL ")
     assert postgres_server.url("x").startswith("postgresql+psycopg2://postgres:@/x?host=/")
+    assert [postgres_server.setting(s) for s in NOT_DURABLE] == ["off"] * len(NOT_DURABLE)
+    bad = (
+        "test database name 'Bad-name': expected [a-z][a-z0-9_]{0,62} (lowercase letters, "
+        "digits and underscores, a letter first, at most 63)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(bad)}$"):
+        postgres_server.new_database("Bad-name")
+    postgres_server.new_database("twice")
+    taken = "test database 'twice' exists already on this server: pick another"
+    with pytest.raises(ValueError, match=f"^{re.escape(taken)}$"):
+        postgres_server.new_database("twice")
 
 
 WORKERS, TRIALS_EACH, CYCLES, PRUNE_AT = 4, 3, 3, 1
 
 
+@needs_server
 def test_four_workers_optimise_one_study_concurrently(
     tmp_path: Path, pg_url: str, jobs: Callable[..., Job]
 ) -> None:
@@ -195,6 +239,7 @@ def test_four_workers_optimise_one_study_concurrently(
             assert trial.value == trial.intermediate_values[CYCLES - 1]
 
 
+@needs_server
 def test_a_ddp_trial_attaches_to_a_postgresql_study(
     tmp_path: Path,
     pg_url: str,
@@ -230,6 +275,7 @@ def test_a_ddp_trial_attaches_to_a_postgresql_study(
     assert rank0["suggested"] == rank1["suggested"] == stored.params
 
 
+@needs_server
 def test_a_killed_worker_s_trial_is_resumed_by_another_process(
     tmp_path: Path, pg_url: str, jobs: Callable[..., Job]
 ) -> None:
