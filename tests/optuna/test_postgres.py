@@ -9,12 +9,15 @@ on time.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -183,6 +186,29 @@ def test_the_server_is_a_real_postgresql(postgres_server: PrivatePostgres) -> No
     taken = "test database 'twice' exists already on this server: pick another"
     with pytest.raises(ValueError, match=f"^{re.escape(taken)}$"):
         postgres_server.new_database("twice")
+
+
+@needs_server
+def test_a_server_that_does_not_start_fails_with_its_log() -> None:
+    private.need_packages()
+    root = Path(tempfile.mkdtemp(prefix="helios-postgres-test-"))
+    data = root / "data"
+    try:
+        data.mkdir()
+        (data / "PG_VERSION").write_text("16\n", encoding="utf-8")  # never initialised
+        with pytest.raises(private.PostgresUnavailable) as failed, private.private_postgres(root):
+            pass
+    finally:
+        shutil.rmtree(root)
+    message = str(failed.value)
+    version = importlib.metadata.version("pgserver")
+    assert message.startswith(
+        f"pgserver {version} could not start PostgreSQL in {data}: CalledProcessError: Command "
+    )
+    assert message.endswith(
+        f"; {data / 'log'} ends:\npostgres: could not access the server configuration file "
+        f'"{data / "postgresql.conf"}": No such file or directory\n'
+    )
 
 
 WORKERS, TRIALS_EACH, CYCLES, PRUNE_AT = 4, 3, 3, 1

@@ -151,13 +151,21 @@ def _log_tail(data: Path) -> str:
     return f"{log} ends:\n{text[-LOG_TAIL_CHARS:]}"
 
 
-@contextmanager
-def private_postgres() -> Iterator[PrivatePostgres]:
-    """Start PostgreSQL in a fresh temporary folder; stop it and delete the folder at the end.
+def need_packages() -> None:
+    """Skip or fail (:func:`unavailable`) unless pgserver and psycopg2 are installed."""
+    reason = postgres_missing()
+    if reason is not None:
+        unavailable(reason)
 
-    The folder is made with :func:`tempfile.mkdtemp` rather than under pytest's own temporary
-    folder, which pytest keeps private to its user: run as root, the server runs as another
-    user, which must reach its data folder.
+
+@contextmanager
+def private_postgres(root: Path | None = None) -> Iterator[PrivatePostgres]:
+    """Start PostgreSQL in ``root/data``; stop it at the end and delete its data.
+
+    ``root`` defaults to a fresh folder made with :func:`tempfile.mkdtemp` (and deleted at the
+    end) rather than one under pytest's own temporary folder, which pytest keeps private to its
+    user: run as root, the server runs as another user, which must reach its data folder.
+    Raises :class:`PostgresUnavailable` when the server does not start.
     """
     with warnings.catch_warnings():
         # platformdirs warns, on import, that it falls back to /tmp/runtime-<uid> for the
@@ -165,7 +173,8 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         import pgserver
 
-    root = Path(tempfile.mkdtemp(prefix="helios-postgres-"))
+    made = root is None
+    root = Path(tempfile.mkdtemp(prefix="helios-postgres-")) if root is None else root
     data = root / "data"
     try:
         try:
@@ -181,15 +190,14 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         finally:
             server.cleanup()  # pg_ctl stop (fast: open connections are closed), then delete
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if made:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PrivatePostgres]:
     """This session's private PostgreSQL server (skips or fails as the module docstring says)."""
-    reason = postgres_missing()
-    if reason is not None:
-        unavailable(reason)
+    need_packages()
     try:
         with private_postgres() as server:
             yield server
