@@ -37,7 +37,7 @@ REQUIRE_ENV = "HELIOS_TESTS_POSTGRES"
 REQUIRE_VALUES = ("require", "skip")
 #: What to install (the root pyproject's ``postgres`` dependency group).
 INSTALL = "pip install --group postgres (pgserver and psycopg2-binary)"
-#: The most of the server's log quoted when it does not start.
+#: The most of the server's log (bytes) quoted when it does not start.
 LOG_TAIL_CHARS = 2000
 #: Test database names: a letter, then letters, digits and underscores (PostgreSQL's limit: 63).
 DATABASE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -147,8 +147,10 @@ def _log_tail(data: Path) -> str:
     log = data / "log"
     if not log.is_file():
         return f"{log} was not written"
-    text = log.read_text(encoding="utf-8", errors="replace")
-    return f"{log} ends:\n{text[-LOG_TAIL_CHARS:]}"
+    with open(log, "rb") as file:  # only its end: a log can be long
+        file.seek(max(log.stat().st_size - LOG_TAIL_CHARS, 0))
+        text = file.read(LOG_TAIL_CHARS).decode("utf-8", errors="replace")
+    return f"{log} ends:\n{text}"
 
 
 def need_packages() -> None:
