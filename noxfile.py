@@ -89,6 +89,8 @@ LIGHT_DEPS = [
 ]
 PLUGINS = [f"./{p.folder}" for p in plugin_projects(ROOT)]  # ./plugins/cuda, ...
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
+# Where the postgres group is installed, its tests must run: a missing server fails (not skips).
+POSTGRES_REQUIRED = {"HELIOS_TESTS_POSTGRES": "require"}
 RELEASE_WHEELS = ROOT / "build" / "releases"
 
 
@@ -154,10 +156,15 @@ def floor(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON, tags=["full"])
 @frees_venv
 def tests(session: nox.Session) -> None:
-    """Every test on Python 3.11 with torch, the plug-in distributions and the demo."""
+    """Every test on Python 3.11 with torch, the plug-in distributions and the demo.
+
+    The PostgreSQL tests (marker ``postgres``) run here too, on a server they start themselves:
+    their packages are installed, and ``HELIOS_TESTS_POSTGRES=require`` makes a server that
+    cannot start a failure instead of a skip.
+    """
     install_everything(session)
-    session.install(*group("test"))
-    session.run("pytest", "tests", *session.posargs)
+    session.install(*group("test"), *group("postgres"))
+    session.run("pytest", "tests", *session.posargs, env=POSTGRES_REQUIRED)
 
 
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
