@@ -42,9 +42,17 @@ from typing import Any
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
+from tools import floors
 from tools.interpreters import check_classifiers, main_python, use_pyenv_pythons
 from tools.matrix import EDGES, edge_cell
-from tools.projects import Project, all_projects, plugin_projects, read_toml, requirement_name
+from tools.projects import (
+    Project,
+    all_projects,
+    core_project,
+    plugin_projects,
+    read_toml,
+    requirement_name,
+)
 from tools.releases import HistoryError, build_wheel
 
 nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
@@ -144,6 +152,71 @@ def tests(session: nox.Session) -> None:
     install_everything(session)
     session.install(*group("test"))
     session.run("pytest", "tests", *session.posargs)
+
+
+#: What the floors cell on another Python than the main one pins: the core's dependencies.
+CORE_ONLY = "core/pyproject.toml"
+
+
+def floors_cell(python: str) -> tuple[list[str], list[str], list[str]]:
+    """(``tools.floors check`` options, the pins, pytest's arguments) of a floors cell.
+
+    On the main Python: every floor, and the tests of the core and the plug-ins. On another
+    (there is no torch wheel for it here): the core's own dependencies but torch, and the
+    torch-free floor's tests (so ``tomli>=1.1; python_version < '3.11'`` is tested).
+    """
+    main = python == MAIN_PYTHON
+    only, skip = (None, []) if main else (CORE_ONLY, ["torch"])
+    chosen = floors.select(floors.floors(ROOT, python), build=False, only=only, skip=skip)
+    scope = ["--python", python] + ([] if main else ["--only", CORE_ONLY, "--skip", "torch"])
+    tests = ["tests/core", "tests/optuna", "tests/cuda", "tests/upstream"]
+    if not main:
+        tests = ["tests/core", "-m", "not torch"]
+    return scope, [f.pin for f in chosen], tests
+
+
+@nox.session(name="floors", python=sorted({FLOOR_PYTHONS[0], MAIN_PYTHON}), tags=["floors"])
+@frees_venv
+def floors_session(session: nox.Session) -> None:
+    """Every declared lower bound installed exactly (pins derived by tools/floors.py), tests run.
+
+    Our distributions are built from the tree with the [build-system] floor (hatchling) and
+    installed from those wheels beside the pins; torch is the local CPU wheel.
+    """
+    python = str(session.python)
+    try:
+        scope, pins, tests = floors_cell(python)
+        build_pins = [f.pin for f in floors.select(floors.floors(ROOT, python), build=True)]
+    except floors.FloorError as exc:
+        session.error(f"no floors cell: {exc}")
+    work = Path(session.create_tmp()) / "floors"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "build-constraints.txt").write_text("\n".join(build_pins) + "\n", encoding="utf-8")
+    projects = all_projects(ROOT) if python == MAIN_PYTHON else [core_project(ROOT)]
+    session.log(
+        f"floors on Python {python}: {' '.join(pins)}; building with {' '.join(build_pins)}"
+    )
+    # PIP_CONSTRAINT reaches the isolated build environments: hatchling is built at its floor
+    session.run(
+        "python", "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(work / "wheels"),
+        *(f"./{p.folder}" for p in projects),
+        env={"PIP_CONSTRAINT": str(work / "build-constraints.txt")},
+    )  # fmt: skip
+    wheels = {p.name: next((work / "wheels").glob(f"{p.dist_stem}-*.whl")) for p in projects}
+    if python == MAIN_PYTHON:
+        torch = [r for r in group("torch") if requirement_name(r) == "torch"]
+        session.install(*torch)  # the local CPU wheel first; then it is a constraint
+        (work / "constraints.txt").write_text("\n".join(torch) + "\n", encoding="utf-8")
+        ours = [f"{wheels.pop('helios-trainer')}[demo]", *map(str, wheels.values())]
+        session.install("-c", str(work / "constraints.txt"), *ours, *pins, *group("floors"))
+    else:
+        session.install("--no-deps", str(wheels["helios-trainer"]))
+        session.install(*pins, *group("floors"))
+    session.run("python", "-m", "pip", "check")
+    session.run("python", "-m", "pip", "freeze", "--all")  # the versions pip chose, in the log
+    session.run("python", "-m", "tools.floors", "check", *scope)  # installed = pinned
+    session.run("pytest", *tests, *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
