@@ -145,7 +145,8 @@ def project_declarations(project: Project) -> list[Declared]:
     if project.manifest_path is not None:
         manifest = _toml(project.manifest_path)
         where = f"{project.folder}/src/{project.package}/{MANIFEST}"
-        lines = _strings(manifest.get("requires", {}).get("packages", []), where)
+        packages = manifest.get("requires", {}).get("packages", [])
+        lines = _strings(packages, f"{where} {MANIFEST_PACKAGES}")
         found += [Declared(line, where, MANIFEST_PACKAGES) for line in lines]
     return found
 
@@ -192,7 +193,7 @@ def declarations(root: Path) -> tuple[list[Declared], set[str]]:
     return [d for p in projects for d in project_declarations(p)], {p.name for p in projects}
 
 
-def floors(root: Path = REPO_ROOT, python: str = "3.11") -> list[Floor]:
+def floors_of(root: Path = REPO_ROOT, python: str = "3.11") -> list[Floor]:
     """The third-party floors that apply on ``python``, sorted by name."""
     found, ours = declarations(root)
     env = marker_environment(python)
@@ -271,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         chosen = select(
-            floors(args.root, args.python), build=args.build, only=args.only, skip=args.skip
+            floors_of(args.root, args.python), build=args.build, only=args.only, skip=args.skip
         )
     except FloorError as exc:
         print(f"error: {exc}", file=sys.stderr)
