@@ -64,6 +64,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
     "floor",
     "tests",
+    "floors",
     "lint",
     "typecheck",
     "compat",
