@@ -153,7 +153,7 @@ def project_declarations(project: Project) -> list[Declared]:
 
 def marker_environment(python: str) -> dict[str, str]:
     """This machine's marker environment, as if the Python were ``python`` (``3.11``)."""
-    env = dict(default_environment())
+    env = {key: str(value) for key, value in default_environment().items()}
     env.update(python_version=python, python_full_version=f"{python}.0", extra="")
     return env
 
@@ -203,7 +203,7 @@ def floors_of(root: Path = REPO_ROOT, python: str = "3.11") -> list[Floor]:
             requirement = Requirement(declared.requirement)
         except InvalidRequirement as exc:
             raise FloorError(f"{declared.source}: {declared.requirement!r}: {exc}") from None
-        name = canonicalize_name(requirement.name)
+        name = str(canonicalize_name(requirement.name))
         if name in ours:
             continue
         if requirement.marker is not None and not requirement.marker.evaluate(env):
