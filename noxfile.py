@@ -14,6 +14,9 @@ tag ``packaging`` ``build`` (wheels + sdists + dependencies into build/wheelhous
                   and passes its own tests), ``index`` (every release and the tree uploaded with
                   twine to a local pypiserver, then installed by name in fresh venvs: the
                   versions pip chooses, ``helios plugins list``/``check`` after each)
+tag ``floors``    ``floors-3.10``, ``floors-3.11``: every declared lower bound installed exactly
+                  (pins derived from the pyproject files and manifests by tools/floors.py), tests
+                  run there (3.10: the core's dependencies, torch-free tests)
 tag ``demo``      ``demo`` (the main job: ``helios demo``), ``plugins`` (the load report)
 not default       ``demo``, ``plugins``, ``bench``, ``release`` (``nox -s release -- DIST VERSION``),
                   ``fuzz`` (50,000 manifests, hostile ones included; ``nox -s fuzz -- --seed N``)
@@ -45,6 +48,7 @@ from typing import Any
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # the repository's own tools/ (not shipped)
+from tools import floors
 from tools.index import offerings
 from tools.index_server import ServerProblem, serve
 from tools.interpreters import check_classifiers, main_python, use_pyenv_pythons
@@ -52,7 +56,7 @@ from tools.matrix import EDGES, edge_cell
 from tools.projects import (
     Project,
     all_projects,
-    find_project,
+    core_project,
     plugin_projects,
     read_toml,
     requirement_name,
@@ -65,6 +69,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
     "floor",
     "tests",
+    "floors",
     "lint",
     "typecheck",
     "compat",
@@ -165,6 +170,79 @@ def tests(session: nox.Session) -> None:
     install_everything(session)
     session.install(*group("test"), *group("postgres"))
     session.run("pytest", "tests", *session.posargs, env=POSTGRES_REQUIRED)
+
+
+#: What the floors cell on another Python than the main one pins: the core's dependencies.
+CORE_ONLY = "core/pyproject.toml"
+
+
+def floors_cell(python: str) -> tuple[list[str], list[str], list[str]]:
+    """(``tools.floors check`` options, the pins, pytest's arguments) of a floors cell.
+
+    On the main Python: every floor, and the tests of the core and the plug-ins. On another
+    (there is no torch wheel for it here): the core's own dependencies but torch, and the
+    torch-free floor's tests (so ``tomli>=1.1; python_version < '3.11'`` is tested).
+    """
+    main = python == MAIN_PYTHON
+    only, skip = (None, []) if main else (CORE_ONLY, ["torch"])
+    chosen = floors.select(floors.floors_of(ROOT, python), build=False, only=only, skip=skip)
+    scope = ["--python", python] + ([] if main else ["--only", CORE_ONLY, "--skip", "torch"])
+    # matplotlib 3.8.4 calls pyparsing names that pyparsing 3.3 deprecates (fixed in newer
+    # matplotlib): a DeprecationWarning users never see, an error under filterwarnings=error
+    pyparsing = "ignore::pyparsing.warnings.PyparsingDeprecationWarning"
+    tests = ["-W", pyparsing, "tests/core", "tests/optuna", "tests/cuda", "tests/upstream"]
+    if not main:
+        tests = ["tests/core", "-m", "not torch"]
+    return scope, [f.pin for f in chosen], tests
+
+
+OLDEST_PYTHON = min(FLOOR_PYTHONS, key=lambda v: tuple(map(int, v.split("."))))
+
+
+@nox.session(
+    name="floors", python=list(dict.fromkeys([OLDEST_PYTHON, MAIN_PYTHON])), tags=["floors"]
+)
+@frees_venv
+def floors_session(session: nox.Session) -> None:
+    """Every declared lower bound installed exactly (pins derived by tools/floors.py), tests run.
+
+    Our distributions are built from the tree with the [build-system] floor (hatchling) and
+    installed from those wheels beside the pins; torch is the local CPU wheel.
+    """
+    python = str(session.python)
+    try:
+        scope, pins, tests = floors_cell(python)
+        build_pins = [f.pin for f in floors.select(floors.floors_of(ROOT, python), build=True)]
+    except floors.FloorError as exc:
+        session.error(f"no floors cell: {exc}")
+    work = Path(session.create_tmp()) / "floors"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "build-constraints.txt").write_text("\n".join(build_pins) + "\n", encoding="utf-8")
+    projects = all_projects(ROOT) if python == MAIN_PYTHON else [core_project(ROOT)]
+    session.log(
+        f"floors on Python {python}: {' '.join(pins)}; building with {' '.join(build_pins)}"
+    )
+    # PIP_CONSTRAINT reaches the isolated build environments: hatchling is built at its floor
+    session.run(
+        "python", "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(work / "wheels"),
+        *(f"./{p.folder}" for p in projects),
+        env={"PIP_CONSTRAINT": str(work / "build-constraints.txt")},
+    )  # fmt: skip
+    wheels = {p.name: next((work / "wheels").glob(f"{p.dist_stem}-*.whl")) for p in projects}
+    if python == MAIN_PYTHON:
+        torch = [r for r in group("torch") if requirement_name(r) == "torch"]
+        session.install(*torch)  # the local CPU wheel first; then it is a constraint
+        (work / "constraints.txt").write_text("\n".join(torch) + "\n", encoding="utf-8")
+        ours = [f"{wheels.pop('helios-trainer')}[demo]", *map(str, wheels.values())]
+        session.install("-c", str(work / "constraints.txt"), *ours, *pins, *group("floors"))
+        session.run("python", "-m", "pip", "check")  # (torch-free: the core's torch is missing)
+    else:
+        session.install("--no-deps", str(wheels["helios-trainer"]))
+        session.install(*pins, *group("floors"))
+    session.run("python", "-m", "pip", "freeze", "--all")  # the versions pip chose, in the log
+    session.run("python", "-m", "tools.floors", "check", *scope)  # installed = pinned
+    session.run("pytest", *tests, *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON, tags=["fast"])
@@ -280,21 +358,8 @@ def built_files(project: Project) -> list[Path]:
 
 
 def optuna_floor() -> str:
-    """``optuna==X.Y.Z``: the lowest Optuna helios-optuna's pyproject admits (its lower bound)."""
-    from packaging.requirements import Requirement
-    from packaging.version import Version
-
-    project = find_project(ROOT, "helios-optuna")
-    (requirement,) = [
-        Requirement(d) for d in project.dependencies if requirement_name(d) == "optuna"
-    ]
-    lows = [Version(s.version) for s in requirement.specifier if s.operator in (">=", "==", "~=")]
-    if len(lows) != 1:
-        raise ValueError(
-            f"{project.pyproject}: the optuna requirement {str(requirement)!r} needs one lower "
-            "bound (>=, == or ~=) for the optuna(floor) cell"
-        )
-    return "optuna==" + ".".join(str(n) for n in (*lows[0].release, 0, 0)[:3])
+    """``optuna==X``: the lowest Optuna helios-optuna declares (derived by tools/floors.py)."""
+    return next(f.pin for f in floors.floors_of(ROOT) if f.name == "optuna")
 
 
 @nox.session(python=MAIN_PYTHON, tags=["matrix"])
@@ -308,9 +373,10 @@ def optuna(session: nox.Session, cell: str) -> None:
     session.run(
         "python",
         "-c",
-        "import importlib.metadata as m, sys; v = m.version('optuna'); "
+        "import importlib.metadata as m, sys; from packaging.requirements import Requirement; "
+        "v = m.version('optuna'); "
         f"print(f'installed: optuna=={{v}} (cell {cell})'); "
-        f"sys.exit({pin!r} != 'optuna' and f'optuna=={{v}}' != {pin!r})",
+        f"sys.exit(not Requirement({pin!r}).specifier.contains(v))",
     )
     session.run("pytest", "tests/optuna", *session.posargs)
 

@@ -158,13 +158,15 @@ def listed(root: Path) -> dict[str, str | None]:
 def test_session_pythons_come_from_the_pyproject_files(tmp_path: Path) -> None:
     copy = copy_ci_tree(tmp_path / "copy")
     before = listed(copy)
-    assert [s for s in before if s.startswith("floor")] == [
+    assert [s for s in before if s.startswith("floor-")] == [
         "floor-3.10",
         "floor-3.11",
         "floor-3.12",
         "floor-3.13",
     ]
     assert {before["tests"], before["lint"], before["compat(cuda-oldest)"]} == {"3.11"}
+    # the dependency floors: on the oldest Python and on the main one
+    assert [s for s in before if s.startswith("floors-")] == ["floors-3.10", "floors-3.11"]
 
     core = copy / "core" / "pyproject.toml"
     text = core.read_text(encoding="utf-8")
@@ -176,8 +178,9 @@ def test_session_pythons_come_from_the_pyproject_files(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     after = listed(copy)
-    assert [s for s in after if s.startswith("floor")][-1] == "floor-3.14"
+    assert [s for s in after if s.startswith("floor-")][-1] == "floor-3.14"
     assert {after["tests"], after["scaffold"], after["install(cuda)"]} == {"3.13"}
+    assert [s for s in after if s.startswith("floors-")] == ["floors-3.10", "floors-3.13"]
 
 
 @needs_nox

@@ -69,11 +69,12 @@ def parse_requirement(text: str) -> PackageRequirement:
     plain = parse_plain(text)
     if plain is not None:
         return plain
-    from packaging import requirements
+    from packaging import requirements, specifiers
 
     try:
         req = requirements.Requirement(text)
-    except requirements.InvalidRequirement as exc:
+    except (requirements.InvalidRequirement, specifiers.InvalidSpecifier) as exc:
+        # packaging 22 to 24 (at least) let InvalidSpecifier out for "optuna===,optuna"
         raise InvalidRequirement(str(exc)) from None
     marker = str(req.marker) if req.marker is not None else None
     return PackageRequirement(req.name, req.specifier, tuple(sorted(req.extras)), marker)
