@@ -1,13 +1,14 @@
 """A tuning worker, as a user runs one per machine, for the PostgreSQL tests.
 
-``python -m postgres_job CONFIG_JSON`` opens the study ``config["study"]`` in
-``config["storage"]`` with a pruner (``prune``: trials whose number is even are pruned once
+``python -m postgres_job CONFIG_JSON`` creates or loads the study ``config["study"]`` in
+``config["storage"]`` (``helios_optuna.create_or_load_study``, as the docs' workers do) with a pruner (``prune``: trials whose number is even are pruned once
 they reported step ``cycle``) and then, by ``config["mode"]``:
 
 ``worker``  ``study.optimize(objective, n_trials=config["n_trials"])``: each trial trains the
             toy model through the ``OptunaPlugin``, in ``run_dir`` (shared by every worker).
-            With ``barrier`` it prints ``ready`` and waits for a line on stdin before the first
-            trial, so the test starts every worker's trials at once. With ``hold_at`` it prints
+            With ``barrier`` it prints ``ready`` and waits for a line on stdin before it creates
+            or loads the study, so the test starts every worker at once: on a fresh database
+            they race to create the study, then to ask trials. With ``hold_at`` it prints
             ``held <trial number>`` after that global batch of its first trial and then waits
             on stdin until it is killed (the test SIGKILLs it there: mid-trial, at a known
             point).
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from helios.trainer import Trainer, TrainingState
-from helios_optuna import OptunaPlugin, attach_trial
+from helios_optuna import OptunaPlugin, attach_trial, create_or_load_study
 from support.toy import ToyData, ToyModel
 
 METRIC = "valid_loss"
@@ -142,9 +143,6 @@ def run_worker(config: dict[str, Any], study: optuna.Study) -> dict[int, Any]:
             seen[trial.number]["params"] = trial.params
         return model.metrics[METRIC]
 
-    if config.get("barrier"):
-        print("ready", flush=True)
-        wait_for_line("for the other workers")
     study.optimize(objective, n_trials=config["n_trials"])
     return seen
 
@@ -165,8 +163,14 @@ def run_resume(config: dict[str, Any], study: optuna.Study) -> dict[int, Any]:
 def main(config: dict[str, Any]) -> None:
     run_dir = Path(config["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    study = optuna.load_study(
-        study_name=config["study"], storage=config["storage"], pruner=pruner_from(config)
+    if config.get("barrier"):
+        print("ready", flush=True)
+        wait_for_line("for the other workers")
+    study = create_or_load_study(
+        study_name=config["study"],
+        storage=config["storage"],
+        pruner=pruner_from(config),
+        load_if_exists=True,
     )
     mode = config["mode"]
     seen = run_worker(config, study) if mode == "worker" else run_resume(config, study)

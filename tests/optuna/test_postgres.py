@@ -218,8 +218,7 @@ WORKERS, TRIALS_EACH, CYCLES, PRUNE_AT = 4, 3, 3, 1
 def test_four_workers_optimise_one_study_concurrently(
     tmp_path: Path, pg_url: str, jobs: Callable[..., Job]
 ) -> None:
-    # Until create_or_load_study (race-safe) lands, the study is created once, before the workers.
-    optuna.create_study(storage=pg_url, study_name="shared")
+    # No study yet: the workers, released together, race to create it (create_or_load_study).
     names = [f"worker-{k}" for k in range(WORKERS)]
     workers = [
         jobs(
@@ -235,9 +234,9 @@ def test_four_workers_optimise_one_study_concurrently(
         )
         for name in names
     ]
-    for worker in workers:  # every worker has opened the study...
+    for worker in workers:  # every worker has started...
         worker.expect("ready")
-    for worker in workers:  # ... before any asks a trial
+    for worker in workers:  # ... before any creates the study or asks a trial
         worker.send("go")
     codes = [worker.wait() for worker in workers]
     assert codes == [0] * WORKERS, "\n".join(w.stderr for w in workers)
