@@ -99,12 +99,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    if not (len(text) <= 20 and text.strip().isascii() and text.strip().isdigit()):
-        value = 0
-    else:
-        value = int(text)
+    digits = text.strip()
+    value = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 20 else 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {_echo(text)}")
+        longest = " of at most 20 digits" if len(digits) > 20 else ""
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer{longest}, found {_echo(text)}"
+        )
     return value
 
 

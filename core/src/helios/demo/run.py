@@ -298,6 +298,7 @@ def _tune_in_workers(
         f"workers: {count} processes (pids {', '.join(map(str, pids))}), one trial at a time "
         f"each{note}"
     )
+    sys.stdout.flush()  # before the workers' own output, if any
     pool.run(tasks)
 
 

@@ -79,7 +79,7 @@ def check_storage(url: str, workers: int) -> str:
             f"--storage {shown_url(url)} is not a database URL helios demo can use: {_EXPECTED}; "
             "or leave --storage out for the SQLite file in --run-dir"
         )
-    if found["name"] == "sqlite" and not found["rest"].startswith("/"):
+    if found["name"] == "sqlite" and found["rest"] and not found["rest"].startswith("/"):
         raise DemoError(
             f"--storage {shown_url(url)} names a host, but SQLite reads a file: write "
             "sqlite:///relative/path.db or sqlite:////absolute/path.db"

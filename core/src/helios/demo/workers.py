@@ -16,6 +16,7 @@ it watches a pipe that only the parent holds open. A worker that fails stops the
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -213,10 +214,8 @@ def _interrupt_once(signum: int, frame: FrameType | None) -> None:
 
 def _watch_parent(lifeline: Connection) -> None:
     """Interrupt this worker when the parent is gone (the pipe's other end closed)."""
-    try:
+    with contextlib.suppress(EOFError, OSError):
         lifeline.recv()
-    except (EOFError, OSError):
-        pass
     os.kill(os.getpid(), signal.SIGINT)
 
 
@@ -227,27 +226,37 @@ def _worker_main(
     conn: Connection,
     lifeline: Connection,
 ) -> None:
-    """A worker: load the study, then run the trials the parent sends until told to stop."""
+    """A worker: load the study, then run the trials the parent sends until told to stop.
+
+    It ends with ``os._exit`` once its output is flushed: every write to the study is
+    committed by then, and tearing down torch, Optuna and scikit-learn would cost a second.
+    """
     signal.signal(signal.SIGINT, _interrupt_once)
     threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
+    code = _work(settings, plugin_ids, index, conn)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _work(settings: DemoSettings, plugin_ids: list[str], index: int, conn: Connection) -> int:
+    """The worker's loop; returns its exit status (0, 130 when interrupted, 1 on failure)."""
     try:
         tuner = _tuner(settings, plugin_ids, index)
         conn.send(("ready",))
         while True:
             kind, number = conn.recv()
             if kind == "stop":
-                break
+                return 0
             conn.send(("finished", _run(tuner, kind, number, conn)))
     except KeyboardInterrupt:
-        sys.exit(130)  # the trial stays RUNNING: the next run resumes it
+        return 130  # the trial stays RUNNING: the next run resumes it
     except EOFError:
-        sys.exit(130)  # the parent went away between two trials
+        return 130  # the parent went away between two trials
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             conn.send(("failed", traceback.format_exc()))
-        except OSError:
-            pass
-        sys.exit(1)
+        return 1
 
 
 def _tuner(settings: DemoSettings, plugin_ids: list[str], index: int) -> Tuner:
@@ -268,10 +277,7 @@ def _run(tuner: Tuner, kind: str, number: int, conn: Connection) -> str:
     """Run one task; returns the finished trial's line for the log."""
     from helios.demo.study import summary
 
-    if kind == "resume":
-        trial = tuner.attach(tuner.study, number)
-    else:
-        trial = tuner.study.ask()
+    trial = tuner.attach(tuner.study, number) if kind == "resume" else tuner.study.ask()
     conn.send(("started", trial.number))
     line = summary(tuner.run_trial(trial), tuner.settings.epochs)
     return line + " (resumed)" if kind == "resume" else line
