@@ -289,16 +289,20 @@ def _tune_in_workers(
         bar.update(1)
 
     pool = WorkerPool(settings, plugin_ids, count, finished)
-    pids = pool.start()
     cores = os.cpu_count() or 1
     note = f"; this machine has {cores} CPU cores, so they share them" if count > cores else ""
     if count < settings.workers:
         note += f" (--workers {settings.workers}, but only {len(tasks)} trial(s) to run)"
-    bar.write(
-        f"workers: {count} processes (pids {', '.join(map(str, pids))}), one trial at a time "
-        f"each{note}"
-    )
-    sys.stdout.flush()  # before the workers' own output, if any
+    try:
+        pids = pool.start()
+        bar.write(
+            f"workers: {count} processes (pids {', '.join(map(str, pids))}), one trial at a "
+            f"time each{note}"
+        )
+        sys.stdout.flush()  # before the workers' own output, if any
+    except BaseException:  # Ctrl-C while they start: none of them outlives the command
+        pool.stop(interrupt=True)
+        raise
     pool.run(tasks)
 
 
