@@ -4,6 +4,7 @@ Ctrl-C and a killed worker, resume; bad counts and URLs refused with the fix."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import signal
@@ -289,3 +290,79 @@ def test_a_bad_storage_url_is_refused_with_the_fix(
     prefix = "" if error.startswith("--storage") else "--storage "
     assert capsys.readouterr().err == f"helios: error: {prefix}{error}\n"
     assert not run_dir.exists()  # refused before anything is written
+
+
+# ---------------------------------------------------------------------- the pieces, in process
+def test_urls_are_shown_without_their_password_and_in_memory_sqlite_is_recognised() -> None:
+    from helios.demo.storage import in_memory, shown_url
+
+    assert (
+        shown_url("postgresql://ana:s3cret@db:5432/tune") == "'postgresql://ana:***@db:5432/tune'"
+    )
+    assert shown_url("mysql+pymysql://ana:@db/tune") == "'mysql+pymysql://ana:***@db/tune'"
+    assert shown_url("postgresql://ana@db/tune") == "'postgresql://ana@db/tune'"  # no password
+    assert shown_url("sqlite:////tmp/a:b@c.db") == "'sqlite:////tmp/a:b@c.db'"  # a path, kept
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?cache=shared",
+                "sqlite+pysqlite:///file:x?mode=memory&uri=true"):  # fmt: skip
+        assert in_memory(url), url
+    for url in ("sqlite:///study.db", "sqlite:////tmp/study.db", "postgresql://h/:memory:"):
+        assert not in_memory(url), url
+
+
+def test_a_database_that_cannot_be_opened_names_the_url_and_the_fix(tmp_path: Path) -> None:
+    from helios.demo import DemoError
+    from helios.demo.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'missing' / 'study.db'}"  # its folder does not exist
+    with pytest.raises(DemoError) as info:
+        open_storage(url)
+    assert str(info.value) == (
+        f"--storage '{url}': cannot open the study's database ((sqlite3.OperationalError) "
+        "unable to open database file); check that the file's folder exists and is writable"
+    )
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pg8000") is not None, reason="the pg8000 driver is installed"
+)
+def test_a_missing_database_driver_names_the_package_to_install() -> None:
+    from helios.demo import DemoError
+    from helios.demo.storage import open_storage
+
+    with pytest.raises(DemoError) as info:
+        open_storage("postgresql+pg8000://ana:s3cret@127.0.0.1:9/tune")
+    assert str(info.value) == (
+        "--storage 'postgresql+pg8000://ana:***@127.0.0.1:9/tune' needs the database driver "
+        "pg8000, which is not installed; pip install pg8000"
+    )
+
+
+def test_a_server_error_that_repeats_the_password_is_shown_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No database server here: the storage fails as a driver does when it echoes the URL.
+    import optuna.storages
+    from sqlalchemy.exc import OperationalError
+
+    from helios.demo import DemoError
+    from helios.demo.storage import open_storage
+
+    def refuse(url: str, **options: Any) -> None:
+        raise OperationalError("connect", {}, Exception(f"no route to {url}\nmore detail"))
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refuse)
+    with pytest.raises(DemoError) as info:
+        open_storage("postgresql://ana:s3cret@10.0.0.9/tune")
+    assert "s3cret" not in str(info.value)
+    assert str(info.value) == (
+        "--storage 'postgresql://ana:***@10.0.0.9/tune': cannot open the study's database "
+        "((builtins.Exception) no route to postgresql://ana:***@10.0.0.9/tune); check that the "
+        "server runs and the URL's user, password, host and database are right"
+    )
+
+
+def test_the_plan_resumes_interrupted_trials_first() -> None:
+    from helios.demo.workers import plan
+
+    assert plan([4, 7], 2) == [("resume", 4), ("resume", 7), ("new", -1), ("new", -1)]
+    assert plan([], 0) == []

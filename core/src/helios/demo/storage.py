@@ -122,8 +122,13 @@ def open_storage(url: str) -> RDBStorage:
         secret = password[0].split(":", 1)[1][:-1] if password else ""
         if secret:
             reason = reason.replace(secret, "***")
+        fix = (
+            "check that the file's folder exists and is writable"
+            if url.startswith("sqlite")
+            else "check that the server runs and the URL's user, password, host and database "
+            "are right"
+        )
         raise DemoError(
             f"--storage {shown_url(url)}: cannot open the study's database "
-            f"({shown(reason, limit=200)}); check that the server runs and the "
-            "URL's user, password, host and database are right"
+            f"({shown(reason, limit=200)}); {fix}"
         ) from None
