@@ -5,7 +5,8 @@ fresh run folder (a new SQLite study), with the same ``--trials``, ``--epochs`` 
 (defaults: the demo's own, 20 trials of up to 15 epochs). ``--rounds N`` repeats the pair,
 the order alternating, and each variant keeps its best round, as timeit does. Printed per
 variant: the command's wall time (imports, load report, tuning, testing the best trial,
-pictures), its tuning time (the ``tuned N trial(s) in X s`` line), and the epochs it trained
+pictures), the CPU time it and its workers used (``cores`` = CPU time / wall time: on a shared
+machine, how much of the cores the run got), its tuning time (the ``tuned N trial(s) in X s`` line), and the epochs it trained
 (read from the study: pruning stops trials at different points when trials run in parallel,
 so the work differs; the time per epoch trained compares like with like). Ratios are 2 workers
 over 1; target: wall time <= 0.7x. The exit status is 0 unless a command fails.
@@ -24,6 +25,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -42,6 +44,7 @@ class Run:
 
     workers: int
     wall: float
+    cpu: float  # user + system time of the command and its workers
     tuning: float
     trials: int
     epochs: int
@@ -61,9 +64,12 @@ def run_demo(workers: int, trials: int, epochs: int, seed: int) -> Run:
             *("--trials", str(trials), "--epochs", str(epochs), "--seed", str(seed)),
             *("--workers", str(workers), "--device", "cpu"),
         ]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         proc = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers were reaped by then
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if proc.returncode != 0:
             sys.exit(f"helios demo --workers {workers} failed ({proc.returncode}):\n{proc.stderr}")
         tuned = TUNED.search(proc.stdout)
@@ -75,6 +81,7 @@ def run_demo(workers: int, trials: int, epochs: int, seed: int) -> Run:
     return Run(
         workers=workers,
         wall=wall,
+        cpu=cpu,
         tuning=float(tuned[2]),
         trials=len(states),
         epochs=int(reported),  # one report per epoch trained
@@ -108,13 +115,15 @@ def main() -> int:
                 best[workers] = run
     one, two = best[1], best[2]
     print()
-    print(f"{'workers':>8} {'wall s':>8} {'tuning s':>9} {'trials':>7} {'pruned':>7} "
-          f"{'epochs':>7} {'s/epoch':>8}")  # fmt: skip
+    print(f"{'workers':>8} {'wall s':>8} {'CPU s':>7} {'cores':>6} {'tuning s':>9} "
+          f"{'trials':>7} {'pruned':>7} {'epochs':>7} {'s/epoch':>8}")  # fmt: skip
     for run in (one, two):
         print(
-            f"{run.workers:>8} {run.wall:>8.1f} {run.tuning:>9.1f} {run.trials:>7} "
-            f"{run.pruned:>7} {run.epochs:>7} {run.per_epoch:>8.3f}"
+            f"{run.workers:>8} {run.wall:>8.1f} {run.cpu:>7.1f} {run.cpu / run.wall:>6.2f} "
+            f"{run.tuning:>9.1f} {run.trials:>7} {run.pruned:>7} {run.epochs:>7} "
+            f"{run.per_epoch:>8.3f}"
         )
+    print("(cores: CPU time over wall time, what the run got of the machine's cores)")
     ratio = two.wall / one.wall
     fixed = one.wall - one.tuning  # what no worker shares: imports, report, test, pictures
     ideal = (fixed + one.tuning / 2) / one.wall

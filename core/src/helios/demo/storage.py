@@ -108,8 +108,8 @@ def open_storage(url: str) -> RDBStorage:
         engine["connect_args"] = {"timeout": SQLITE_TIMEOUT}
     try:
         return RDBStorage(url, engine_kwargs=engine)
-    except ImportError as exc:  # SQLAlchemy imports the URL's driver when it connects
-        module = (exc.name or "").split(".")[0]
+    except ImportError as exc:  # SQLAlchemy imports the URL's driver; Optuna wraps the error
+        module = _missing_module(exc)
         install = _DRIVERS.get(module, module or "the driver")
         raise DemoError(
             f"--storage {shown_url(url)} needs the database driver {module or '(unknown)'}, "
@@ -132,3 +132,15 @@ def open_storage(url: str) -> RDBStorage:
             f"--storage {shown_url(url)}: cannot open the study's database "
             f"({shown(reason, limit=200)}); {fix}"
         ) from None
+
+
+def _missing_module(exc: BaseException) -> str:
+    """The top-level module an import error (or one it was raised from) could not find."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain; never loop on a cycle
+        if seen is None:
+            break
+        if isinstance(seen, ImportError) and seen.name:
+            return seen.name.split(".")[0]
+        seen = seen.__cause__ or seen.__context__
+    return ""
