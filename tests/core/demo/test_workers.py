@@ -68,12 +68,17 @@ def _pids(out: str) -> list[int]:
 
 
 def _gone(pid: int) -> bool:
-    """True when no process ``pid`` exists (the command reaped its workers before it ended)."""
+    """True when process ``pid`` has ended: it no longer exists, or it is a zombie that the
+    process which adopted it (its parent was killed) has not reaped yet."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"  # the state follows the command's name
 
 
 def _bars(err: str) -> list[str]:
@@ -194,9 +199,7 @@ def test_a_killed_worker_stops_the_others_with_a_clear_error(tmp_path: Path) -> 
     with open(tmp_path / "stderr.txt", "w+", encoding="utf-8") as stderr:
         first, printed = _start_paused(run_dir, stderr, *args)
         pids = _pids(printed)
-        for pid in pids:  # the paused worker, and the other one if it still runs
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _kill(*pids)  # the paused worker, and the other one if it still runs
         out, _ = first.communicate(timeout=120)
         stderr.seek(0)
         err = stderr.read()
@@ -215,6 +218,47 @@ def test_a_killed_worker_stops_the_others_with_a_clear_error(tmp_path: Path) -> 
     assert second.returncode == 0, second.stderr
     after = trials(run_dir)
     assert [(t["number"], t["state"]) for t in after] == [(n, "COMPLETE") for n in range(3)]
+
+
+def test_workers_of_a_killed_command_stop_and_a_rerun_resumes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    args = ("--trials", "3", "--epochs", "4", "--seed", "3", "--workers", "2")
+    with open(tmp_path / "stderr.txt", "w+", encoding="utf-8") as stderr:
+        first, printed = _start_paused(run_dir, stderr, *args)
+        pids = _pids(printed)
+        first.kill()  # SIGKILL: the command cannot pass anything on
+        first.wait(timeout=60)
+        assert first.stdout is not None
+        # The workers hold the same stdout: EOF comes once the last of them has ended.
+        killed: list[int] = []
+
+        def kill_left() -> None:  # bounds a hang only, and fails the test
+            killed.extend(pids)
+            _kill(*pids)
+
+        hang = threading.Timer(300, kill_left)
+        hang.start()
+        try:
+            first.stdout.read()
+        finally:
+            hang.cancel()
+            first.stdout.close()
+    assert not killed, "the workers outlived their command"
+    assert all(_gone(pid) for pid in pids)
+    before = trials(run_dir)
+    assert next(t for t in before if t["number"] == 1)["state"] == "RUNNING"
+
+    second = demo(run_dir, *args)
+    assert second.returncode == 0, second.stderr
+    assert re.search(r"^trial  1: completed 4/4 epochs, .* \(resumed\)$", second.stdout, re.M)
+    after = trials(run_dir)
+    assert [(t["number"], t["state"]) for t in after] == [(n, "COMPLETE") for n in range(3)]
+
+
+def _kill(*pids: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------------- bad input
