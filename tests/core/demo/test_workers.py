@@ -255,6 +255,29 @@ def test_workers_of_a_killed_command_stop_and_a_rerun_resumes(tmp_path: Path) ->
     assert [(t["number"], t["state"]) for t in after] == [(n, "COMPLETE") for n in range(3)]
 
 
+def test_a_failing_trial_in_a_worker_ends_the_command_with_its_traceback(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "helios-demo.json").write_text('{"written-by": "helios demo"}\n', encoding="utf-8")
+    (run_dir / "checkpoints").write_text("", encoding="utf-8")  # the trainers' run_dir: a file
+    proc = demo(run_dir, "--trials", "2", "--epochs", "1", "--seed", "3", "--workers", "2")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "Traceback (most recent call last):" in proc.stderr
+    failed = re.search(
+        r"^helios: error: worker ([01]) \(process (\d+)\) failed in trial ([01]): (\S+): .+ "
+        r"\(its traceback is above\); the other workers were stopped, and their trials are "
+        r"left running: run the same command again to resume them$",
+        proc.stderr,
+        re.MULTILINE,
+    )
+    assert failed is not None, proc.stderr
+    assert failed[4].endswith("Error")
+    assert int(failed[2]) in _pids(proc.stdout)
+    states = {t["number"]: t["state"] for t in trials(run_dir)}
+    assert states[int(failed[3])] == "FAIL"  # told by the worker before it reported
+    assert set(states.values()) <= {"FAIL", "RUNNING"}
+
+
 def _kill(*pids: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):

@@ -103,6 +103,7 @@ class WorkerPool:
         except BaseException:  # Ctrl-C here, or a bug: no worker outlives the command
             self.stop(interrupt=True)
             raise
+        self.stop(interrupt=False)  # every worker has ended by now: this closes the pipes
         for worker in self.workers:
             if worker.failure is not None:
                 raise self._failure(worker)
