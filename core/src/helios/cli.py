@@ -145,12 +145,37 @@ def _what_if_options(check: argparse.ArgumentParser) -> None:
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
+    digits = text.strip()
+    value = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 20 else 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
+        longest = " of at most 20 digits" if len(digits) > 20 else ""
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer{longest}, found {_echo(text)}"
+        )
+    return value
+
+
+def _echo(text: str) -> str:
+    """A command-line value in an error: quoted, escaped and cut (it may be anything)."""
+    from helios.plugins._host.echo import quote
+
+    return quote(text, limit=40, quote_char="'")
+
+
+#: The most processes ``helios demo --workers`` starts (helios.demo.workers.MAX_WORKERS, here
+#: too so that the parser does not import the demo).
+MAX_DEMO_WORKERS = 32
+
+
+def _workers(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_DEMO_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_DEMO_WORKERS} worker processes, found {_echo(text)}: each one is a "
+            "Python process with its own torch (hundreds of MB of memory), and more workers "
+            "than CPU cores only take turns; pass --workers "
+            f"{MAX_DEMO_WORKERS} or fewer (one per CPU core is fastest)"
+        )
     return value
 
 
@@ -196,6 +221,20 @@ def _demo_parser(commands: Any) -> None:
     )
     demo.add_argument(
         "--seed", type=int, default=0, help="seed of the sampler and the training (default: 0)"
+    )
+    demo.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="run the trials in N worker processes that share the study, one progress bar "
+        f"here (at most {MAX_DEMO_WORKERS}; default: 1, in this process)",
+    )
+    demo.add_argument(
+        "--storage",
+        metavar="URL",
+        help="the study's database: sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB or "
+        "mysql://... (default: the SQLite file study.db in --run-dir)",
     )
 
 

@@ -3,6 +3,8 @@
 Order of work: check the run folder and the extras (fast, before torch is imported), print the
 plug-in load report, pick the device from it, load the plug-ins through the manifest-checked
 loader, tune (resuming an interrupted study), test the best trial, draw the pictures.
+With ``--workers N`` (N > 1) the trials run in N worker processes (:mod:`helios.demo.workers`);
+everything else, the progress bar included, stays in this process.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from helios.atomic import write_text_atomic
 from helios.demo import DemoError
+from helios.demo.storage import check_storage, shown_url
 from helios.plugins._host.echo import shown
 from helios.plugins._host.host import build_report, load_plugins, probe_device
 from helios.plugins._host.report import LoadReport
@@ -52,7 +56,11 @@ def main(args: argparse.Namespace) -> int:
     """Run the demo as ``args`` (from ``helios demo ...``) say; returns the exit status."""
     started = time.monotonic()
     run_dir = Path(args.run_dir)
+    workers: int = getattr(args, "workers", 1)
+    storage: str | None = getattr(args, "storage", None)
     _check_run_dir(run_dir)
+    if storage is not None:
+        check_storage(storage, workers)
     _check_extras()
     print("helios demo: tune a digit classifier (scikit-learn's 8×8 images) with helios-optuna")
     print()
@@ -75,25 +83,28 @@ def main(args: argparse.Namespace) -> int:
     with _locked(run_dir):
         if args.fresh:
             _clear(run_dir)
+            if storage is not None:
+                _delete_study(storage, demo_study.STUDY_NAME)
         _mark(run_dir)
         settings = demo_study.DemoSettings(
-            run_dir=run_dir, trials=args.trials, epochs=args.epochs, seed=args.seed, device=device
+            run_dir=run_dir,
+            trials=args.trials,
+            epochs=args.epochs,
+            seed=args.seed,
+            device=device,
+            storage_url=storage,
+            workers=workers,
         )
         tuner = demo_study.Tuner(settings, classes["optuna"], attach_trial, plugin_ids)
         print(
-            f"study: {settings.run_dir / demo_study.DB_NAME} ({settings.trials} trials of up to "
+            f"study: {settings.study_place} ({settings.trials} trials of up to "
             f"{settings.epochs} epochs, seed {settings.seed}, median pruning)"
         )
         try:
-            _tune(tuner, settings)
+            _tune(tuner, settings, plugin_ids)
             _results(tuner, settings)
         except KeyboardInterrupt:
-            running = ", ".join(map(str, tuner.interrupted())) or "none"
-            print(
-                f"\ninterrupted (trial left running: {running}); run the same command again to "
-                "resume the study, and that trial from its newest checkpoint",
-                file=sys.stderr,
-            )
+            print(_interrupted(tuner.interrupted()), file=sys.stderr)
             return 130
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0
@@ -202,8 +213,33 @@ def _clear(run_dir: Path) -> None:
     print(f"--fresh: removed {', '.join(removed) or 'nothing'} from {run_dir}")
 
 
+def _delete_study(storage: str, name: str) -> None:
+    """``--fresh`` with ``--storage``: delete the demo's study there, if it exists."""
+    import optuna
+
+    from helios.demo.storage import open_storage
+
+    database = open_storage(storage)
+    if name in {s.study_name for s in optuna.get_all_study_summaries(database)}:
+        optuna.delete_study(study_name=name, storage=database)
+        print(f"--fresh: deleted the study {name} from {shown_url(storage)}")
+
+
+def _interrupted(running: list[int]) -> str:
+    """What Ctrl-C prints: the trials left running, and how to resume them."""
+    if len(running) > 1:
+        return (
+            f"\ninterrupted (trials left running: {', '.join(map(str, running))}); run the same "
+            "command again to resume the study, and those trials from their newest checkpoints"
+        )
+    return (
+        f"\ninterrupted (trial left running: {running[0] if running else 'none'}); run the same "
+        "command again to resume the study, and that trial from its newest checkpoint"
+    )
+
+
 # ---------------------------------------------------------------------- tuning and results
-def _tune(tuner: Tuner, settings: DemoSettings) -> None:
+def _tune(tuner: Tuner, settings: DemoSettings, plugin_ids: list[str]) -> None:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from helios.demo.study import summary
@@ -224,13 +260,50 @@ def _tune(tuner: Tuner, settings: DemoSettings) -> None:
         unit="trial",
         dynamic_ncols=True,
     )
+    started = time.monotonic()
     with bar:
-        for number in interrupted:
-            bar.write(summary(tuner.resume(number), settings.epochs) + " (resumed)")
-            bar.update(1)
-        for _ in range(new):
-            bar.write(summary(tuner.new_trial(), settings.epochs))
-            bar.update(1)
+        if settings.workers > 1 and (interrupted or new):
+            _tune_in_workers(bar, settings, plugin_ids, interrupted, new)
+        else:
+            for number in interrupted:
+                bar.write(summary(tuner.resume(number), settings.epochs) + " (resumed)")
+                bar.update(1)
+            for _ in range(new):
+                bar.write(summary(tuner.new_trial(), settings.epochs))
+                bar.update(1)
+    ran = len(interrupted) + new
+    print(f"tuned {ran} trial(s) in {time.monotonic() - started:.1f} s")
+
+
+def _tune_in_workers(
+    bar: Any, settings: DemoSettings, plugin_ids: list[str], interrupted: list[int], new: int
+) -> None:
+    """Run the trials in worker processes; ``bar`` (this process's) counts them."""
+    from helios.demo.workers import WorkerPool, plan
+
+    tasks = plan(interrupted, new)
+    count = min(settings.workers, len(tasks))
+
+    def finished(line: str) -> None:
+        bar.write(line)
+        bar.update(1)
+
+    pool = WorkerPool(settings, plugin_ids, count, finished)
+    cores = os.cpu_count() or 1
+    note = f"; this machine has {cores} CPU cores, so they share them" if count > cores else ""
+    if count < settings.workers:
+        note += f" (--workers {settings.workers}, but only {len(tasks)} trial(s) to run)"
+    try:
+        pids = pool.start()
+        bar.write(
+            f"workers: {count} processes (pids {', '.join(map(str, pids))}), one trial at a "
+            f"time each{note}"
+        )
+        sys.stdout.flush()  # before the workers' own output, if any
+    except BaseException:  # Ctrl-C while they start: none of them outlives the command
+        pool.stop(interrupt=True)
+        raise
+    pool.run(tasks)
 
 
 def _results(tuner: Tuner, settings: DemoSettings) -> None:

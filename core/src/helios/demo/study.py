@@ -9,6 +9,9 @@
   its hyper-parameters come back from the study.
 * The sampler (TPE) is seeded from ``--seed`` and the number of trials the study holds, so an
   uninterrupted run is reproducible and a rerun never repeats the suggestions of the first.
+* With ``--workers N`` the parent opens (creates) the study and checks its settings once; each
+  worker process loads it (``worker=`` its index) with a sampler of its own seed, and TPE's
+  constant liar, so that workers do not propose the same point while trials run.
 * The pruner (median) stops a trial whose validation accuracy after an epoch is below the
   median of the earlier trials at that epoch, once 5 trials have finished and after 3 epochs.
 * Test-only: :data:`PAUSE_ENV` pauses a trial before a given epoch until a signal comes, so a
@@ -20,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,7 @@ from helios.checkpoint import list_checkpoints
 from helios.demo import DemoError
 from helios.demo.data import DigitsData
 from helios.demo.model import METRIC, DigitsClassifier, describe_params
+from helios.demo.storage import open_storage
 from helios.plugins._host.echo import quote
 from helios.plugins.plugin import Plugin
 from helios.trainer import Trainer
@@ -74,10 +79,25 @@ class DemoSettings:
     epochs: int
     seed: int
     device: str
+    #: ``--storage``; None: the SQLite file ``<run-dir>/study.db``.
+    storage_url: str | None = None
+    #: ``--workers``: processes that run trials at once (1: the command's own process).
+    workers: int = 1
 
     @property
     def storage(self) -> str:
+        if self.storage_url is not None:
+            return self.storage_url
         return f"sqlite:///{(self.run_dir / DB_NAME).resolve()}"
+
+    @property
+    def study_place(self) -> str:
+        """Where the study is, for messages: the SQLite file, or the URL (password hidden)."""
+        if self.storage_url is None:
+            return str(self.run_dir / DB_NAME)
+        from helios.demo.storage import shown_url
+
+        return shown_url(self.storage_url)
 
     @property
     def checkpoints(self) -> Path:
@@ -98,12 +118,27 @@ def _pruner() -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
 
 
+def _sampler(settings: DemoSettings, held: int, worker: int) -> optuna.samplers.BaseSampler:
+    """TPE seeded from ``--seed``, the trials the study holds and the worker's index.
+
+    Worker 0 (and the command's own process) gets the seed the demo always had. Several workers
+    use the constant liar: a running trial counts as a bad one, so a worker does not sample
+    next to the point another worker is training.
+    """
+    seed = (settings.seed * 1_000_003 + held + worker * 0x9E3779B9) % 2**32
+    with warnings.catch_warnings():  # constant_liar is marked experimental in Optuna 4
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=settings.workers > 1)
+
+
 class Tuner:
     """Runs the study of :class:`DemoSettings` with the plug-ins the command selected.
 
     :param plugin_class: ``OptunaPlugin``, as the manifest-checked loader returned it.
     :param attach: ``helios_optuna.attach_trial`` (imported once the checks passed).
     :param plugin_ids: further installed plug-ins for every trainer (``["cuda"]`` on a GPU).
+    :param worker: the index of a worker process (``--workers``), which loads the study the
+        command created and checked; None in the command's own process, which creates it.
     """
 
     def __init__(
@@ -112,8 +147,11 @@ class Tuner:
         plugin_class: type[Plugin],
         attach: Callable[[optuna.Study, int], optuna.trial.Trial],
         plugin_ids: Sequence[str] = (),
+        *,
+        worker: int | None = None,
     ) -> None:
         self.settings = settings
+        self.worker = worker
         self.plugin_class: Any = plugin_class  # called as OptunaPlugin(trial, metric_name)
         self.attach = attach
         self.plugin_ids = list(plugin_ids)
@@ -123,8 +161,13 @@ class Tuner:
 
     def _open(self) -> optuna.Study:
         settings = self.settings
+        storage = open_storage(settings.storage)
+        if self.worker is not None:  # created and checked by the command before it started us
+            study = optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=_pruner())
+            study.sampler = _sampler(settings, len(study.get_trials(deepcopy=False)), self.worker)
+            return study
         study = optuna.create_study(
-            storage=settings.storage,
+            storage=storage,
             study_name=STUDY_NAME,
             load_if_exists=True,
             direction="maximize",
@@ -135,20 +178,19 @@ class Tuner:
         if found is None:
             if study.get_trials(deepcopy=False):
                 raise DemoError(
-                    f"the study in {settings.run_dir / DB_NAME} holds trials but not the "
+                    f"the study in {settings.study_place} holds trials but not the "
                     "--epochs and --seed they were tuned with; add --fresh to start over"
                 )
             # One attribute, written in one call: a run killed here stores all or nothing.
             study.set_user_attr(SETTINGS_ATTR, wanted)
         elif found != wanted:
             raise DemoError(
-                f"the study in {settings.run_dir / DB_NAME} was tuned with --epochs "
+                f"the study in {settings.study_place} was tuned with --epochs "
                 f"{found['epochs']} --seed {found['seed']}, and this run asks for --epochs "
                 f"{settings.epochs} --seed {settings.seed}; rerun with --epochs {found['epochs']} "
                 f"--seed {found['seed']} to resume it, or add --fresh to start over"
             )
-        held = len(study.get_trials(deepcopy=False))
-        study.sampler = optuna.samplers.TPESampler(seed=(settings.seed * 1_000_003 + held) % 2**32)
+        study.sampler = _sampler(settings, len(study.get_trials(deepcopy=False)), 0)
         return study
 
     # ------------------------------------------------------------------ planning
@@ -222,7 +264,7 @@ class Tuner:
         completed = self.study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
         if not completed:
             raise DemoError(
-                f"the study in {self.settings.run_dir / DB_NAME} has no completed trial to "
+                f"the study in {self.settings.study_place} has no completed trial to "
                 "test (every trial was pruned or failed); add trials with a larger --trials"
             )
         best = self.study.best_trial
