@@ -273,6 +273,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/discovery.py")
     session.run("python", "bench/trainer_overhead.py")
     session.run("python", "bench/optuna_overhead.py")
+    session.run("python", "bench/demo_workers.py", "--trials", "12", "--epochs", "10")
     session.run("python", "bench/cuda_transfer.py")
 
 

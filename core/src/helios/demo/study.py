@@ -166,7 +166,10 @@ class Tuner:
             study = optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=_pruner())
             study.sampler = _sampler(settings, len(study.get_trials(deepcopy=False)), self.worker)
             return study
-        study = optuna.create_study(
+        # Imported here: the loader checked and imported helios-optuna before a Tuner exists.
+        from helios_optuna import create_or_load_study  # safe when two demos start together
+
+        study = create_or_load_study(
             storage=storage,
             study_name=STUDY_NAME,
             load_if_exists=True,
