@@ -78,8 +78,9 @@ class TunedModel(ToyModel):
         self.cycle_metrics.append((validation_cycle, self.metrics[METRIC]))
 
     def on_training_end(self) -> None:
-        assert self.trainer is not None and self.trainer.run_dir is not None
-        self.ended_with = sorted(p.name for p in Path(self.trainer.run_dir).iterdir())
+        assert self.trainer is not None
+        run_dir = self.trainer.run_dir
+        self.ended_with = sorted(p.name for p in Path(run_dir).iterdir()) if run_dir else []
 
     def on_training_batch_end(self, state: TrainingState) -> None:
         if self.kill_at is not None and state.global_batch == self.kill_at:
