@@ -10,7 +10,9 @@ through ``helios.distributed.spawn``. Every rank writes its evidence to ``rank-<
 each validation cycle. ``kill_at`` SIGKILLs the process after that global batch;
 ``pause_before_tell`` makes rank 0 write ``fitted`` (its metrics) in ``run_dir`` once ``fit``
 has returned, print ``fitted`` and wait for its standard input to close before it tells the
-study (the test SIGKILLs it there); ``tell: false`` leaves the telling to the caller.
+study (the test SIGKILLs it there); ``tell: false`` leaves the telling to the caller;
+``forgetful: true`` makes a rank that forgets ``check_pruned()`` and lets ``optuna.TrialPruned``
+from ``fit`` leave it (once every rank wrote its evidence): ``spawn`` raises it in the driver.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class TunedModel(ToyModel):
         self.kill_at = kill_at
         self.cycle_metrics: list[tuple[int, float]] = []
         self.suggested: dict[str, Any] = {}
+        self.ended_with: list[str] | None = None  # the checkpoints on_training_end found
 
     def setup(self) -> None:
         assert self.trainer is not None
@@ -73,6 +76,11 @@ class TunedModel(ToyModel):
     def on_validation_end(self, validation_cycle: int) -> None:
         super().on_validation_end(validation_cycle)
         self.cycle_metrics.append((validation_cycle, self.metrics[METRIC]))
+
+    def on_training_end(self) -> None:
+        assert self.trainer is not None
+        run_dir = self.trainer.run_dir
+        self.ended_with = sorted(p.name for p in Path(run_dir).iterdir()) if run_dir else []
 
     def on_training_batch_end(self, state: TrainingState) -> None:
         if self.kill_at is not None and state.global_batch == self.kill_at:
@@ -123,12 +131,13 @@ def run_rank(config: dict[str, Any]) -> None:
         progress=False,
         plugins=[plugin],
     )
-    pruned = False
+    pruned, pruning = False, None
     try:
         state = trainer.fit(model, ToyData(size=config.get("size", 64)))
-        plugin.check_pruned()  # a resumed run that had finished: fit trains nothing, raises nothing
-    except optuna.TrialPruned:
-        pruned, state = True, trainer.state
+        if not config.get("forgetful"):
+            plugin.check_pruned()  # a resumed finished run: fit trains nothing, raises nothing
+    except optuna.TrialPruned as exc:
+        pruned, state, pruning = True, trainer.state, exc
         outcome: dict[str, Any] = {"state": optuna.trial.TrialState.PRUNED}
     except Exception:
         if rank == 0 and config.get("tell", True):
@@ -154,8 +163,13 @@ def run_rank(config: dict[str, Any]) -> None:
         "state": state.to_dict(),
         "pruned": pruned,
         "metrics": model.metrics,
+        "ended_with": model.ended_with,
     }
     (run_dir / f"rank-{rank}.json").write_text(json.dumps(evidence), encoding="utf-8")
+    if pruning is not None and config.get("forgetful"):
+        if torch.distributed.is_initialized():  # every rank's evidence is written before one
+            torch.distributed.barrier()  # leaves: spawn ends the others when the first exits
+        raise pruning
 
 
 if __name__ == "__main__":

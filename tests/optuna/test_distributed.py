@@ -1,4 +1,5 @@
-"""A 2-rank gloo DDP trial: rank 0 alone talks to the study; pruning stops every rank."""
+"""A 2-rank gloo DDP trial: rank 0 alone talks to the study; pruning stops every rank, and
+``fit`` raises optuna.TrialPruned on every rank, which spawn raises in the driver."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from helios.distributed import spawn
+from helios_optuna.plugin import PRUNED_ATTR
 
 
 def test_a_ddp_trial_reports_from_rank_0_and_stops_every_rank_on_pruning(
@@ -48,3 +52,35 @@ def test_a_ddp_trial_reports_from_rank_0_and_stops_every_rank_on_pruning(
     assert stored.intermediate_values == dict(rank0["cycle_metrics"])  # rank 0's metric
     # Rank 0 sampled the hyper-parameters; rank 1 received them and trained the same network.
     assert rank0["suggested"] == rank1["suggested"] == stored.params
+
+
+def test_study_optimize_over_spawned_ranks_records_pruned_and_completed_trials(
+    tmp_path: Path, storage_url: str, evidence: Callable[..., dict[str, Any]]
+) -> None:
+    """The objective neither calls check_pruned() nor catches anything: the ranks'
+    optuna.TrialPruned leaves spawn, and study.optimize records trial 0 PRUNED."""
+    from optuna_job import METRIC, run_rank
+
+    study = optuna.create_study(storage=storage_url, study_name="ddp")
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        run_dir = tmp_path / f"trial-{trial.number}"
+        config = {"run_dir": str(run_dir), "storage": storage_url, "study": "ddp", "total": 4}
+        config |= {"trial": trial.number, "tell": False, "forgetful": True}
+        config |= {"prune": {"cycle": 1, "numbers": [0]}}
+        spawn(run_rank, 2, args=(config,))
+        value: float = evidence(run_dir, 0)["metrics"][METRIC]
+        return value
+
+    study.optimize(objective, n_trials=2)
+
+    pruned, completed = study.trials
+    assert pruned.state is TrialState.PRUNED
+    assert sorted(pruned.intermediate_values) == [0, 1]
+    assert pruned.user_attrs[PRUNED_ATTR]["validation_cycle"] == 1
+    assert completed.state is TrialState.COMPLETE
+    rank0 = evidence(tmp_path / "trial-1", 0)
+    assert completed.value == rank0["metrics"][METRIC]
+    assert completed.intermediate_values == dict(rank0["cycle_metrics"])
+    assert sorted(completed.intermediate_values) == [0, 1, 2, 3]
+    assert PRUNED_ATTR not in completed.user_attrs

@@ -8,8 +8,12 @@ import datetime
 import gc
 import logging
 import os
+import pickle
+import shutil
 import socket
+import stat
 import sys
+import tempfile
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -24,6 +28,7 @@ import torch.distributed as dist
 # defaults are None.
 import torch.distributed.nn.functional
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessRaisedException
 
 __all__ = ["DistEnv", "free_port", "shutdown", "spawn", "world"]
 
@@ -141,8 +146,18 @@ def shutdown() -> None:
         )
 
 
+#: The largest pickled exception a spawned rank hands to :func:`spawn` (bigger ones: the
+#: traceback text alone, as torch gives it).
+ERROR_LIMIT = 1 << 20
+
+
 def _entry(
-    index: int, fn: Callable[..., Any], world_size: int, port: int, args: tuple[Any, ...]
+    index: int,
+    fn: Callable[..., Any],
+    world_size: int,
+    port: int,
+    args: tuple[Any, ...],
+    errors: str,
 ) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -153,21 +168,87 @@ def _entry(
     )
     try:
         fn(*args)
-    except BaseException:
+    except BaseException as exc:
         mark_run(failed=True)
+        if isinstance(exc, Exception):  # torch hands on the traceback of these alone
+            _keep_error(exc, os.path.join(errors, f"rank-{index}.pickle"))
         raise
     # Only after success: a rank that raised leaves the group as it is (taking it down could
     # wait on a collective its peers never join); its error ends every rank.
     shutdown()
 
 
+def _keep_error(exc: Exception, path: str) -> None:
+    """Write ``exc`` pickled to ``path`` (atomically: a temp file renamed), for :func:`spawn`
+    to raise again; nothing when it does not survive a pickle round trip or is too big."""
+    try:
+        data = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        copy = pickle.loads(data)  # e.g. an __init__ whose arguments differ from .args fails
+    except Exception:
+        return
+    if len(data) > ERROR_LIMIT or type(copy) is not type(exc):
+        return
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "wb") as fh:
+            fh.write(data)
+        os.replace(partial, path)
+    except OSError:
+        return
+
+
+def _kept_error(path: str) -> BaseException | None:
+    """The exception a rank left at ``path`` (see :func:`_keep_error`), or None: no file, not a
+    regular file, too big, or not an exception once unpickled."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)  # non-blocking: a FIFO must not hold the parent
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > ERROR_LIMIT:
+            return None
+        data = b""
+        while chunk := os.read(fd, ERROR_LIMIT + 1 - len(data)):
+            data += chunk
+            if len(data) > ERROR_LIMIT:
+                return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        exc = pickle.loads(data)  # written by our own rank, in a folder only we can enter
+    except Exception:
+        return None
+    return exc if isinstance(exc, BaseException) else None
+
+
 def spawn(fn: Callable[..., Any], world_size: int, args: tuple[Any, ...] = ()) -> None:
     """Run ``fn(*args)`` in ``world_size`` processes on this machine, on a free port.
 
-    A rank that raises ends every rank; its traceback is raised here
-    (``torch.multiprocessing.ProcessRaisedException``), so a failure never hangs the run. A rank
-    whose ``fn`` returns takes its process group down with :func:`shutdown` before it exits.
+    A rank that raises ends every rank, so a failure never hangs the run, and its exception is
+    raised here: the rank's own exception (its type and arguments: e.g. ``optuna.TrialPruned``,
+    which ``study.optimize`` records as PRUNED), chained from torch's
+    ``torch.multiprocessing.ProcessRaisedException``, which holds the rank's traceback. An
+    exception that cannot be pickled, or is over 1 MiB pickled, arrives as that
+    ``ProcessRaisedException`` alone; a rank ended by a signal as ``ProcessExitedException``. A
+    rank whose ``fn`` returns takes its process group down with :func:`shutdown` before it
+    exits; one that raised leaves it as it is.
     """
-    mp.spawn(  # type: ignore[attr-defined, no-untyped-call]
-        _entry, args=(fn, world_size, free_port(), args), nprocs=world_size, join=True
-    )
+    errors = tempfile.mkdtemp(prefix="helios-spawn-")  # mode 0700: this user's alone
+    try:
+        mp.spawn(  # type: ignore[attr-defined, no-untyped-call]
+            _entry,
+            args=(fn, world_size, free_port(), args, errors),
+            nprocs=world_size,
+            join=True,
+        )
+    except ProcessRaisedException as raised:
+        kept = _kept_error(os.path.join(errors, f"rank-{raised.error_index}.pickle"))
+        if kept is None:
+            raise
+        raise kept from raised
+    finally:
+        shutil.rmtree(errors, ignore_errors=True)

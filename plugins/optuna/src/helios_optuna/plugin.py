@@ -233,10 +233,12 @@ class OptunaPlugin(Plugin):
     def check_pruned(self) -> None:
         """Raise :class:`optuna.TrialPruned` if the pruner stopped this trial.
 
-        Outside DDP ``fit`` raises it already; call this where ``fit`` cannot: in the process
-        that started the ranks of a distributed trial (``helios.distributed.spawn``), whose
-        plug-in did not train. There it reads the trial from the study's storage (the mark
-        rank 0 sets when it prunes, or a trial told PRUNED). A plug-in that trained answers
+        ``fit`` raises it already (on every rank of a distributed run, and
+        ``helios.distributed.spawn`` raises it again in the process that started the ranks);
+        call this where nothing trained, e.g. a process that asked the trial and started the
+        ranks with ``torchrun``, or after a resumed run that had finished (``fit`` trains
+        nothing then). A plug-in that did not train reads the trial from the study's storage
+        (the mark rank 0 sets when it prunes, or a trial told PRUNED); one that trained answers
         from its own decision (the same on every rank). Not pruned: nothing happens.
         """
         if self._model is None and isinstance(self._trial, Trial):
@@ -290,14 +292,16 @@ class OptunaPlugin(Plugin):
         self._pending = validation_cycle
 
     def on_training_end(self) -> None:
-        """Raise :class:`optuna.TrialPruned` when the pruner stopped this trial, outside DDP.
+        """Raise :class:`optuna.TrialPruned` when the pruner stopped this trial, on every rank.
 
         The trainer has saved its final checkpoint by then, and runs the other plug-ins' and
         the model's ``on_training_end`` before the exception leaves ``fit``, so an objective
-        needs no ``check_pruned()``. In a distributed run every rank returns from ``fit`` (an
-        exception would end the ranks as failed); the parent calls :meth:`check_pruned`.
+        needs no ``check_pruned()``. In a distributed run every rank took the same decision
+        and raises together (none is left waiting on a collective), so
+        ``helios.distributed.spawn`` raises ``TrialPruned`` in the process that started the
+        ranks, and a driver that forgets ``check_pruned()`` still records the trial PRUNED.
         """
-        if self._pruned and not self.is_distributed:
+        if self._pruned:
             self.check_pruned()
 
     def should_training_stop(self) -> bool:
