@@ -38,8 +38,8 @@ def test_the_pyproject_core_range_equals_the_manifests() -> None:
     manifest = load_manifest(MANIFEST)
     dependencies: list[str] = project["dependencies"]
     assert ranges_on("helios-trainer", dependencies) == [manifest.requires_helios]
-    assert manifest.requires_helios == SpecifierSet(">=0.3,<0.4")
-    assert dependencies == ["helios-trainer>=0.3,<0.4", "optuna>=4.0"]
+    assert manifest.requires_helios == SpecifierSet(">=0.4,<0.5")
+    assert dependencies == ["helios-trainer>=0.4,<0.5", "optuna>=4.0"]
     assert [str(p) for p in manifest.packages] == ["optuna>=4.0"]
     assert (project["name"], project["version"]) == ("helios-optuna", version("helios-optuna"))
     assert project["entry-points"] == {
