@@ -22,9 +22,18 @@ if TYPE_CHECKING:
 def plugin_host() -> Iterator[PluginHost]:
     """A fresh plug-in host, the default while the test runs: its scan, device probe, loaded
     classes and registry belong to this test alone (``PLUGIN_REGISTRY``, ``build_report``,
-    ``probe_device`` and the trainer all act on it)."""
-    from helios.plugins._host.host import PluginHost
+    ``probe_device`` and the trainer all act on it).
 
+    A compatibility cell runs a plug-in's tests against an older released core; one from before
+    the host (helios-trainer 0.3.0) keeps that state per process, so there is nothing to isolate.
+    """
+    try:
+        from helios.plugins._host.host import PluginHost
+    except ModuleNotFoundError as exc:
+        if exc.name != "helios.plugins._host":
+            raise
+        yield None  # type: ignore[misc]
+        return
     with PluginHost().as_default() as host:
         yield host
 

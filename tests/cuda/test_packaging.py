@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +29,12 @@ def test_core_range_equals_the_manifest() -> None:
 
 
 def test_validate_accepts_the_source_tree() -> None:
-    from helios.plugins.authoring.static import validate_path
-
-    result = validate_path(ROOT)
-    assert result.ok, result.problems
+    # Through the command, not a module: the compatibility cells run this test against older
+    # released cores, whose internals differ; `helios plugins validate` is the stable interface.
+    done = subprocess.run(
+        [sys.executable, "-m", "helios", "plugins", "validate", str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
