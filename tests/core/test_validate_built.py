@@ -75,11 +75,12 @@ def test_a_wheel_without_its_manifest_is_caught(tmp_path: Path) -> None:
 
 def test_a_class_typo_in_a_built_manifest_says_fix_the_manifest(tmp_path: Path) -> None:
     wheel, sdist = build(tmp_path, ('OptunaPlugin"', 'OptunaPlugn"'))
+    version = wheel.name.split("-")[1]  # helios_optuna-<version>-py3-none-any.whl
     (problem, *_) = validate(wheel).problems
     inside = f"{wheel}!/helios_optuna/helios-plugin.toml"
     assert (problem.code, problem.file) == (
         "entry-point-mismatch",
-        f"{wheel}!/helios_optuna-0.2.0.dist-info/METADATA",
+        f"{wheel}!/helios_optuna-{version}.dist-info/METADATA",
     )
     assert problem.fix == (
         "the entry point's class exists and the manifest's does not: set class = "
@@ -88,7 +89,7 @@ def test_a_class_typo_in_a_built_manifest_says_fix_the_manifest(tmp_path: Path) 
     (from_sdist, *_) = validate(sdist).problems
     assert from_sdist.fix == (
         "the entry point's class exists and the manifest's does not: set class = "
-        f"'helios_optuna.plugin:OptunaPlugin' in {sdist}!/helios_optuna-0.2.0/src/helios_optuna/"
+        f"'helios_optuna.plugin:OptunaPlugin' in {sdist}!/helios_optuna-{version}/src/helios_optuna/"
         "helios-plugin.toml"
     )
 

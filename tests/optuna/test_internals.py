@@ -13,7 +13,7 @@ from optuna_job import METRIC
 
 import helios_optuna.plugin
 from helios_optuna import OptunaPlugin, attach_trial
-from helios_optuna._internals import OptunaInternalsError
+from helios_optuna._internals import OptunaInternalsError, rdb_backend
 
 
 def missing(what: str, where: str) -> str:
@@ -53,3 +53,11 @@ def test_a_trial_without_its_storage_id_is_named(
     with pytest.raises(OptunaInternalsError) as caught:
         OptunaPlugin(trial, METRIC).check_pruned()  # did not train: reads the storage
     assert str(caught.value) == missing("a trial's storage id", "Trial._trial_id")
+
+
+def test_a_cached_storage_without_its_backend_is_named() -> None:
+    from optuna.storages._cached_storage import _CachedStorage
+
+    storage = object.__new__(_CachedStorage)  # as a future Optuna might lay it out
+    with pytest.raises(OptunaInternalsError, match=r"_CachedStorage\._backend"):
+        rdb_backend(storage)

@@ -243,3 +243,13 @@ def test_without_the_sampler_checkpoint_a_resumed_study_proposes_otherwise(
     proposed = _proposals(tmp_path)
     assert proposed[:5] == uninterrupted[:5]
     assert proposed[5:] != uninterrupted[5:]
+
+
+def test_a_pickle_allocating_a_huge_bytearray_is_refused_before_it_allocates(
+    tmp_path: Path,
+) -> None:
+    # protocol 2: bytearray(2**31) in 30 bytes, the size as a 4-byte int
+    crafted = b"\x80\x02cbuiltins\nbytearray\nJ\x00\x00\x00\x80\x85R."
+    (tmp_path / "sampler_trial-0.pkl").write_bytes(crafted)
+    with pytest.raises(SamplerCheckpointError, match=r"names the global builtins\.bytearray"):
+        restore_sampler(tmp_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -399,3 +400,37 @@ def test_a_disabled_plugin_hands_on_no_helper(tmp_path: Path) -> None:
     ]
     assert "disabled" in "\n".join(lines)
     assert lines[-1] == "[]"
+
+
+def test_starting_from_a_trial_without_a_study_name_returns_the_rewound_study(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    study = create_or_load_study(storage=url, study_name="x", load_if_exists=True)
+    for k in range(4):
+        study.enqueue_trial({"x": float(k)})
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("x", -9, 9))
+    rewound = create_study_starting_from_trial(
+        2, storage=url, load_if_exists=True, backup_study=False
+    )
+    assert (rewound.study_name, [t.params["x"] for t in rewound.trials]) == ("x", [0.0, 1.0])
+    assert _studies(tmp_path / "tune.db") == ["x"]  # no new, empty study beside it
+
+
+def test_a_rewind_and_a_backup_keep_the_file_s_permissions(tmp_path: Path) -> None:
+    folder = tmp_path / "a#b"  # URI syntax in the path: the file itself is copied
+    folder.mkdir()
+    database = folder / "tune.db"
+    url = f"sqlite:///{database}"
+    study = create_or_load_study(storage=url, study_name="s", load_if_exists=True)
+    for _ in range(3):
+        study.tell(study.ask(), 1.0)
+    database.chmod(0o640)
+    create_study_starting_from_trial(1, storage=url, study_name="s", load_if_exists=True)
+    assert stat.S_IMODE(database.stat().st_mode) == 0o640
+    backup = folder / "tune_bkp-0.db"
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o640
+    kept = optuna.load_study(study_name="s", storage=f"sqlite:///{backup}").trials
+    assert len(kept) == 3  # the backup is of this file, before the rewind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a#b"]  # nothing else opened

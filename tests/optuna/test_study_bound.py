@@ -3,17 +3,21 @@ plug-in's state its name, trial number and start time; anything else is refused 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
 from optuna_job import METRIC, TunedModel
+from packaging.version import Version
 
 from helios import checkpoint as ckpt
 from helios.trainer import Trainer
-from helios_optuna import OptunaPlugin
+from helios_optuna import OptunaPlugin, attach_trial
 from helios_optuna.plugin import file_safe, save_suffix
 from support.toy import ToyData
 
@@ -29,8 +33,9 @@ def fit(trial: optuna.trial.BaseTrial, run_dir: Path, total: int = 2) -> TunedMo
 
 
 def started(trial: optuna.trial.Trial) -> str:
+    """The start of ``trial`` as the plug-in's state and messages give it: UTC, ISO 8601."""
     assert trial.datetime_start is not None
-    return trial.datetime_start.isoformat()
+    return trial.datetime_start.astimezone(datetime.timezone.utc).isoformat()
 
 
 FIX = (
@@ -166,3 +171,33 @@ def test_a_fixed_trial_takes_the_checkpoint_of_its_number_only(
         f"study (a FixedTrial); {FIX} {other.name} from {tmp_path} to train this trial from "
         "the start"
     )
+
+
+@pytest.fixture
+def zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Switch this process's local time zone (TZ, then time.tzset); restored afterwards."""
+
+    def switch(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield switch
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.skipif(
+    Version(optuna.__version__) < Version("5"),
+    reason="Optuna 4 stores a trial's start as the writer's local time, without a zone",
+)
+def test_a_trial_resumes_in_another_time_zone(tmp_path: Path, zone: Callable[[str], None]) -> None:
+    runs, url = tmp_path / "runs", f"sqlite:///{tmp_path / 'study.db'}"
+    zone("UTC")
+    trial = optuna.create_study(storage=url, study_name="tune").ask()
+    fit(trial, runs, total=2)
+    zone("Asia/Tokyo")  # another machine of the study, or a container without TZ
+    again = attach_trial(optuna.load_study(study_name="tune", storage=url), trial.number)
+    assert again.datetime_start is not None and trial.datetime_start is not None
+    assert again.datetime_start.isoformat() != trial.datetime_start.isoformat()
+    model = fit(again, runs, total=3)  # the same trial: resumed, one more cycle trained
+    assert [c for c, _ in model.cycle_metrics] == [2]

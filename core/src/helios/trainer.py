@@ -604,7 +604,7 @@ class Trainer:
             return
         # This rank's generators and metrics (or why its metrics cannot be saved), sent as
         # bytes when distributed (tensors do not pickle).
-        metrics = dict(model.metrics)
+        metrics = {key: storable_metric(value) for key, value in model.metrics.items()}
         problem = metrics_refusal(metrics, self.rank if self.is_distributed else None)
         own: dict[str, Any] = {
             "rng": get_rng_state(),
@@ -617,7 +617,10 @@ class Trainer:
             torch.save(own, buffer)
             gathered: list[Any] = [None] * self.env.world_size
             dist.all_gather_object(gathered, buffer.getvalue())
-            ranks = [torch.load(io.BytesIO(raw), weights_only=True) for raw in gathered]
+            ranks = [
+                torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+                for raw in gathered
+            ]
         data: dict[str, Any] = {}
         refused: ckpt.CheckpointError | None = None
         if self.rank == 0:
@@ -687,6 +690,17 @@ class Trainer:
                 "delete the file to resume from the one before it"
             ) from None
         log.info("%s: resumed from %s", model.save_name, path)
+
+
+def storable_metric(value: Any) -> Any:
+    """``value`` as a checkpoint keeps it: a NumPy scalar (``np.mean(...)``, most scikit-learn
+    scores) or 0-d array becomes the Python number it holds, exactly; a tensor is detached and
+    moved to the CPU (a rank's GPU need not exist where the checkpoint is read)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        return value.item()
+    return value
 
 
 def metrics_refusal(metrics: dict[Any, Any], rank: int | None) -> str | None:

@@ -368,6 +368,7 @@ def test_urls_are_shown_without_their_password_and_in_memory_sqlite_is_recognise
     )
     assert shown_url("mysql+pymysql://ana:@db/tune") == "'mysql+pymysql://ana:***@db/tune'"
     assert shown_url("postgresql://ana@db/tune") == "'postgresql://ana@db/tune'"  # no password
+    assert shown_url("postgresql://ana:se/cret@db/t") == "'postgresql://ana:***@db/t'"  # a "/"
     assert shown_url("sqlite:////tmp/a:b@c.db") == "'sqlite:////tmp/a:b@c.db'"  # a path, kept
     for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?cache=shared",
                 "sqlite+pysqlite:///file:x?mode=memory&uri=true"):  # fmt: skip

@@ -106,10 +106,19 @@ def test_metrics_of_the_wrong_shape_are_refused_at_resume(
     )
 
 
-class NumpyMetric(ToyModel):
+class NumpyScalars(ToyModel):
     def on_validation_end(self, validation_cycle: int) -> None:
         super().on_validation_end(validation_cycle)
-        self.metrics["accuracy"] = np.float64(0.5)
+        self.metrics["accuracy"] = np.float64(0.1)  # np.mean(...), scikit-learn scores
+        self.metrics["correct"] = np.int64(3)
+        self.metrics["half"] = np.float32(0.1)
+        self.metrics["zero_d"] = np.array(1.5)
+
+
+class NumpyArray(ToyModel):
+    def on_validation_end(self, validation_cycle: int) -> None:
+        super().on_validation_end(validation_cycle)
+        self.metrics["per_class"] = np.array([0.5, 0.25])
 
 
 class IntKeyMetric(ToyModel):
@@ -118,12 +127,24 @@ class IntKeyMetric(ToyModel):
         self.metrics[3] = 1.0  # type: ignore[index]
 
 
+def test_numpy_scalars_are_saved_as_the_python_numbers_they_hold(tmp_path: Path) -> None:
+    fit(tmp_path, NumpyScalars())
+    saved = torch.load(newest(tmp_path), weights_only=True)["metrics"][0]
+    expected = {
+        "accuracy": (float, float(np.float64(0.1))),
+        "correct": (int, 3),
+        "half": (float, float(np.float32(0.1))),  # widened exactly, not rounded to 0.1
+        "zero_d": (float, 1.5),
+    }
+    assert {k: (type(saved[k]), saved[k]) for k in expected} == expected
+
+
 def test_a_metric_that_weights_only_loading_refuses_fails_at_the_save(tmp_path: Path) -> None:
     with pytest.raises(ckpt.CheckpointError) as caught:
-        fit(tmp_path, NumpyMetric())
+        fit(tmp_path, NumpyArray())
     assert str(caught.value) == (
-        "model.metrics cannot be checkpointed: metrics['accuracy'] is a numpy.float64 "
-        "(np.float64(0.5)), which torch.load(weights_only=True) refuses, so no run could "
+        "model.metrics cannot be checkpointed: metrics['per_class'] is a numpy.ndarray "
+        "(array([0.5 , 0.25])), which torch.load(weights_only=True) refuses, so no run could "
         "resume from it; store a float (float(x)), an int or a tensor instead"
     )
     assert ckpt.list_checkpoints(tmp_path, "toy") == []  # nothing written

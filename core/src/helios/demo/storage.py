@@ -27,7 +27,7 @@ MAX_URL = 2048
 #: workers write reports and trial states to one file; SQLite's default is 5).
 SQLITE_TIMEOUT = 60
 _URL = re.compile(r"(?P<name>sqlite|postgresql|mysql)(?:\+[A-Za-z0-9_]{1,32})?://(?P<rest>.*)")
-_PASSWORD = re.compile(r"^(?P<user>[^:/@]*):[^/@]*@")
+_PASSWORD = re.compile(r"^(?P<user>[^:/@]*):[^@]*@")  # a password may hold "/"
 #: Driver modules SQLAlchemy imports for a URL, and the distribution that provides each.
 _DRIVERS = {
     "psycopg2": "psycopg2-binary",

@@ -57,8 +57,14 @@ def study_storage(study: Study) -> BaseStorage:
 
 def rdb_backend(storage: BaseStorage) -> RDBStorage | None:
     """The RDB storage behind ``storage`` (Optuna wraps it in a cache), or None."""
-    backend = getattr(storage, "_backend", storage)
-    return backend if isinstance(backend, RDBStorage) else None
+    if isinstance(storage, RDBStorage):
+        return storage
+    if type(storage).__name__ == "_CachedStorage":  # Optuna's cache around an RDB storage
+        backend = getattr(storage, "_backend", None)
+        if not isinstance(backend, RDBStorage):
+            raise _missing("the RDB storage inside a cached one", "_CachedStorage._backend")
+        return backend
+    return None
 
 
 def trial_id(trial: FrozenTrial | Trial) -> int:

@@ -13,6 +13,7 @@ writes to it.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import inspect
@@ -369,7 +370,7 @@ class OptunaPlugin(Plugin):
         mine = (study, self._trial.number, started)
         if study is None:
             mine = (found[0], self._trial.number, found[2])
-        if found != mine:
+        if (found[0], found[1], _instant(found[2])) != (mine[0], mine[1], _instant(mine[2])):
             theirs = _describe(*found)
             raise CheckpointError(
                 f"{self._checkpoints()} holds checkpoints of {theirs}, and this run is {ours}; "
@@ -507,12 +508,29 @@ def file_safe(name: str) -> str:
 
 
 def _identity(trial: BaseTrial) -> tuple[str | None, str | None]:
-    """The study name and the start time (ISO 8601) of ``trial``; (None, None) for a trial of
-    no study (``FixedTrial``), whose start time is that of its object."""
+    """The study name and the start time (ISO 8601, UTC) of ``trial``; (None, None) for a
+    trial of no study (``FixedTrial``), whose start time is that of its object."""
     if not isinstance(trial, Trial):
         return None, None
     started = trial.datetime_start
-    return trial.study.study_name, started.isoformat() if started is not None else None
+    # In UTC as this process reads it: Optuna 5 hands out naive times in the reader's zone.
+    when = started.astimezone(datetime.timezone.utc).isoformat() if started else None
+    return trial.study.study_name, when
+
+
+def _instant(started: str | None) -> str | None:
+    """``started`` as an instant in UTC, so that processes in other time zones agree.
+
+    States written before start times were kept in UTC hold a naive local time: it is taken
+    as this process's local time, the best such a state allows.
+    """
+    if started is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(started)
+    except ValueError:
+        return started  # compared as written: it differs from any real start time
+    return moment.astimezone(datetime.timezone.utc).isoformat()
 
 
 def _describe(study: str | None, number: int, started: str | None) -> str:

@@ -59,7 +59,8 @@ _NUMPY_NAMES = frozenset(
         "__pyx_unpickle_SeedSequence",
     }
 )
-_BUILTINS = frozenset({"set", "frozenset", "complex", "bytearray", "slice"})
+# No bytearray: bytearray(N) in a few bytes of pickle would allocate N bytes before any check.
+_BUILTINS = frozenset({"set", "frozenset", "complex", "slice"})
 
 
 class SamplerCheckpointError(ValueError):

@@ -138,7 +138,10 @@ def create_study_starting_from_trial(
     if backup_samplers and root is not None:
         _backup_samplers(root)
     if path.exists():
-        _rewind_file(path, study_args.get("study_name"), trial_id, root, study_args)
+        # Named by the file when study_args name none: create_study would make a new study.
+        study_args["study_name"] = _rewind_file(
+            path, study_args.get("study_name"), trial_id, root, study_args
+        )
     elif root is not None:
         _rewind_samplers(root, trial_id, study_args, lambda: None)
     return _create_with_retries(study_args)
@@ -267,6 +270,7 @@ def _backup_study(url: URL, helper: str) -> Path | None:
     temp = _temp_beside(path)
     try:
         _sqlite_copy(path, temp)
+        shutil.copymode(path, temp)  # the backup keeps the study's permissions
         return _claim_numbered(temp, path.parent, path.stem, path.suffix or ".db")
     finally:
         temp.unlink(missing_ok=True)
@@ -280,7 +284,7 @@ def _temp_beside(path: Path) -> Path:
 
 def _sqlite_copy(source: Path, target: Path) -> None:
     """A consistent copy of the database ``source`` into ``target``, synced to disk."""
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(source.absolute().as_uri() + "?mode=ro", uri=True)  # "#", "?" quoted
     try:
         dst = sqlite3.connect(target)
         try:
@@ -352,23 +356,26 @@ def _backup_samplers(root: Path) -> Path | None:
 
 def _rewind_file(
     path: Path, name: str | None, trial_id: int, root: Path | None, study_args: StudyArgs
-) -> None:
+) -> str:
     """Rewrite a copy of the SQLite file ``path`` with the study's trials below ``trial_id``,
-    then put it in place (and rewind the sampler checkpoints with it)."""
+    then put it in place (and rewind the sampler checkpoints with it); the study's name."""
     temp = _temp_beside(path)
     try:
         _sqlite_copy(path, temp)
-        _keep_trials_below(temp, name, trial_id)
+        shutil.copymode(path, temp)  # the file keeps its permissions (mkstemp makes 0600)
+        rewound = _keep_trials_below(temp, name, trial_id)
         if root is None:
             os.replace(temp, path)
         else:
             _rewind_samplers(root, trial_id, study_args, lambda: os.replace(temp, path))
+        return rewound
     finally:
         temp.unlink(missing_ok=True)
 
 
-def _keep_trials_below(database: Path, name: str | None, trial_id: int) -> None:
-    """Delete the study's trials numbered ``trial_id`` and later from the SQLite file.
+def _keep_trials_below(database: Path, name: str | None, trial_id: int) -> str:
+    """Delete the study's trials numbered ``trial_id`` and later from the SQLite file; the
+    study's name.
 
     The study keeps its id (a sampler's cached state names it), its attributes and every other
     study; rows that refer to a deleted trial (found from the schema's foreign keys) go too.
@@ -376,7 +383,7 @@ def _keep_trials_below(database: Path, name: str | None, trial_id: int) -> None:
     connection = sqlite3.connect(database)
     try:
         with connection:
-            study = _study_id(connection, name, database)
+            study, rewound = _study_id(connection, name, database)
             doomed = [
                 row[0]
                 for row in connection.execute(
@@ -398,13 +405,14 @@ def _keep_trials_below(database: Path, name: str | None, trial_id: int) -> None:
             connection.executemany("DELETE FROM trials WHERE trial_id = ?", [(t,) for t in doomed])
     finally:
         connection.close()
+    return rewound
 
 
-def _study_id(connection: sqlite3.Connection, name: str | None, database: Path) -> int:
+def _study_id(connection: sqlite3.Connection, name: str | None, database: Path) -> tuple[int, str]:
     rows = connection.execute("SELECT study_id, study_name FROM studies").fetchall()
     matches = [row for row in rows if name is None or row[1] == name]
     if len(matches) == 1:
-        return int(matches[0][0])
+        return int(matches[0][0]), str(matches[0][1])
     names = ", ".join(repr(row[1]) for row in rows[:10]) or "none"
     wanted = "a study_name" if name is None else f"study {name!r}"
     raise ValueError(
