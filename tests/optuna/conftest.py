@@ -1,4 +1,5 @@
-"""helios-optuna tests: real Optuna, real SQLite files, the installed helios-optuna.
+"""helios-optuna tests: real Optuna on real SQLite files and a private PostgreSQL server
+(tests/support/postgres.py), the installed helios-optuna.
 
 They are marked ``torch``. Where torch, Optuna >= 4.0 or helios-optuna is missing, nothing here
 is collected (as in tests/core/trainer) and the run's summary says why.
