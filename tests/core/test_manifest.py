@@ -100,6 +100,19 @@ def test_bad_specifier_message() -> None:
     )
 
 
+@pytest.mark.parametrize("text", ["===", ">=0.1,===", "=== "])
+def test_an_operator_without_a_version_is_refused_whatever_packaging_says(text: str) -> None:
+    """packaging 22 to 24 parse "===" alone (an arbitrary-equality with no version); the
+    manifest check refuses it with every packaging, as the JSON schema does."""
+    (issue,) = issues_of(HEAD + f"[requires]\nhelios = '{text}'\n")
+    assert (issue.code, issue.key, issue.message) == (
+        "bad-specifier",
+        "requires.helios",
+        f"expected a PEP 440 version specifier such as '>=0.1,<0.2', found \"{text}\" "
+        "(Invalid specifier: '===')",
+    )
+
+
 @pytest.mark.parametrize(
     ("key", "example"),
     [

@@ -143,10 +143,11 @@ def evidence(run_dir: Path, name: str) -> dict[int, dict[str, Any]]:
 def test_without_its_packages_the_set_skips_or_fails_as_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(sys.modules, "pgserver", None)  # as if not installed
+    for name in ("pgserver", "psycopg2"):  # as if not installed (cells without the group)
+        monkeypatch.setitem(sys.modules, name, None)
     reason = private.postgres_missing()
     assert reason == (
-        "the PostgreSQL tests need pgserver, not installed here: "
+        "the PostgreSQL tests need pgserver and psycopg2, not installed here: "
         "pip install --group postgres (pgserver and psycopg2-binary)"
     )
     monkeypatch.delenv(REQUIRE_ENV, raising=False)

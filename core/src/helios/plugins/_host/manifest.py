@@ -227,6 +227,9 @@ class _Checker:
             return None
         try:
             spec = SpecifierSet(text)
+            empty = next((str(s) for s in spec if not s.version), None)
+            if empty is not None:  # packaging 22 to 24 accept "===" with no version
+                raise InvalidSpecifier(f"Invalid specifier: {empty!r}")
         except InvalidSpecifier as exc:
             self.add(
                 "bad-specifier",
