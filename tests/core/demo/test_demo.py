@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 import torch
 
 from helios.cli import main
+from support.studydb import trials
 
 SMALL = ("--epochs", "4", "--seed", "3")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -32,28 +32,6 @@ def demo(run_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
-
-
-def trials(run_dir: Path) -> list[dict[str, Any]]:
-    """The study's trials, read with sqlite3: number, state, start time, value, reported steps."""
-    with sqlite3.connect(f"file:{run_dir / 'study.db'}?mode=ro", uri=True, timeout=10) as db:
-        rows = db.execute(
-            "SELECT t.trial_id, t.number, t.state, t.datetime_start, v.value FROM trials t "
-            "LEFT JOIN trial_values v ON v.trial_id = t.trial_id ORDER BY t.number"
-        ).fetchall()
-        steps = db.execute(
-            "SELECT trial_id, step, intermediate_value FROM trial_intermediate_values"
-        ).fetchall()
-    return [
-        {
-            "number": number,
-            "state": state,
-            "start": start,
-            "value": value,
-            "steps": {int(s): v for t, s, v in sorted(steps) if t == trial_id},
-        }
-        for trial_id, number, state, start, value in rows
-    ]
 
 
 def png_size(path: Path) -> tuple[int, int]:

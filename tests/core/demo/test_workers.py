@@ -8,7 +8,6 @@ import importlib.util
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from typing import IO, Any
 import pytest
 
 from helios.cli import MAX_DEMO_WORKERS, main
+from support.studydb import trials
 
 TINY = ("--epochs", "2", "--seed", "3")
 WORKERS_LINE = re.compile(
@@ -34,30 +34,6 @@ def demo(run_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
-
-
-def trials(database: Path) -> list[dict[str, Any]]:
-    """The trials in a SQLite study (read with sqlite3): number, state, start, value, steps."""
-    if database.is_dir():
-        database = database / "study.db"
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as db:
-        rows = db.execute(
-            "SELECT t.trial_id, t.number, t.state, t.datetime_start, v.value FROM trials t "
-            "LEFT JOIN trial_values v ON v.trial_id = t.trial_id ORDER BY t.number"
-        ).fetchall()
-        steps = db.execute(
-            "SELECT trial_id, step, intermediate_value FROM trial_intermediate_values"
-        ).fetchall()
-    return [
-        {
-            "number": number,
-            "state": state,
-            "start": start,
-            "value": value,
-            "steps": {int(s): v for t, s, v in sorted(steps) if t == trial_id},
-        }
-        for trial_id, number, state, start, value in rows
-    ]
 
 
 def _pids(out: str) -> list[int]:
