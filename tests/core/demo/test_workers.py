@@ -93,6 +93,7 @@ def test_a_study_is_shared_through_storage_and_fresh_deletes_it_there(tmp_path: 
     url = f"sqlite:///{database}"
     proc = demo(run_dir, "--trials", "2", *TINY, "--workers", "2", "--storage", url)
     assert proc.returncode == 0, proc.stderr
+    # Shown whole, however deep the temporary folder is (CI's paths are longer than a laptop's).
     assert f"study: '{url}' (2 trials of up to 2 epochs" in proc.stdout
     assert not (run_dir / "study.db").exists()
     assert len(trials(database)) == 2
@@ -346,6 +347,9 @@ def test_urls_are_shown_without_their_password_and_in_memory_sqlite_is_recognise
     assert shown_url("postgresql://ana@db/tune") == "'postgresql://ana@db/tune'"  # no password
     assert shown_url("postgresql://ana:se/cret@db/t") == "'postgresql://ana:***@db/t'"  # a "/"
     assert shown_url("sqlite:////tmp/a:b@c.db") == "'sqlite:////tmp/a:b@c.db'"  # a path, kept
+    deep = "sqlite:///" + "/deep" * 60 + "/study.db"  # 319 characters: a path is shown whole
+    assert shown_url(deep) == f"'{deep}'"
+    assert shown_url("sqlite:///" + "x" * 2000).endswith("... (2,010 characters)")
     for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?cache=shared",
                 "sqlite+pysqlite:///file:x?mode=memory&uri=true"):  # fmt: skip
         assert in_memory(url), url

@@ -23,6 +23,8 @@ __all__ = ["MAX_URL", "check_storage", "in_memory", "open_storage", "shown_url"]
 
 #: The longest ``--storage`` URL accepted (a real one is far shorter).
 MAX_URL = 2048
+#: The most characters of a URL a message shows (a longer one is cut, with its length).
+SHOWN_URL = 512
 #: How long a SQLite writer waits for another process's lock before failing, in seconds (the
 #: workers write reports and trial states to one file; SQLite's default is 5).
 SQLITE_TIMEOUT = 60
@@ -44,11 +46,12 @@ _EXPECTED = (
 
 
 def shown_url(url: str) -> str:
-    """``url`` for messages: the password replaced by ``***``, escaped, cut if long, quoted."""
+    """``url`` for messages: the password replaced by ``***``, escaped, quoted, and cut past
+    :data:`SHOWN_URL` characters (a SQLite URL holds a path, often long: shown whole up to then)."""
     name, sep, rest = url.partition("://")
     if sep:
         rest = _PASSWORD.sub(lambda found: f"{found['user']}:***@", rest, count=1)
-    return quote(name + sep + rest, limit=120, quote_char="'")
+    return quote(name + sep + rest, limit=SHOWN_URL, quote_char="'")
 
 
 def in_memory(url: str) -> bool:
