@@ -268,11 +268,20 @@ def test_distributions_without_a_folder_are_told_apart(
     assert rows[0].fix == "uninstall all but one: pip uninstall mem-two"
 
 
-def test_a_long_dist_info_path_is_cut_from_the_left(plugin_env: PluginEnv) -> None:
+def test_a_long_dist_info_path_is_shown_whole_so_a_fix_naming_it_can_be_copied(
+    plugin_env: PluginEnv,
+) -> None:
     dist = plugin_env.add("helios-deep", "deep", dist_info_folder="helios_deep-" + "9" * 200)
     plugin_env.activate()
     shown = build_report(["deep"], settings=NONE)["deep"].dist_info
-    full = str(dist.dist_info)
-    assert len(full) > 160
-    assert shown == "..." + full[-157:]
-    assert shown.endswith("9999.dist-info")
+    assert len(str(dist.dist_info)) > 250
+    assert shown == str(dist.dist_info)
+
+
+def test_only_a_path_longer_than_the_system_allows_is_cut_from_the_left() -> None:
+    from helios.plugins._host.distinfo import PATH_LIMIT, cut_path
+
+    assert PATH_LIMIT == 4096  # PATH_MAX on Linux
+    deep = "/site" * 1000 + "/helios_deep-1.0.dist-info"
+    assert cut_path(deep) == "..." + deep[-(PATH_LIMIT - 3) :]
+    assert cut_path(deep[-PATH_LIMIT:]) == deep[-PATH_LIMIT:]

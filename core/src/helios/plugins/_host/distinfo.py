@@ -35,6 +35,7 @@ from helios.plugins.errors import PluginError
 __all__ = [
     "ENTRY_POINTS_LIMIT",
     "HEADER_LIMIT",
+    "PATH_LIMIT",
     "Headers",
     "MetadataUnreadableError",
     "canonical_name",
@@ -63,7 +64,9 @@ _ENTRY_POINTS_FILE = "entry_points.txt"
 _METADATA_FILES = ("METADATA", "PKG-INFO")
 _MISSING = (FileNotFoundError, NotADirectoryError)  # absent, as importlib.metadata takes them
 _CHUNK = 16 * 1024
-_PATH_LIMIT = 160
+#: A path longer than this is shown cut from the left. It is the usual PATH_MAX: a real path is
+#: shown whole, so that a fix naming its folder can be copied from the message.
+PATH_LIMIT = 4096
 
 _LINE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
 
@@ -83,8 +86,9 @@ class MetadataUnreadableError(PluginError):
 
 
 def cut_path(text: str) -> str:
-    """A long path shortened from the left: its end (the folder's own name) is what tells."""
-    return text if len(text) <= _PATH_LIMIT else "..." + text[-(_PATH_LIMIT - 3) :]
+    """``text`` whole up to :data:`PATH_LIMIT` characters, else its end (the folder's own name
+    is what tells) after ``...``."""
+    return text if len(text) <= PATH_LIMIT else "..." + text[-(PATH_LIMIT - 3) :]
 
 
 def canonical_name(name: str) -> str:

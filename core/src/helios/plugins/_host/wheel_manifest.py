@@ -28,7 +28,12 @@ from typing import IO
 
 from helios.plugins._host.bounded_read import FileRefused, open_regular, utf8_text
 from helios.plugins._host.discovery import ENTRY_POINT_GROUP, Candidate
-from helios.plugins._host.distinfo import cut_path, parse_entry_points, parse_header_block
+from helios.plugins._host.distinfo import (
+    PATH_LIMIT,
+    cut_path,
+    parse_entry_points,
+    parse_header_block,
+)
 from helios.plugins._host.echo import quote, shown
 from helios.plugins._host.manifest import MANIFEST_FILENAME, MAX_MANIFEST_BYTES
 
@@ -83,12 +88,8 @@ class WheelCandidate(Candidate):
         return self.manifest_bytes
 
 
-#: How many characters of the wheel's path a message shows (a path as long as the system allows).
-_PATH_SHOWN = 4096
-
-
 def _error(wheel: Path, problem: str, fix: str) -> WheelError:
-    shown_path = quote(str(wheel), limit=_PATH_SHOWN, quote_char="'")
+    shown_path = quote(str(wheel), limit=PATH_LIMIT, quote_char="'")
     return WheelError(f"{shown_path}: {problem}. Fix: {fix}")
 
 
