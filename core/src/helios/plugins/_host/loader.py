@@ -11,6 +11,7 @@ importing any of them if one fails.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -268,40 +269,82 @@ def _mark_duplicates(entries: list[_Entry]) -> list[_Entry]:
 
     Distributions are told apart by where they are installed, never by the Name their
     metadata gives: a second distribution calling itself ``helios-optuna`` is still a second.
+    However many claim one id, each verdict names at most :data:`NAMED_DUPLICATES` of the
+    others, so the report grows with the distributions, not with their square.
     """
     by_id: dict[str, list[Candidate]] = {}
     for entry in entries:
         by_id.setdefault(entry.id, []).append(entry.candidate)
+    shared = {i: _Claimants(group) for i, group in by_id.items() if len(group) > 1}
     out = []
     for entry in entries:
-        group = by_id[entry.id]
-        others = [c for c in group if c.identity != entry.candidate.identity]
-        if others:
-            entry = _with(entry, _duplicate(entry.id, group, others))
+        claimants = shared.get(entry.id)
+        if claimants is not None and claimants.others(entry.candidate):
+            entry = _with(entry, claimants.duplicate(entry.id, entry.candidate))
         out.append(entry)
     return out
 
 
-def _duplicate(plugin_id: str, group: list[Candidate], others: list[Candidate]) -> Finding:
-    def who(c: Candidate) -> str:
-        return f"{c.distribution} {c.version} ({c.location})"
+#: How many of the other distributions claiming its id a ``duplicate-id`` verdict names.
+NAMED_DUPLICATES = 3
 
-    names = [canonical_name(c.distribution) for c in group]
-    by_name = [c.distribution for c in others if names.count(canonical_name(c.distribution)) == 1]
-    by_folder = [c.location for c in others if names.count(canonical_name(c.distribution)) > 1]
-    fixes = [f"pip uninstall {' '.join(by_name)}"] if by_name else []
-    fixes += [  # pip cannot tell apart distributions that claim one Name: remove it by hand
-        f"delete the files listed in {folder}/RECORD, then {folder} (its Name is claimed by "
-        "another installed distribution, so pip cannot pick it)"
-        for folder in by_folder
-    ]
-    return Finding(
-        Reason.DUPLICATE_ID,
-        f"the plug-in id {plugin_id!r} is also provided by {', '.join(map(who, others))}",
-        required="one distribution per plug-in id",
-        found=", ".join(map(who, group)),
-        fix="uninstall all but one: " + "; ".join(fixes),
-    )
+
+class _Claimants:
+    """The distributions claiming one plug-in id, counted once (linear in their number)."""
+
+    def __init__(self, group: list[Candidate]) -> None:
+        self.group = group
+        self.identities = Counter(c.identity for c in group)
+        self.names = Counter(canonical_name(c.distribution) for c in group)
+
+    def others(self, me: Candidate) -> int:
+        """How many of the group are other distributions than ``me``."""
+        return len(self.group) - self.identities[me.identity]
+
+    def named_others(self, me: Candidate) -> list[Candidate]:
+        """The first :data:`NAMED_DUPLICATES` of the others, in scan order."""
+        found: list[Candidate] = []
+        for candidate in self.group:
+            if len(found) == NAMED_DUPLICATES:
+                break
+            if candidate.identity != me.identity:
+                found.append(candidate)
+        return found
+
+    def duplicate(self, plugin_id: str, me: Candidate) -> Finding:
+        others = self.named_others(me)
+        more = self.others(me) - len(others)
+        unique = [c for c in others if self.names[canonical_name(c.distribution)] == 1]
+        shared = [c for c in others if self.names[canonical_name(c.distribution)] > 1]
+        names = " ".join(shown(c.distribution) for c in unique)
+        fixes = [f"pip uninstall {names}"] if unique else []
+        fixes += [  # pip cannot tell apart distributions that claim one Name: remove it by hand
+            f"delete the files listed in {c.location}/RECORD, then {c.location} (its Name is "
+            "claimed by another installed distribution, so pip cannot pick it)"
+            for c in shared
+        ]
+        if more:
+            fixes.append(f"likewise for the {more:,} more (each has its own row in this report)")
+        listed = self.group[: NAMED_DUPLICATES + 1]
+        rest = len(self.group) - len(listed)
+        return Finding(
+            Reason.DUPLICATE_ID,
+            f"the plug-in id {quote(plugin_id, quote_char=chr(39))} is also provided by "
+            f"{_and_more(map(_who, others), more)}",
+            required="one distribution per plug-in id",
+            found=_and_more(map(_who, listed), rest),
+            fix="uninstall all but one: " + "; ".join(fixes),
+        )
+
+
+def _who(candidate: Candidate) -> str:
+    """A distribution as a duplicate-id verdict names it: name, version and folder."""
+    return f"{shown(candidate.distribution)} {shown(candidate.version)} ({candidate.location})"
+
+
+def _and_more(items: Iterable[str], more: int) -> str:
+    text = ", ".join(items)
+    return f"{text} and {more:,} more" if more > 0 else text
 
 
 def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
