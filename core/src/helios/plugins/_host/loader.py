@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from helios.plugins._host import checks, claims, first_party
 from helios.plugins._host.discovery import Candidate
 from helios.plugins._host.distinfo import MetadataUnreadableError, canonical_name, installed_version
-from helios.plugins._host.echo import quote, shown
+from helios.plugins._host.echo import literal, quote, shown
 from helios.plugins._host.findings import Finding
 from helios.plugins._host.manifest import (
     CORE_DISTRIBUTION,
@@ -103,30 +103,28 @@ def _crashed(candidate: Candidate, doing: str, exc: Exception) -> Finding:
         required=f"{doing} completes",
         found=error,
         fix=f"run 'helios plugins validate {target}' and report this to the author of "
-        f"{candidate.distribution} (or to helios-trainer, if the plug-in is not at fault)",
+        f"{shown(candidate.distribution)} (or to helios-trainer, if the plug-in is not at fault)",
     )
 
 
 def _read_manifest(candidate: Candidate) -> Manifest | Finding:
     path = candidate.manifest_path
     if path is None:
-        where = (
-            ", ".join(map(str, candidate.package_dirs))
-            or f"no importable package {candidate.package!r}"
-        )
-        message = f"no {MANIFEST_FILENAME} next to the __init__.py of {candidate.package!r}"
+        package = literal(candidate.package)  # from the entry point: anything, of any length
+        where = ", ".join(map(str, candidate.package_dirs)) or f"no importable package {package}"
+        message = f"no {MANIFEST_FILENAME} next to the __init__.py of {package}"
         if candidate.shared_package:  # the other folders' manifests are other distributions'
             message = (
                 f"no {MANIFEST_FILENAME} of its own in the namespace package "
-                f"{candidate.package!r}, which other distributions share"
+                f"{package}, which other distributions share"
             )
         return Finding(
             Reason.MANIFEST_MISSING,
             f"{message} ({where})",
-            required=f"{candidate.package}/{MANIFEST_FILENAME}",
+            required=f"{shown(candidate.package)}/{MANIFEST_FILENAME}",
             found="nothing",
             fix=f"ship {MANIFEST_FILENAME} inside the package, or reinstall: "
-            f"pip install --force-reinstall {candidate.distribution}",
+            f"pip install --force-reinstall {shown(candidate.distribution)}",
         )
     try:
         return load_manifest(path, package=candidate.package, read=candidate.read_manifest)
@@ -633,10 +631,12 @@ def load_class(host: PluginHost, name: str, registered: Sequence[str] = ()) -> t
     :raises PluginNotInstalledError: (a ``KeyError``) no installed plug-in has that class name.
     """
     matches = [c for c in host.discover() if c.class_name == name]
+    asked = literal(name)
     if len(matches) > 1:
-        dists = ", ".join(f"{c.distribution} ({c.entry_name})" for c in matches)
+        dists = [f"{shown(c.distribution)} ({shown(c.entry_name)})" for c in matches]
         raise PluginError(
-            f"the plug-in class name {name!r} is provided by several distributions: {dists}; "
+            f"the plug-in class name {asked} is provided by several distributions: "
+            f"{_and_more(dists[: NAMED_DUPLICATES + 1], len(dists) - NAMED_DUPLICATES - 1)}; "
             "select the plug-in by id instead (helios.plugins.load_plugins([...]))"
         )
     if matches:
@@ -652,12 +652,13 @@ def load_class(host: PluginHost, name: str, registered: Sequence[str] = ()) -> t
     own = first_party.by_class(name)
     if own is not None:
         raise PluginNotInstalledError(
-            f"the plug-in class {name!r} comes with the distribution {own.distribution}, which "
+            f"the plug-in class {asked} comes with the distribution {own.distribution}, which "
             f"is not installed. Fix: pip install {own.distribution}"
         )
+    installed = [c.class_name for c in host.discover()]  # from entry points: cut each
     raise PluginNotInstalledError(
-        f"no plug-in class named {name!r} is registered or installed "
+        f"no plug-in class named {asked} is registered or installed "
         f"(registered: {', '.join(registered) or 'none'}; installed: "
-        f"{', '.join(c.class_name for c in host.discover()) or 'none'}). Fix: register it with "
+        f"{named_ids(installed) or 'none'}). Fix: register it with "
         "@PLUGIN_REGISTRY, or pip-install the distribution that provides it"
     )
