@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORE",
+    "JUDGED_CLAUSES",
     "Claimed",
     "ClassFacts",
     "ClassLookup",
@@ -185,12 +186,21 @@ def _class_facts(tree: ast.Module, qualname: str) -> ClassFacts | None:
     return ClassFacts(plugin_id)
 
 
+#: The most clauses a range may have for :func:`admits_nothing` to judge it (real ranges have
+#: two or three); deciding costs the square of the clauses, so a longer range is not judged.
+JUDGED_CLAUSES = 32
+
+
 def admits_nothing(spec: SpecifierSet) -> bool:
     """Whether no version at all satisfies ``spec`` (``>=0.3,<0.2``): a range nobody can install.
 
     Tried: every version the range names, a version just above each, 0 and a huge one, all
-    with pre-releases allowed; a range one of them satisfies is satisfiable.
+    with pre-releases allowed; a range one of them satisfies is satisfiable. A range of more
+    than :data:`JUDGED_CLAUSES` clauses is not judged (False): it comes from outside, and one
+    of 100,000 clauses took hours.
     """
+    if len(spec) > JUDGED_CLAUSES:
+        return False
     tried: list[Version] = [Version("0"), Version("999999")]
     for item in spec:
         text = item.version.removesuffix(".*")
