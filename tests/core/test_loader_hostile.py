@@ -320,3 +320,28 @@ def test_the_installed_version_of_a_required_package_is_cut(plugin_env: PluginEn
     verdict = build_report(["needy"], settings=NONE)["needy"]
     assert verdict.reason is Reason.INCOMPATIBLE_PACKAGE
     assert verdict.message == f"requires weird<2,>=1, found weird {cut(version)}"
+
+
+def test_versions_too_long_to_compare_in_metadata_are_verdicts_not_crashes(
+    plugin_env: PluginEnv,
+) -> None:
+    """A version of 5,000 digits raises ValueError when compared: an installed package's
+    Version, and a Requires-Dist range, made the plug-ins 'check-crashed'."""
+    big = "1" + "0" * 5_000
+    plugin_env.add("helios-needy", "needy", packages=("weird>=1",))
+    write_dist_info(plugin_env.site, "weird", big, folder="weird-1.0")
+    plugin_env.add("helios-ranged", "ranged", requires=(f"helios-trainer=={big}",))
+    with_good(plugin_env)
+    plugin_env.activate()
+
+    report = build_report(settings=NONE)
+    assert report["good"].reason is Reason.READY
+    assert report["needy"].reason is Reason.INCOMPATIBLE_PACKAGE
+    assert report["needy"].message == f"requires weird>=1, found weird {cut(big)}"
+    ranged = report["ranged"]
+    assert ranged.reason is Reason.REQUIRES_DIST_MISMATCH
+    assert ranged.found == cut(f"helios-trainer=={big}")
+    assert ranged.fix == (
+        "make [project].dependencies in pyproject.toml say 'helios-trainer<0.2,>=0.1', then "
+        "rebuild and reinstall the plug-in (one 'helios-trainer' line, the manifest's range)"
+    )

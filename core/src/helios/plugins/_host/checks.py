@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from helios.plugins._host import consistency
 from helios.plugins._host.claims import conflict_groups, find_conflicts
@@ -44,7 +44,7 @@ def admits(spec: SpecifierSet, version: str) -> bool:
     """
     try:
         return spec.contains(Version(version), prereleases=True)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number int() refuses (installed metadata's word)
         return False
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from helios.plugins._host.bounded_read import FileRefused, read_regular_file
 from helios.plugins._host.echo import literal, shown
@@ -206,8 +206,8 @@ def admits_nothing(spec: SpecifierSet) -> bool:
         text = item.version.removesuffix(".*")
         try:
             version = Version(text)
-        except InvalidVersion:
-            return False  # an arbitrary-equality string: not ours to judge
+        except ValueError:  # an arbitrary-equality string, or digits int() refuses
+            return False  # not ours to judge
         release = ".".join(map(str, version.release))
         tried += [version, Version(f"{release}.0.1"), Version(f"{release}.post1")]
         if version.release[-1] > 0:
@@ -239,10 +239,16 @@ def _some(texts: Sequence[str]) -> str:
 
 
 def _spec(text: str) -> SpecifierSet | None:
+    """The range ``text``; None when it is not one, or when a version in it cannot be compared
+    (``==1000…`` of 5,000 digits: comparing would raise ``ValueError``)."""
     try:
-        return SpecifierSet(text.removeprefix("(").removesuffix(")"))
-    except InvalidSpecifier:
+        spec = SpecifierSet(text.removeprefix("(").removesuffix(")"))
+        for clause in spec:
+            if clause.operator != "===":
+                Version(clause.version.removesuffix(".*"))
+    except (InvalidSpecifier, ValueError):
         return None
+    return spec
 
 
 def entry_point(
@@ -414,7 +420,7 @@ def _which_admits(
 ) -> str:
     try:
         parsed = Version(version)
-    except InvalidVersion:
+    except ValueError:
         return ""
     by_manifest = manifest_range.contains(parsed, prereleases=True)
     by_declared = declared_range.contains(parsed, prereleases=True)
