@@ -8,6 +8,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from helios.plugins._host.consistency import (
+    JUDGED_CLAUSES,
     Claimed,
     Declared,
     admits_nothing,
@@ -18,6 +19,7 @@ from helios.plugins._host.consistency import (
     python_range,
     source_lookup,
 )
+from helios.plugins._host.echo import literal, shown
 
 M = "src/helios_x/helios-plugin.toml"
 P = "pyproject.toml"
@@ -60,6 +62,25 @@ def declared(**kw: object) -> Declared:
 )
 def test_admits_nothing(spec: str, empty: bool) -> None:
     assert admits_nothing(SpecifierSet(spec)) is empty
+
+
+def test_a_range_of_more_clauses_than_judged_is_not_judged() -> None:
+    """Judging costs the square of the clauses: 4,000 took 12 s, a Requires-Dist line of 1 MB
+    hours. Past the bound a range is taken as satisfiable, which only words the fix."""
+    empty = ",".join(f"!={n}" for n in range(1, JUDGED_CLAUSES)) + ",<0"
+    assert len(SpecifierSet(empty)) == JUDGED_CLAUSES
+    assert admits_nothing(SpecifierSet(empty)) is True
+    assert admits_nothing(SpecifierSet(f"{empty},!={JUDGED_CLAUSES}")) is False
+    huge = SpecifierSet(",".join(f"!={n}" for n in range(1, 100_000)) + ",<0")
+    assert admits_nothing(huge) is False
+    finding = core_range(claimed(), declared(dependencies=(f"helios-trainer{huge}",)))
+    assert finding is not None
+    assert finding.fix == (
+        "write the helios-trainer versions the plug-in works with in both places: if that is "
+        "<0.4,>=0.3, make [project].dependencies say 'helios-trainer<0.4,>=0.3'; if it is "
+        f"{shown(str(huge))}, set requires.helios = {literal(str(huge))} in "
+        "src/helios_x/helios-plugin.toml"
+    )
 
 
 def test_consistent_is_no_finding() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helios.plugins._host.echo import ECHO_LIMIT, escape, quote, shown
+from helios.plugins._host.echo import ECHO_LIMIT, escape, literal, quote, shown
 
 
 def test_printable_text_is_unchanged() -> None:
@@ -52,3 +52,16 @@ def test_quote_escapes_its_quote_and_backslashes() -> None:
     assert quote("it's", quote_char="'") == "'it\\'s'"
     assert quote("\x1b[2J") == '"\\x1b[2J"'
     assert quote("z" * 90) == '"' + "z" * 80 + '"... (90 characters)'
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["abc", "it's", 'say "hi"', "both ' and \"", "back\\slash", "", "é ü"],
+)
+def test_literal_is_repr_for_short_printable_text(text: str) -> None:
+    assert literal(text) == repr(text)
+
+
+def test_literal_escapes_and_cuts() -> None:
+    assert literal("a\x1b[2J'") == '"a\\x1b[2J\'"'
+    assert literal("x" * 100) == "'" + "x" * 80 + "'... (100 characters)"

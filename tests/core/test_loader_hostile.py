@@ -240,3 +240,108 @@ def test_an_unknown_id_is_cut_and_the_installed_ids_it_lists_are_bounded(
     )
     assert verdict.required == f"plug-in {name}"
     assert verdict.fix == f"install a distribution providing {name}"
+
+
+# --- what a distribution's metadata says is cut in every message ----------------------------
+
+LONG = 100_000
+
+
+def cut(text: str) -> str:
+    """``text`` as a message shows a long outside value: 80 characters and the length."""
+    return f"{text[:80]}... ({len(text):,} characters)"
+
+
+def rewrite_metadata(dist_info: Path, old: str, new: str) -> None:
+    metadata = dist_info / "METADATA"
+    metadata.write_text(metadata.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+
+
+def test_a_huge_distribution_name_is_cut_in_the_fix(plugin_env: PluginEnv) -> None:
+    """A Name of 100,000 characters: the fix named it twice, whole (1.8 MB of list output)."""
+    with_good(plugin_env)
+    dist = plugin_env.add("helios-old", "old", core_range=">=0.9,<1.0")
+    name = "helios-old" + "x" * LONG
+    rewrite_metadata(dist.dist_info, "Name: helios-old", f"Name: {name}")
+
+    code, out, err, _ = plugin_env.cli("plugins", "list")
+    assert (code, err) == (0, "")
+    assert table(out)["good"] == ["helios-good", "0.1.0", "ok", "ready"]
+    assert (
+        "  fix: pip install 'helios-trainer<1.0,>=0.9', or install a release of "
+        f"{cut(name)} made for this core: pip install -U {cut(name)}"
+    ) in out.splitlines()
+    assert len(out) < 3_000
+
+
+def test_requires_dist_lines_are_cut_and_counted(plugin_env: PluginEnv) -> None:
+    """One Requires-Dist line of 100,000 characters, then 1,000 more lines on the core."""
+    line = "helios-trainer>=0.1; python_version > '" + "3" * LONG + "'"
+    plugin_env.add("helios-needy", "needy", requires=(line, *["helios-trainer>=0.1,<0.2"] * 1_000))
+    plugin_env.activate()
+
+    verdict = build_report(["needy"], settings=NONE)["needy"]
+    assert verdict.reason is Reason.REQUIRES_DIST_MISMATCH
+    found = f"{cut(line)}, {', '.join(['helios-trainer>=0.1,<0.2'] * 3)} and 997 more"
+    assert verdict.found == found
+    assert verdict.message.startswith(f"Requires-Dist says {found} (")
+    assert len(verdict.message) + len(verdict.fix) < 2_000
+
+
+def test_a_huge_entry_point_value_is_cut_in_the_message_and_the_fix(
+    plugin_env: PluginEnv,
+) -> None:
+    """The entry point names a class of 100,000 characters; neither it nor the manifest's
+    class is in the installed source, so the fix names both."""
+    value = "helios_long.plugin:" + "C" * LONG
+    source = plugin_source("OtherPlugin", "long")
+    plugin_env.add("helios-long", "long", entry_points={"long": value}, module_source=source)
+    plugin_env.activate()
+
+    verdict = build_report(["long"], settings=NONE)["long"]
+    assert verdict.reason is Reason.ENTRY_POINT_MISMATCH
+    assert verdict.message == (
+        f"the entry point 'long = {cut(value)}' ({plugin_env.site}/helios_long-0.1.0.dist-info) "
+        "does not match the manifest's id = 'long', class = 'helios_long.plugin:FixturePlugin' "
+        f"({plugin_env.site}/helios_long/helios-plugin.toml)"
+    )
+    assert verdict.fix == (
+        f"neither 'helios_long.plugin:FixturePlugin' nor '{value[:80]}'... ({len(value):,} "
+        "characters) is a class in the plug-in's source: point both at the plug-in class"
+    )
+
+
+def test_the_installed_version_of_a_required_package_is_cut(plugin_env: PluginEnv) -> None:
+    plugin_env.add("helios-needy", "needy", packages=("weird>=1,<2",))
+    version = "3" + ".0" * LONG
+    write_dist_info(plugin_env.site, "weird", version, folder="weird-3.0")
+    plugin_env.activate()
+
+    verdict = build_report(["needy"], settings=NONE)["needy"]
+    assert verdict.reason is Reason.INCOMPATIBLE_PACKAGE
+    assert verdict.message == f"requires weird<2,>=1, found weird {cut(version)}"
+
+
+def test_versions_too_long_to_compare_in_metadata_are_verdicts_not_crashes(
+    plugin_env: PluginEnv,
+) -> None:
+    """A version of 5,000 digits raises ValueError when compared: an installed package's
+    Version, and a Requires-Dist range, made the plug-ins 'check-crashed'."""
+    big = "1" + "0" * 5_000
+    plugin_env.add("helios-needy", "needy", packages=("weird>=1",))
+    write_dist_info(plugin_env.site, "weird", big, folder="weird-1.0")
+    plugin_env.add("helios-ranged", "ranged", requires=(f"helios-trainer=={big}",))
+    with_good(plugin_env)
+    plugin_env.activate()
+
+    report = build_report(settings=NONE)
+    assert report["good"].reason is Reason.READY
+    assert report["needy"].reason is Reason.INCOMPATIBLE_PACKAGE
+    assert report["needy"].message == f"requires weird>=1, found weird {cut(big)}"
+    ranged = report["ranged"]
+    assert ranged.reason is Reason.REQUIRES_DIST_MISMATCH
+    assert ranged.found == cut(f"helios-trainer=={big}")
+    assert ranged.fix == (
+        "make [project].dependencies in pyproject.toml say 'helios-trainer<0.2,>=0.1', then "
+        "rebuild and reinstall the plug-in (one 'helios-trainer' line, the manifest's range)"
+    )

@@ -330,3 +330,44 @@ def test_a_string_cut_off_after_a_backslash_is_an_issue_not_a_crash(opener: str,
     with pytest.raises(ManifestError) as caught:
         parse(f"manifest-version = 1\n[requires]\nhelios = {opener}{body}", "m.toml")
     assert [issue.code for issue in caught.value.issues] == ["toml-syntax"]
+
+
+BIG_VERSION = "1" + "0" * 5_000  # int() refuses it: comparing with it raises ValueError
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "expected"),
+    [
+        (
+            f'helios = "=={BIG_VERSION}"',
+            "requires.helios",
+            "expected a PEP 440 version specifier such as '>=0.1,<0.2', found "
+            f'"=={BIG_VERSION[:78]}"... (5,003 characters) (the version of '
+            f"'=={BIG_VERSION[:38]}' cannot be compared)",
+        ),
+        (
+            f'helios = ">=0.1,<0.2"\npackages = ["weird>={BIG_VERSION}"]',
+            "requires.packages[0]",
+            "expected a PEP 508 requirement such as 'optuna>=4.0', found "
+            f'"weird>={BIG_VERSION[:73]}"... (5,008 characters) (the version of '
+            f"'>={BIG_VERSION[:38]}' cannot be compared)",
+        ),
+        (
+            f'helios = ">=0.1,<0.2"\npackages = ["weird; python_version == \'{BIG_VERSION}\'"]',
+            "requires.packages[0]",
+            "expected a PEP 508 requirement such as 'optuna>=4.0', found "
+            f'"weird; python_version == \'{BIG_VERSION[:54]}"... (5,028 characters) (its marker '
+            "names a version that cannot be compared)",
+        ),
+    ],
+    ids=["range", "requirement", "marker"],
+)
+def test_a_version_too_long_to_compare_is_refused(line: str, key: str, expected: str) -> None:
+    """A string value is no TOML number, but a version of 5,000 digits raised ValueError in
+    every later comparison: the plug-in was 'check-crashed' instead of invalid."""
+    text = 'manifest-version = 1\nid = "x"\nclass = "helios_x.plugin:XPlugin"\n[requires]\n'
+    with pytest.raises(ManifestError) as caught:
+        parse(text + line + "\n", "m.toml", "helios_x")
+    assert [(i.code, i.key, i.message) for i in caught.value.issues] == [
+        ("bad-specifier" if key == "requires.helios" else "bad-requirement", key, expected)
+    ]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from helios.cli import main
+from helios.plugins._host.wheel_manifest import WheelError, read_wheel
 from helios.plugins.authoring.archive import ArchiveRefused, Limits, unpack
 from helios.plugins.authoring.built import validate
 
@@ -183,6 +184,49 @@ def test_too_many_members_are_refused(tmp_path: Path) -> None:
     files = [(f"x/m{n}.txt", b"") for n in range(5)]
     wheel = zip_with(tmp_path / "x-1.0-py3-none-any.whl", files)  # type: ignore[arg-type]
     assert refused(wheel, Limits(members=4)) == "5 members, more than the 4 validate reads"
+
+
+def flagged_encrypted(path: Path, name: str) -> Path:
+    """Set bit 0 (encrypted) of member ``name``'s flags in the zip's central directory, which
+    is where zipfile looks; its bytes stay as they were."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        size, extra, comment = (
+            int.from_bytes(data[at + i : at + i + 2], "little") for i in (28, 30, 32)
+        )
+        if data[at + 46 : at + 46 + size] == name.encode():
+            data[at + 8] |= 0x1
+        at = data.find(b"PK\x01\x02", at + 46 + size + extra + comment)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_encrypted_member_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    """zipfile raises RuntimeError for an encrypted member: validate printed a traceback."""
+    wheel = zip_with(tmp_path / "x-1.0-py3-none-any.whl", [("x/plugin.py", b"x = 1\n")])
+    flagged_encrypted(wheel, "x/plugin.py")
+    assert refused(wheel) == (
+        "the member x/plugin.py is encrypted: a wheel's members never are; rebuild the wheel "
+        "with your build backend"
+    )
+    code = main(["plugins", "validate", str(wheel)])
+    assert code == 1
+
+
+def test_an_encrypted_member_is_a_corrupt_wheel_for_check(tmp_path: Path) -> None:
+    metadata = "helios_x-0.1.0.dist-info/METADATA"
+    wheel = zip_with(
+        tmp_path / "helios_x-0.1.0-py3-none-any.whl",
+        [(metadata, b"Metadata-Version: 2.1\nName: helios-x\nVersion: 0.1.0\n\n")],
+    )
+    flagged_encrypted(wheel, metadata)
+    with pytest.raises(WheelError) as caught:
+        read_wheel(wheel)
+    assert str(caught.value) == (
+        f"'{wheel}': a corrupt wheel: the member {metadata} is encrypted. Fix: download or "
+        "build the wheel again"
+    )
 
 
 def test_a_fifo_named_like_a_wheel_is_never_opened(tmp_path: Path) -> None:

@@ -10,12 +10,13 @@ import sys
 from collections.abc import Callable, Mapping
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from helios.plugins._host import consistency
 from helios.plugins._host.claims import conflict_groups, find_conflicts
 from helios.plugins._host.discovery import Candidate
 from helios.plugins._host.distinfo import installed_version
+from helios.plugins._host.echo import shown
 from helios.plugins._host.findings import Finding
 from helios.plugins._host.manifest import CORE_DISTRIBUTION, Manifest
 from helios.plugins._host.requirements import PackageRequirement
@@ -43,7 +44,7 @@ def admits(spec: SpecifierSet, version: str) -> bool:
     """
     try:
         return spec.contains(Version(version), prereleases=True)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number int() refuses (installed metadata's word)
         return False
 
 
@@ -86,26 +87,27 @@ def check_core(
     manifest: Manifest, core_version: str | None, candidate: Candidate
 ) -> Finding | None:
     """The installed helios-trainer satisfies ``requires.helios``."""
-    spec = manifest.requires_helios
-    if core_version is not None and admits(spec, core_version):
+    if core_version is not None and admits(manifest.requires_helios, core_version):
         return None
+    spec = shown(str(manifest.requires_helios))
     found = f"{CORE_DISTRIBUTION} {core_version}" if core_version else "not installed"
+    name = shown(candidate.distribution)
     return Finding(
         Reason.INCOMPATIBLE_CORE,
         f"requires {CORE_DISTRIBUTION}{spec}, found {found}",
         required=f"{CORE_DISTRIBUTION}{spec}",
         found=found,
         fix=f"pip install '{CORE_DISTRIBUTION}{spec}', or install a release of "
-        f"{candidate.distribution} made for this core: pip install -U {candidate.distribution}",
+        f"{name} made for this core: pip install -U {name}",
     )
 
 
 def check_python(manifest: Manifest, version: str | None = None) -> Finding | None:
     """The running interpreter (or ``version``) satisfies ``requires.python``."""
-    spec = manifest.requires_python
     version = version or python_version()
-    if spec is None or admits(spec, version):
+    if manifest.requires_python is None or admits(manifest.requires_python, version):
         return None
+    spec = shown(str(manifest.requires_python))
     return Finding(
         Reason.INCOMPATIBLE_PYTHON,
         f"requires Python{spec}, found Python {version}",
@@ -135,17 +137,17 @@ def check_packages(
     if not missing and not wrong:
         return None
     failing = [*missing, *(req for req, _ in wrong)]
-    found_text = ", ".join(
-        [f"{req.name} not installed" for req in missing]
-        + [f"{req.name} {version}" for req, version in wrong]
+    found_text = ", ".join(  # an installed version is another distribution's word: cut it
+        [f"{shown(req.name)} not installed" for req in missing]
+        + [f"{shown(req.name)} {shown(version)}" for req, version in wrong]
     )
-    required = ", ".join(str(req) for req in failing)
+    required = ", ".join(shown(str(req)) for req in failing)
     return Finding(
         Reason.MISSING_PACKAGE if missing else Reason.INCOMPATIBLE_PACKAGE,
         f"requires {required}, found {found_text}",
         required=required,
         found=found_text,
-        fix="pip install " + " ".join(f"'{req}'" for req in failing),
+        fix="pip install " + " ".join(f"'{shown(str(req))}'" for req in failing),
     )
 
 

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from helios.plugins._host.bounded_read import FileRefused, read_regular_file
-from helios.plugins._host.echo import shown
+from helios.plugins._host.echo import literal, shown
 from helios.plugins._host.findings import Finding
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORE",
+    "JUDGED_CLAUSES",
     "Claimed",
     "ClassFacts",
     "ClassLookup",
@@ -185,19 +186,28 @@ def _class_facts(tree: ast.Module, qualname: str) -> ClassFacts | None:
     return ClassFacts(plugin_id)
 
 
+#: The most clauses a range may have for :func:`admits_nothing` to judge it (real ranges have
+#: two or three); deciding costs the square of the clauses, so a longer range is not judged.
+JUDGED_CLAUSES = 32
+
+
 def admits_nothing(spec: SpecifierSet) -> bool:
     """Whether no version at all satisfies ``spec`` (``>=0.3,<0.2``): a range nobody can install.
 
     Tried: every version the range names, a version just above each, 0 and a huge one, all
-    with pre-releases allowed; a range one of them satisfies is satisfiable.
+    with pre-releases allowed; a range one of them satisfies is satisfiable. A range of more
+    than :data:`JUDGED_CLAUSES` clauses is not judged (False): it comes from outside, and one
+    of 100,000 clauses took hours.
     """
+    if len(spec) > JUDGED_CLAUSES:
+        return False
     tried: list[Version] = [Version("0"), Version("999999")]
     for item in spec:
         text = item.version.removesuffix(".*")
         try:
             version = Version(text)
-        except InvalidVersion:
-            return False  # an arbitrary-equality string: not ours to judge
+        except ValueError:  # an arbitrary-equality string, or digits int() refuses
+            return False  # not ours to judge
         release = ".".join(map(str, version.release))
         tried += [version, Version(f"{release}.0.1"), Version(f"{release}.post1")]
         if version.release[-1] > 0:
@@ -217,11 +227,28 @@ def _ranges_on(name: str, lines: Iterable[str]) -> list[str]:
     return found
 
 
+#: How many of a distribution's dependency lines a finding quotes before it counts the rest.
+QUOTED_LINES = 4
+
+
+def _some(texts: Sequence[str]) -> str:
+    """The first :data:`QUOTED_LINES` of ``texts`` (each already cut), and how many more."""
+    more = len(texts) - QUOTED_LINES
+    listed = ", ".join(texts[:QUOTED_LINES])
+    return f"{listed} and {more:,} more" if more > 0 else listed
+
+
 def _spec(text: str) -> SpecifierSet | None:
+    """The range ``text``; None when it is not one, or when a version in it cannot be compared
+    (``==1000…`` of 5,000 digits: comparing would raise ``ValueError``)."""
     try:
-        return SpecifierSet(text.removeprefix("(").removesuffix(")"))
-    except InvalidSpecifier:
+        spec = SpecifierSet(text.removeprefix("(").removesuffix(")"))
+        for clause in spec:
+            if clause.operator != "===":
+                Version(clause.version.removesuffix(".*"))
+    except (InvalidSpecifier, ValueError):
         return None
+    return spec
 
 
 def entry_point(
@@ -231,7 +258,7 @@ def entry_point(
     ``id = "class"`` as the manifest says."""
     where = declared.where("entry")
     entries = declared.entry_points
-    want = f'{claimed.id} = "{claimed.class_path}"'
+    want = f'{claimed.id} = "{shown(claimed.class_path)}"'
     if len(entries) > 1:
         shown_entries = "; ".join(f"{shown(n)} = {shown(v)}" for n, v in entries[:4])
         more = f"; ... ({len(entries)} entries)" if len(entries) > 4 else ""
@@ -250,8 +277,8 @@ def entry_point(
         return Finding(
             "entry-point-mismatch",
             f"the distribution declares no 'helios.plugins' entry point, so the core never "
-            f"finds the plug-in (the manifest {claimed.file} says id = {claimed.id!r}, "
-            f"class = {claimed.class_path!r})",
+            f"finds the plug-in (the manifest {claimed.file} says id = {literal(claimed.id)}, "
+            f"class = {literal(claimed.class_path)})",
             file=declared.file,
             key=where,
             required=want,
@@ -271,7 +298,7 @@ def entry_point(
     return Finding(
         "entry-point-mismatch",
         f"the entry point '{found}' ({declared.file}) does not match the manifest's "
-        f"id = {claimed.id!r}, class = {claimed.class_path!r} ({claimed.file})",
+        f"id = {literal(claimed.id)}, class = {literal(claimed.class_path)} ({claimed.file})",
         file=declared.file,
         key=where,
         required=want,
@@ -285,8 +312,9 @@ def _class_edit(
 ) -> str:
     """Which side to change when the entry point and the manifest name different classes."""
     where = declared.edit("entry")
-    in_entry = f"make the entry point's value {claimed.class_path!r} in {where}{declared.rebuild}"
-    in_manifest = f"set class = {value!r} in {claimed.file}"
+    wanted, found = literal(claimed.class_path), literal(value)
+    in_entry = f"make the entry point's value {wanted} in {where}{declared.rebuild}"
+    in_manifest = f"set class = {found} in {claimed.file}"
     if classes is not None:
         manifest_has, entry_has = classes(claimed.class_path), classes(value)
         if manifest_has and not entry_has:
@@ -295,13 +323,10 @@ def _class_edit(
             return f"the entry point's class exists and the manifest's does not: {in_manifest}"
         if not entry_has and not manifest_has:
             return (
-                f"neither {claimed.class_path!r} nor {value!r} is a class in the plug-in's "
+                f"neither {wanted} nor {found} is a class in the plug-in's "
                 "source: point both at the plug-in class"
             )
-    return (
-        f"if {claimed.class_path!r} is the plug-in class, {in_entry}; if {value!r} is, "
-        f"{in_manifest}"
-    )
+    return f"if {wanted} is the plug-in class, {in_entry}; if {found} is, {in_manifest}"
 
 
 def _id_edit(
@@ -309,21 +334,22 @@ def _id_edit(
 ) -> str:
     """Which side to change when the entry point's name is not the manifest's id."""
     where = declared.edit("entry")
-    in_entry = f"name the entry point {claimed.id!r} in {where}{declared.rebuild}"
-    in_manifest = f"set id = {name!r} in {claimed.file}"
+    wanted, found = literal(claimed.id), literal(name)
+    in_entry = f"name the entry point {wanted} in {where}{declared.rebuild}"
+    in_manifest = f"set id = {found} in {claimed.file}"
     facts = None
     if classes is not None:
         facts = classes(claimed.class_path) or classes(value)
     if facts is not None and facts.plugin_id == claimed.id:
-        return f"the class's plugin_id is {claimed.id!r}, as the manifest says: {in_entry}"
+        return f"the class's plugin_id is {wanted}, as the manifest says: {in_entry}"
     if facts is not None and facts.plugin_id == name:
         return (
-            f"the class's plugin_id is {name!r}, as the entry point says: {in_manifest} "
+            f"the class's plugin_id is {found}, as the entry point says: {in_manifest} "
             "(users select the plug-in by this id)"
         )
     return (
-        f"the id users select is the class's plugin_id: if that is {claimed.id!r}, {in_entry}; "
-        f"if it is {name!r}, {in_manifest}"
+        f"the id users select is the class's plugin_id: if that is {wanted}, {in_entry}; "
+        f"if it is {found}, {in_manifest}"
     )
 
 
@@ -341,12 +367,13 @@ def core_range(
     manifest_range = claimed.requires_helios
     if len(texts) == 1 and ranges == [manifest_range]:
         return None
-    want = f"{CORE}{manifest_range}"
-    found = ", ".join(f"{CORE}{t}" for t in texts) if texts else f"no dependency on {CORE}"
+    mine = shown(str(manifest_range))
+    want = f"{CORE}{mine}"
+    found = _some([shown(f"{CORE}{t}") for t in texts]) if texts else f"no dependency on {CORE}"
     base = Finding(
         "requires-dist-mismatch",
         f"{where} says {found} ({declared.file}) but the manifest's requires.helios is "
-        f"{shown(str(manifest_range)) or 'any version'} ({claimed.file}): pip installs what "
+        f"{mine or 'any version'} ({claimed.file}): pip installs what "
         f"{where} says, the core checks requires.helios",
         file=declared.file,
         key=where,
@@ -359,22 +386,19 @@ def core_range(
         if manifest_empty:
             return _with_fix(
                 base,
-                f"requires.helios {manifest_range} admits no version at all: write the range "
+                f"requires.helios {mine} admits no version at all: write the range "
                 f"the plug-in works with in requires.helios, and the same in {declared.edit('dependencies')} (one "
                 f"'{CORE}' line){declared.rebuild}",
             )
         return _with_fix(base, f"{in_deps} (one '{CORE}' line, the manifest's range)")
     declared_range = ranges[0]
-    in_manifest = f"set requires.helios = {str(declared_range)!r} in {claimed.file}"
+    theirs = shown(str(declared_range))
+    in_manifest = f"set requires.helios = {literal(str(declared_range))} in {claimed.file}"
     declared_empty = admits_nothing(declared_range)
     if manifest_empty and not declared_empty:
-        return _with_fix(
-            base, f"requires.helios {manifest_range} admits no version at all: {in_manifest}"
-        )
+        return _with_fix(base, f"requires.helios {mine} admits no version at all: {in_manifest}")
     if declared_empty and not manifest_empty:
-        return _with_fix(
-            base, f"{where}'s range {declared_range} admits no version at all: {in_deps}"
-        )
+        return _with_fix(base, f"{where}'s range {theirs} admits no version at all: {in_deps}")
     if declared_empty and manifest_empty:
         return _with_fix(
             base,
@@ -387,7 +411,7 @@ def core_range(
     return _with_fix(
         base,
         f"write the helios-trainer versions the plug-in works with in both places{hint}: if "
-        f"that is {manifest_range}, {in_deps}; if it is {declared_range}, {in_manifest}",
+        f"that is {mine}, {in_deps}; if it is {theirs}, {in_manifest}",
     )
 
 
@@ -396,7 +420,7 @@ def _which_admits(
 ) -> str:
     try:
         parsed = Version(version)
-    except InvalidVersion:
+    except ValueError:
         return ""
     by_manifest = manifest_range.contains(parsed, prereleases=True)
     by_declared = declared_range.contains(parsed, prereleases=True)
@@ -420,6 +444,7 @@ def packages(claimed: Claimed, declared: Declared) -> list[Finding]:
         if match is None:
             continue
         name = match.group(1)
+        asked = literal(text)
         wanted = _spec(match.group(2).partition(";")[0].strip())
         lines = [
             line
@@ -430,14 +455,14 @@ def packages(claimed: Claimed, declared: Declared) -> list[Finding]:
             findings.append(
                 Finding(
                     "packages-mismatch",
-                    f"requires.packages asks for {text!r} but {where} does not list {name}: pip "
+                    f"requires.packages asks for {asked} but {where} does not list {shown(name)}: pip "
                     "would not install it, and the core would report the plug-in "
                     "missing-package",
                     file=declared.file,
                     key=where,
-                    required=text,
-                    found=f"no dependency on {name}",
-                    fix=f"add {text!r} to {declared.edit('dependencies')}{declared.rebuild}, or drop it from "
+                    required=shown(text),
+                    found=f"no dependency on {shown(name)}",
+                    fix=f"add {asked} to {declared.edit('dependencies')}{declared.rebuild}, or drop it from "
                     f"requires.packages in {claimed.file} if the plug-in does not need it",
                 )
             )
@@ -445,18 +470,18 @@ def packages(claimed: Claimed, declared: Declared) -> list[Finding]:
         ranges = [_spec(_NAME.match(line).group(2).partition(";")[0].strip()) for line in lines]  # type: ignore[union-attr]
         if wanted is not None and wanted in ranges:
             continue
-        found = ", ".join(repr(line) for line in lines)
+        found = _some([literal(line) for line in lines])
         findings.append(
             Finding(
                 "packages-mismatch",
-                f"requires.packages asks for {text!r} but {where} says {found}: pip installs "
+                f"requires.packages asks for {asked} but {where} says {found}: pip installs "
                 "the one, the core checks the other",
                 file=declared.file,
                 key=where,
-                required=text,
+                required=shown(text),
                 found=found,
-                fix=f"write the {name} versions the plug-in works with in both places: if that "
-                f"is {text!r}, say so in {declared.edit('dependencies')}{declared.rebuild}; if it is {lines[0]!r}, say "
+                fix=f"write the {shown(name)} versions the plug-in works with in both places: if that "
+                f"is {asked}, say so in {declared.edit('dependencies')}{declared.rebuild}; if it is {literal(lines[0])}, say "
                 f"so in requires.packages in {claimed.file}",
             )
         )
@@ -474,22 +499,23 @@ def python_range(claimed: Claimed, declared: Declared) -> Finding | None:
     found_spec = _spec(text) if text is not None else None
     if found_spec is not None and found_spec == wanted:
         return None
-    found = repr(text) if text is not None else "nothing"
+    found = literal(text) if text is not None else "nothing"
+    mine = literal(str(wanted))
     if text is None:
-        fix = f"add requires-python = {str(wanted)!r} to [project]{declared.rebuild}"
+        fix = f"add requires-python = {mine} to [project]{declared.rebuild}"
     else:
         fix = (
             f"write the Python versions the plug-in works with in both places: if that is "
-            f"{str(wanted)!r}, say so in {declared.edit('python')}{declared.rebuild}; if it is {text!r}, set "
-            f"requires.python = {text!r} in {claimed.file}"
+            f"{mine}, say so in {declared.edit('python')}{declared.rebuild}; if it is {found}, set "
+            f"requires.python = {found} in {claimed.file}"
         )
     return Finding(
         "python-mismatch",
-        f"requires.python is {str(wanted)!r} but {where} says {found}: pip installs on the "
+        f"requires.python is {mine} but {where} says {found}: pip installs on the "
         "Pythons the one admits, the core loads on the Pythons the other admits",
         file=declared.file,
         key=where,
-        required=str(wanted),
+        required=shown(str(wanted)),
         found=found,
         fix=fix,
     )

@@ -30,6 +30,7 @@ from helios.plugins._host.bounded_read import (
     utf8_text,
 )
 from helios.plugins._host.echo import escape, quote, shown
+from helios.plugins._host.requirements import unparsable_clause
 from helios.plugins.errors import PluginError
 
 __all__ = [
@@ -111,9 +112,11 @@ def ranges_on(distribution: str, lines: Iterable[str]) -> list[SpecifierSet]:
         if ";" in rest or "@" in rest:
             continue
         try:
-            found.append(SpecifierSet(rest.removeprefix("(").removesuffix(")")))
+            spec = SpecifierSet(rest.removeprefix("(").removesuffix(")"))
         except InvalidSpecifier:
             continue
+        if unparsable_clause(spec) is None:  # one that cannot be compared is no plain range
+            found.append(spec)
     return found
 
 

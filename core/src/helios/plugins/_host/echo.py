@@ -7,7 +7,7 @@ separators, format characters) written as a Python escape, so nothing reaches a 
 
 from __future__ import annotations
 
-__all__ = ["ECHO_LIMIT", "escape", "quote", "shown"]
+__all__ = ["ECHO_LIMIT", "escape", "literal", "quote", "shown"]
 
 #: How many characters of an outside value a message shows before cutting it.
 ECHO_LIMIT = 80
@@ -52,3 +52,10 @@ def quote(text: str, limit: int = ECHO_LIMIT, quote_char: str = '"') -> str:
     """``text`` in quotes, escaped (the quote and backslashes too) and cut like :func:`shown`:
     ``"abc"``, ``"\\x1b[31m"``, ``"aaa..."... (5,000 characters)``."""
     return _render(text, limit, quote_char, "")
+
+
+def literal(text: str, limit: int = ECHO_LIMIT) -> str:
+    """:func:`quote` with the quotes ``repr`` would choose (single, unless ``text`` holds a
+    single quote and no double one): what ``{text!r}`` shows, escaped and cut."""
+    quote_char = '"' if "'" in text and '"' not in text else "'"
+    return quote(text, limit, quote_char)

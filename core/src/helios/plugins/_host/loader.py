@@ -11,6 +11,7 @@ importing any of them if one fails.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from helios.plugins._host import checks, claims, first_party
 from helios.plugins._host.discovery import Candidate
 from helios.plugins._host.distinfo import MetadataUnreadableError, canonical_name, installed_version
-from helios.plugins._host.echo import quote, shown
+from helios.plugins._host.echo import literal, quote, shown
 from helios.plugins._host.findings import Finding
 from helios.plugins._host.manifest import (
     CORE_DISTRIBUTION,
@@ -102,30 +103,28 @@ def _crashed(candidate: Candidate, doing: str, exc: Exception) -> Finding:
         required=f"{doing} completes",
         found=error,
         fix=f"run 'helios plugins validate {target}' and report this to the author of "
-        f"{candidate.distribution} (or to helios-trainer, if the plug-in is not at fault)",
+        f"{shown(candidate.distribution)} (or to helios-trainer, if the plug-in is not at fault)",
     )
 
 
 def _read_manifest(candidate: Candidate) -> Manifest | Finding:
     path = candidate.manifest_path
     if path is None:
-        where = (
-            ", ".join(map(str, candidate.package_dirs))
-            or f"no importable package {candidate.package!r}"
-        )
-        message = f"no {MANIFEST_FILENAME} next to the __init__.py of {candidate.package!r}"
+        package = literal(candidate.package)  # from the entry point: anything, of any length
+        where = ", ".join(map(str, candidate.package_dirs)) or f"no importable package {package}"
+        message = f"no {MANIFEST_FILENAME} next to the __init__.py of {package}"
         if candidate.shared_package:  # the other folders' manifests are other distributions'
             message = (
                 f"no {MANIFEST_FILENAME} of its own in the namespace package "
-                f"{candidate.package!r}, which other distributions share"
+                f"{package}, which other distributions share"
             )
         return Finding(
             Reason.MANIFEST_MISSING,
             f"{message} ({where})",
-            required=f"{candidate.package}/{MANIFEST_FILENAME}",
+            required=f"{shown(candidate.package)}/{MANIFEST_FILENAME}",
             found="nothing",
             fix=f"ship {MANIFEST_FILENAME} inside the package, or reinstall: "
-            f"pip install --force-reinstall {candidate.distribution}",
+            f"pip install --force-reinstall {shown(candidate.distribution)}",
         )
     try:
         return load_manifest(path, package=candidate.package, read=candidate.read_manifest)
@@ -268,40 +267,82 @@ def _mark_duplicates(entries: list[_Entry]) -> list[_Entry]:
 
     Distributions are told apart by where they are installed, never by the Name their
     metadata gives: a second distribution calling itself ``helios-optuna`` is still a second.
+    However many claim one id, each verdict names at most :data:`NAMED_DUPLICATES` of the
+    others, so the report grows with the distributions, not with their square.
     """
     by_id: dict[str, list[Candidate]] = {}
     for entry in entries:
         by_id.setdefault(entry.id, []).append(entry.candidate)
+    shared = {i: _Claimants(group) for i, group in by_id.items() if len(group) > 1}
     out = []
     for entry in entries:
-        group = by_id[entry.id]
-        others = [c for c in group if c.identity != entry.candidate.identity]
-        if others:
-            entry = _with(entry, _duplicate(entry.id, group, others))
+        claimants = shared.get(entry.id)
+        if claimants is not None and claimants.others(entry.candidate):
+            entry = _with(entry, claimants.duplicate(entry.id, entry.candidate))
         out.append(entry)
     return out
 
 
-def _duplicate(plugin_id: str, group: list[Candidate], others: list[Candidate]) -> Finding:
-    def who(c: Candidate) -> str:
-        return f"{c.distribution} {c.version} ({c.location})"
+#: How many of the other distributions claiming its id a ``duplicate-id`` verdict names.
+NAMED_DUPLICATES = 3
 
-    names = [canonical_name(c.distribution) for c in group]
-    by_name = [c.distribution for c in others if names.count(canonical_name(c.distribution)) == 1]
-    by_folder = [c.location for c in others if names.count(canonical_name(c.distribution)) > 1]
-    fixes = [f"pip uninstall {' '.join(by_name)}"] if by_name else []
-    fixes += [  # pip cannot tell apart distributions that claim one Name: remove it by hand
-        f"delete the files listed in {folder}/RECORD, then {folder} (its Name is claimed by "
-        "another installed distribution, so pip cannot pick it)"
-        for folder in by_folder
-    ]
-    return Finding(
-        Reason.DUPLICATE_ID,
-        f"the plug-in id {plugin_id!r} is also provided by {', '.join(map(who, others))}",
-        required="one distribution per plug-in id",
-        found=", ".join(map(who, group)),
-        fix="uninstall all but one: " + "; ".join(fixes),
-    )
+
+class _Claimants:
+    """The distributions claiming one plug-in id, counted once (linear in their number)."""
+
+    def __init__(self, group: list[Candidate]) -> None:
+        self.group = group
+        self.identities = Counter(c.identity for c in group)
+        self.names = Counter(canonical_name(c.distribution) for c in group)
+
+    def others(self, me: Candidate) -> int:
+        """How many of the group are other distributions than ``me``."""
+        return len(self.group) - self.identities[me.identity]
+
+    def named_others(self, me: Candidate) -> list[Candidate]:
+        """The first :data:`NAMED_DUPLICATES` of the others, in scan order."""
+        found: list[Candidate] = []
+        for candidate in self.group:
+            if len(found) == NAMED_DUPLICATES:
+                break
+            if candidate.identity != me.identity:
+                found.append(candidate)
+        return found
+
+    def duplicate(self, plugin_id: str, me: Candidate) -> Finding:
+        others = self.named_others(me)
+        more = self.others(me) - len(others)
+        unique = [c for c in others if self.names[canonical_name(c.distribution)] == 1]
+        shared = [c for c in others if self.names[canonical_name(c.distribution)] > 1]
+        names = " ".join(shown(c.distribution) for c in unique)
+        fixes = [f"pip uninstall {names}"] if unique else []
+        fixes += [  # pip cannot tell apart distributions that claim one Name: remove it by hand
+            f"delete the files listed in {c.location}/RECORD, then {c.location} (its Name is "
+            "claimed by another installed distribution, so pip cannot pick it)"
+            for c in shared
+        ]
+        if more:
+            fixes.append(f"likewise for the {more:,} more (each has its own row in this report)")
+        listed = self.group[: NAMED_DUPLICATES + 1]
+        rest = len(self.group) - len(listed)
+        return Finding(
+            Reason.DUPLICATE_ID,
+            f"the plug-in id {quote(plugin_id, quote_char=chr(39))} is also provided by "
+            f"{_and_more(map(_who, others), more)}",
+            required="one distribution per plug-in id",
+            found=_and_more(map(_who, listed), rest),
+            fix="uninstall all but one: " + "; ".join(fixes),
+        )
+
+
+def _who(candidate: Candidate) -> str:
+    """A distribution as a duplicate-id verdict names it: name, version and folder."""
+    return f"{shown(candidate.distribution)} {shown(candidate.version)} ({candidate.location})"
+
+
+def _and_more(items: Iterable[str], more: int) -> str:
+    text = ", ".join(items)
+    return f"{text} and {more:,} more" if more > 0 else text
 
 
 def _mark_conflicts(entries: list[_Entry]) -> list[_Entry]:
@@ -590,10 +631,12 @@ def load_class(host: PluginHost, name: str, registered: Sequence[str] = ()) -> t
     :raises PluginNotInstalledError: (a ``KeyError``) no installed plug-in has that class name.
     """
     matches = [c for c in host.discover() if c.class_name == name]
+    asked = literal(name)
     if len(matches) > 1:
-        dists = ", ".join(f"{c.distribution} ({c.entry_name})" for c in matches)
+        dists = [f"{shown(c.distribution)} ({shown(c.entry_name)})" for c in matches]
         raise PluginError(
-            f"the plug-in class name {name!r} is provided by several distributions: {dists}; "
+            f"the plug-in class name {asked} is provided by several distributions: "
+            f"{_and_more(dists[: NAMED_DUPLICATES + 1], len(dists) - NAMED_DUPLICATES - 1)}; "
             "select the plug-in by id instead (helios.plugins.load_plugins([...]))"
         )
     if matches:
@@ -609,12 +652,13 @@ def load_class(host: PluginHost, name: str, registered: Sequence[str] = ()) -> t
     own = first_party.by_class(name)
     if own is not None:
         raise PluginNotInstalledError(
-            f"the plug-in class {name!r} comes with the distribution {own.distribution}, which "
+            f"the plug-in class {asked} comes with the distribution {own.distribution}, which "
             f"is not installed. Fix: pip install {own.distribution}"
         )
+    installed = [c.class_name for c in host.discover()]  # from entry points: cut each
     raise PluginNotInstalledError(
-        f"no plug-in class named {name!r} is registered or installed "
+        f"no plug-in class named {asked} is registered or installed "
         f"(registered: {', '.join(registered) or 'none'}; installed: "
-        f"{', '.join(c.class_name for c in host.discover()) or 'none'}). Fix: register it with "
+        f"{named_ids(installed) or 'none'}). Fix: register it with "
         "@PLUGIN_REGISTRY, or pip-install the distribution that provides it"
     )

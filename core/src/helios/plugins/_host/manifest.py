@@ -30,6 +30,7 @@ from helios.plugins._host.requirements import (
     InvalidRequirement,
     PackageRequirement,
     parse_requirement,
+    unparsable_clause,
 )
 from helios.plugins._host.toml_source import (
     KeyLines,
@@ -230,6 +231,9 @@ class _Checker:
             empty = next((str(s) for s in spec if not s.version), None)
             if empty is not None:  # packaging 22 to 24 accept "===" with no version
                 raise InvalidSpecifier(f"Invalid specifier: {empty!r}")
+            huge = unparsable_clause(spec)
+            if huge is not None:  # comparing with it would raise ValueError
+                raise InvalidSpecifier(f"the version of {huge[:40]!r} cannot be compared")
         except InvalidSpecifier as exc:
             self.add(
                 "bad-specifier",

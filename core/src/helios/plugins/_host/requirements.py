@@ -14,13 +14,29 @@ from typing import NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-__all__ = ["InvalidRequirement", "PackageRequirement", "parse_requirement"]
+__all__ = ["InvalidRequirement", "PackageRequirement", "parse_requirement", "unparsable_clause"]
 
 _PLAIN = re.compile(
     r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
     r"(?:\[(?P<extras>[A-Za-z0-9][A-Za-z0-9._-]*(?:,[A-Za-z0-9][A-Za-z0-9._-]*)*)\])?"
     r"(?P<spec>(?:(?:~=|==|!=|<=|>=|<|>|===)[A-Za-z0-9.*+!_-]+)(?:,(?:~=|==|!=|<=|>=|<|>|===)[A-Za-z0-9.*+!_-]+)*)?"
 )
+
+
+def unparsable_clause(spec: SpecifierSet) -> str | None:
+    """The first clause of ``spec`` whose version Python cannot turn into a
+    :class:`~packaging.version.Version` (``==1000…`` of 5,000 digits: ``int()`` refuses it), so
+    that comparing with it would raise ``ValueError``; None when every one can be compared."""
+    from packaging.version import Version
+
+    for clause in spec:
+        if clause.operator == "===":  # compared as a string
+            continue
+        try:
+            Version(clause.version.removesuffix(".*"))
+        except ValueError:
+            return str(clause)
+    return None
 
 
 class InvalidRequirement(ValueError):
@@ -68,7 +84,7 @@ def parse_requirement(text: str) -> PackageRequirement:
     """Parse a PEP 508 string; :class:`InvalidRequirement` if it is not one."""
     plain = parse_plain(text)
     if plain is not None:
-        return plain
+        return _comparable(plain)
     from packaging import requirements, specifiers
 
     try:
@@ -77,4 +93,16 @@ def parse_requirement(text: str) -> PackageRequirement:
         # packaging 22 to 24 (at least) let InvalidSpecifier out for "optuna===,optuna"
         raise InvalidRequirement(str(exc)) from None
     marker = str(req.marker) if req.marker is not None else None
-    return PackageRequirement(req.name, req.specifier, tuple(sorted(req.extras)), marker)
+    parsed = PackageRequirement(req.name, req.specifier, tuple(sorted(req.extras)), marker)
+    try:
+        parsed.applies()  # a version in the marker that cannot be compared raises here, once
+    except ValueError:
+        raise InvalidRequirement("its marker names a version that cannot be compared") from None
+    return _comparable(parsed)
+
+
+def _comparable(req: PackageRequirement) -> PackageRequirement:
+    bad = unparsable_clause(req.specifier)
+    if bad is not None:
+        raise InvalidRequirement(f"the version of {bad[:40]!r} cannot be compared")
+    return req

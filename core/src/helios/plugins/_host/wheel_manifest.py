@@ -137,6 +137,8 @@ def _member(wheel: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit:
     )
     if info.file_size > limit:
         raise too_large
+    if info.flag_bits & 0x1:  # bit 0 of the general purpose flags: encrypted
+        raise _corrupt(wheel, f"the member {shown(info.filename)} is encrypted")
     try:
         with archive.open(info) as member:
             data = member.read(limit + 1)

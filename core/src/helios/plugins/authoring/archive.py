@@ -49,6 +49,7 @@ MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 _SUFFIXES = (".whl", ".tar.gz")
 _READ_NAMES = ("METADATA", "PKG-INFO", "entry_points.txt")
 _READ_SUFFIXES = (".py", ".toml")
+_ENCRYPTED = 0x1  # bit 0 of a zip member's general purpose flags
 
 
 class ArchiveRefused(Exception):
@@ -187,11 +188,19 @@ def _read_zip_member(
     path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int
 ) -> bytes:
     """At most ``limit`` bytes of a member, whatever its header claims (a lying size is a bomb)."""
+    if info.flag_bits & _ENCRYPTED:
+        raise ArchiveRefused(
+            f"the member {shown(info.filename)} is encrypted: a wheel's members never are; "
+            "rebuild the wheel with your build backend"
+        )
     try:
         with archive.open(info) as member:
             data = member.read(limit + 1)
-    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError) as exc:
-        raise ArchiveRefused(f"the member {shown(info.filename)} is corrupt: {exc}") from None
+    # NotImplementedError (a RuntimeError): a compression method zipfile lacks
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, RuntimeError) as exc:
+        raise ArchiveRefused(
+            f"the member {shown(info.filename)} is corrupt: {shown(str(exc), limit=200)}"
+        ) from None
     if len(data) > limit:
         raise _too_large(path, info.filename, limit)
     return data
