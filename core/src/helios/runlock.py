@@ -82,10 +82,7 @@ def prepare_run_dir(folder: Path, label: str = "run_dir") -> None:
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        # A real file, removed again (O_TMPFILE where the system has it: nothing is left behind
-        # even if this process dies here). os.access would trust permission bits only.
-        with tempfile.TemporaryFile(dir=folder, prefix=".helios-probe-"):
-            pass
+        _probe(folder)
     except OSError as exc:
         raise RunDirError(
             f"{label} {folder} is not writable ({exc.strerror or exc}); make it writable, or "
@@ -94,16 +91,39 @@ def prepare_run_dir(folder: Path, label: str = "run_dir") -> None:
 
 
 def check_creatable(folder: Path, label: str = "run_dir") -> None:
-    """:class:`RunDirError` if ``folder`` lies under a file (so it can never be made); creates
-    nothing."""
-    for parent in folder.parents:  # the nearest existing one decides
-        if parent.exists() or parent.is_symlink():
-            if parent.is_dir():
-                return
-            raise RunDirError(
-                f"{label} {folder} cannot be created: {parent} is a file, not a folder; pass "
-                f"a {label} that is not under a file (or move {parent} away)"
-            )
+    """:class:`RunDirError` if ``folder`` lies under a file, or if the nearest folder that
+    exists (``folder`` itself, or the one it would be made in) is not writable; leaves nothing
+    behind."""
+    for nearest in (folder, *folder.parents):
+        if nearest.exists() or nearest.is_symlink():
+            break
+    else:  # pragma: no cover - the root always exists
+        return
+    if nearest != folder and not nearest.is_dir():
+        raise RunDirError(
+            f"{label} {folder} cannot be created: {nearest} is a file, not a folder; pass "
+            f"a {label} that is not under a file (or move {nearest} away)"
+        )
+    if not nearest.is_dir():
+        return  # folder is a file: prepare_run_dir says so
+    try:
+        _probe(nearest)
+    except OSError as exc:
+        where = "" if nearest == folder else f"cannot be created: {nearest} "
+        raise RunDirError(
+            f"{label} {folder} {where}is not writable ({exc.strerror or exc}); make it "
+            f"writable, or pass another {label}"
+        ) from None
+
+
+def _probe(folder: Path) -> None:
+    """Create a file in ``folder`` and remove it again: the proof that it is writable.
+
+    A real file (O_TMPFILE where the system has it: nothing is left behind even if this
+    process dies here); ``os.access`` would trust the permission bits only.
+    """
+    with tempfile.TemporaryFile(dir=folder, prefix=".helios-probe-"):
+        pass
 
 
 class RunLock:

@@ -4,6 +4,8 @@ settings, the curves' title."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from helios.atomic import write_atomic
 from helios.demo import DemoError, plots, study
 from helios.demo.run import LOCK, MARKER, _check_run_dir, _locked, _mark
 from helios.runlock import RunLock
+from support.capabilities import held_to_permissions
 
 
 # ---------------------------------------------------------------------- the run folder
@@ -32,6 +35,47 @@ def test_a_run_dir_under_a_file_is_one_line_naming_the_path_and_the_fix(
         f"a folder; pass a --run-dir that is not under a file (or move {a_file} away)\n"
     )
     assert a_file.read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["the folder", "a folder to make in it"])
+def test_a_read_only_run_dir_is_one_line_before_anything_is_printed(
+    tmp_path: Path, below: bool
+) -> None:
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    run_dir = read_only / "run" if below else read_only
+    read_only.chmod(0o555)
+    try:  # as root, only without CAP_DAC_OVERRIDE: root may write into a folder of mode 555
+        proc = subprocess.run(
+            [sys.executable, "-m", "helios", "demo", "--run-dir", str(run_dir)],
+            capture_output=True, text=True, timeout=300, check=False,
+            preexec_fn=held_to_permissions(),
+        )  # fmt: skip
+    finally:
+        read_only.chmod(0o755)
+    assert (proc.returncode, proc.stdout) == (1, "")  # before the report and the slow start
+    where = f"cannot be created: {read_only} " if below else ""
+    assert proc.stderr == (
+        f"helios: error: --run-dir {run_dir} {where}is not writable (Permission denied); make "
+        "it writable, or pass another --run-dir\n"
+    )
+    assert list(read_only.iterdir()) == []
+
+
+def test_a_second_demo_is_refused_before_anything_is_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helios.cli import main
+
+    with RunLock.acquire(tmp_path, "helios-demo"):
+        assert main(["demo", "--run-dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no report: the refusal comes first
+    assert captured.err == (
+        f"helios: error: another helios demo (process {os.getpid()}) is running in {tmp_path} "
+        f"(it holds {tmp_path / '.helios-demo.lock'}); wait for it to end, or pass another "
+        "--run-dir\n"
+    )
 
 
 def test_a_folder_with_only_a_stale_lock_counts_as_new(tmp_path: Path) -> None:

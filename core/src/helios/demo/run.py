@@ -131,6 +131,9 @@ def _check_run_dir(run_dir: Path) -> None:
                 f"no {MARKER}; pass a new or empty folder, or the folder of an earlier "
                 "helios demo"
             )
+    if run_dir.is_dir():  # a demo running there is named now, not after the slow start
+        with _locked(run_dir):
+            pass
 
 
 def _check_extras() -> None:
