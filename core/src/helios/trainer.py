@@ -103,6 +103,9 @@ class TrainingState:
 
 #: The largest count a training state holds (steps, batches, epochs, cycles): 2**63 - 1.
 MAX_COUNT = 2**63 - 1
+#: The largest seed: NumPy's generator takes 32 bits, and torch's take every seed derived from
+#: one of these (``seed + rank``, the sampler's ``seed * 1_000_003 + epoch``).
+MAX_SEED = 2**32 - 1
 
 
 _STATE_TYPES: dict[str, tuple[type, ...]] = {
@@ -159,6 +162,11 @@ class Trainer:
         dist_timeout_s: float = 300.0,
     ) -> None:
         _positive(total=total, accumulation_steps=accumulation_steps)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(
+                f"seed must be an integer from 0 to {MAX_SEED} (2**32 - 1), found "
+                f"{ckpt.shown_value(seed)}; pass another seed"
+            )
         _positive(valid_every=valid_every, checkpoint_every=checkpoint_every, patience=patience)
         if early_stop_mode not in ("min", "max"):
             raise ValueError(f"early_stop_mode must be 'min' or 'max', found {early_stop_mode!r}")

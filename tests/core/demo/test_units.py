@@ -78,6 +78,25 @@ def test_a_second_demo_is_refused_before_anything_is_printed(
     )
 
 
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "9" * 30])
+def test_a_seed_out_of_range_is_one_line_before_anything_is_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], seed: str
+) -> None:
+    from helios.cli import main
+    from helios.demo.run import MAX_SEED
+    from helios.trainer import MAX_SEED as TRAINER_MAX_SEED
+
+    assert MAX_SEED == TRAINER_MAX_SEED  # the trainer's range, known without importing torch
+    assert main(["demo", "--seed", seed, "--run-dir", str(tmp_path / "run")]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f"helios: error: --seed must be a whole number from 0 to {MAX_SEED}, found {seed}; "
+        "pass another --seed\n",
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_folder_with_only_a_stale_lock_counts_as_new(tmp_path: Path) -> None:
     (tmp_path / LOCK).write_text("12345 elsewhere\n", encoding="utf-8")  # a demo killed early
     _check_run_dir(tmp_path)  # no error

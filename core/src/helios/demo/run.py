@@ -48,6 +48,8 @@ OWNED_FILES = (
     "optimisation-history.png",
 )
 OWNED_DIRS = ("checkpoints",)
+#: The largest --seed: helios.trainer.MAX_SEED, which this torch-free module cannot import.
+MAX_SEED = 2**32 - 1
 EXTRAS = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "optuna": "optuna"}
 INSTALL = "pip install 'helios-trainer[demo]' (from a checkout: pip install './core[demo]')"
 
@@ -59,6 +61,11 @@ def main(args: argparse.Namespace) -> int:
     workers: int = getattr(args, "workers", 1)
     storage: str | None = getattr(args, "storage", None)
     _check_run_dir(run_dir)
+    if not 0 <= args.seed <= MAX_SEED:
+        raise DemoError(
+            f"--seed must be a whole number from 0 to {MAX_SEED}, found {shown(str(args.seed))}; "
+            "pass another --seed"
+        )
     if storage is not None:
         check_storage(storage, workers)
     _check_extras()
