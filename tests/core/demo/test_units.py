@@ -36,6 +36,13 @@ def test_a_run_dir_under_a_file_is_one_line_naming_the_path_and_the_fix(
     )
     assert a_file.read_text(encoding="utf-8") == ""
 
+    # A terminal escape in the argument (here: red text) reaches the screen escaped.
+    assert main(["demo", "--run-dir", str(a_file / "\x1b[31mred")]) == 1
+    assert capsys.readouterr().err == (
+        f"helios: error: --run-dir {a_file}/\\x1b[31mred cannot be created: {a_file} is a file, "
+        f"not a folder; pass a --run-dir that is not under a file (or move {a_file} away)\n"
+    )
+
 
 @pytest.mark.parametrize("below", [False, True], ids=["the folder", "a folder to make in it"])
 def test_a_read_only_run_dir_is_one_line_before_anything_is_printed(

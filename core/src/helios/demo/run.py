@@ -28,7 +28,7 @@ from helios.plugins._host.echo import shown
 from helios.plugins._host.host import build_report, load_plugins, probe_device
 from helios.plugins._host.report import LoadReport
 from helios.plugins._host.settings import Settings
-from helios.runlock import RunDirError, RunLock, RunLockedError, check_creatable
+from helios.runlock import RunDirError, RunLock, RunLockedError, check_creatable, shown_path
 
 if TYPE_CHECKING:
     from helios.demo.study import DemoSettings, Tuner
@@ -125,8 +125,8 @@ def _check_run_dir(run_dir: Path) -> None:
         raise DemoError(str(exc)) from None
     if run_dir.exists() and not run_dir.is_dir():
         raise DemoError(
-            f"--run-dir {run_dir} is a file, expected a folder (new, empty, or one an earlier "
-            "helios demo wrote); pass another --run-dir"
+            f"--run-dir {shown_path(run_dir)} is a file, expected a folder (new, empty, or one "
+            "an earlier helios demo wrote); pass another --run-dir"
         )
     if run_dir.is_dir() and not (run_dir / MARKER).exists():
         others = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK)
@@ -134,9 +134,9 @@ def _check_run_dir(run_dir: Path) -> None:
             # names from the folder: escaped and cut, so no terminal escape reaches the screen
             listed = ", ".join(map(shown, others[:3])) + (", ..." if len(others) > 3 else "")
             raise DemoError(
-                f"--run-dir {run_dir} holds files that helios demo did not write ({listed}) and "
-                f"no {MARKER}; pass a new or empty folder, or the folder of an earlier "
-                "helios demo"
+                f"--run-dir {shown_path(run_dir)} holds files that helios demo did not write "
+                f"({listed}) and no {MARKER}; pass a new or empty folder, or the folder of an "
+                "earlier helios demo"
             )
     if run_dir.is_dir():  # a demo running there is named now, not after the slow start
         with _locked(run_dir):
@@ -198,8 +198,8 @@ def _locked(run_dir: Path) -> Iterator[None]:
     except RunLockedError as exc:
         who = f" (process {exc.holder})" if exc.holder is not None else ""
         raise DemoError(
-            f"another helios demo{who} is running in {run_dir} (it holds {run_dir / LOCK}); "
-            "wait for it to end, or pass another --run-dir"
+            f"another helios demo{who} is running in {shown_path(run_dir)} (it holds "
+            f"{shown_path(run_dir / LOCK)}); wait for it to end, or pass another --run-dir"
         ) from None
     with lock:
         yield
