@@ -112,6 +112,35 @@ def test_a_folder_with_only_a_stale_lock_counts_as_new(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_temporary_files_of_a_demo_killed_mid_write_are_removed_by_the_next(
+    tmp_path: Path,
+) -> None:
+    from helios.atomic import temporary_name
+
+    # Killed while writing its marker: the folder holds only that temporary file (and a lock).
+    marker_tmp = temporary_name(tmp_path / MARKER)  # the name helios.atomic gives it
+    marker_tmp.write_text("{", encoding="utf-8")
+    (tmp_path / LOCK).write_text("12345 elsewhere\n", encoding="utf-8")
+    _check_run_dir(tmp_path)  # counts as new: nothing in it is someone else's
+    with _locked(tmp_path):
+        assert not marker_tmp.exists()
+    _mark(tmp_path)
+
+    # Killed while drawing a picture; the other files are not the demo's temporary files.
+    picture_tmp = temporary_name(tmp_path / plots.CURVES)
+    picture_tmp.write_bytes(b"\x89PNG")
+    kept = [tmp_path / ".notes.txt.0123abcd.tmp", tmp_path / f".{MARKER}.tmp"]
+    for path in kept:
+        path.write_text("mine", encoding="utf-8")
+    link = temporary_name(tmp_path / plots.HISTORY)
+    link.symlink_to(tmp_path / ".notes.txt.0123abcd.tmp")
+    with _locked(tmp_path):
+        assert not picture_tmp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [MARKER, link.name, *(p.name for p in kept)]
+    )
+
+
 def test_a_second_demo_in_one_folder_is_refused_naming_the_first(tmp_path: Path) -> None:
     first = RunLock.acquire(tmp_path, "helios-demo")
     try:

@@ -14,6 +14,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -48,6 +49,10 @@ OWNED_FILES = (
     "optimisation-history.png",
 )
 OWNED_DIRS = ("checkpoints",)
+#: The files the demo writes atomically (helios.atomic): a demo killed mid-write leaves
+#: ``.<name>.<8 hex digits>.tmp``, which the next demo removes while it holds the lock.
+ATOMIC_FILES = (MARKER, "validation-curves.png", "optimisation-history.png")
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.tmp$")
 #: The largest --seed: helios.trainer.MAX_SEED, which this torch-free module cannot import.
 MAX_SEED = 2**32 - 1
 EXTRAS = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "optuna": "optuna"}
@@ -129,7 +134,9 @@ def _check_run_dir(run_dir: Path) -> None:
             "an earlier helios demo wrote); pass another --run-dir"
         )
     if run_dir.is_dir() and not (run_dir / MARKER).exists():
-        others = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK)
+        others = sorted(
+            p.name for p in run_dir.iterdir() if p.name != LOCK and not _stale_temporary(p)
+        )
         if others:
             # names from the folder: escaped and cut, so no terminal escape reaches the screen
             listed = ", ".join(map(shown, others[:3])) + (", ..." if len(others) > 3 else "")
@@ -202,7 +209,21 @@ def _locked(run_dir: Path) -> Iterator[None]:
             f"{shown_path(run_dir / LOCK)}); wait for it to end, or pass another --run-dir"
         ) from None
     with lock:
+        for entry in run_dir.iterdir():  # no other demo writes here now: they are stale
+            if _stale_temporary(entry):
+                entry.unlink(missing_ok=True)
         yield
+
+
+def _stale_temporary(path: Path) -> bool:
+    """Whether ``path`` is the temporary file of an atomic write of the demo (a regular file)."""
+    found = _TEMPORARY.fullmatch(path.name)
+    return (
+        found is not None
+        and found["name"] in ATOMIC_FILES
+        and path.is_file()
+        and not path.is_symlink()
+    )
 
 
 def _mark(run_dir: Path) -> None:
