@@ -162,6 +162,20 @@ class Trainer:
         dist_timeout_s: float = 300.0,
     ) -> None:
         _positive(total=total, accumulation_steps=accumulation_steps)
+        if isinstance(keep_checkpoints, bool) or not (
+            isinstance(keep_checkpoints, int) and keep_checkpoints >= 0
+        ):
+            raise ValueError(
+                "keep_checkpoints must be a whole number (0 keeps every checkpoint), found "
+                f"{ckpt.shown_value(keep_checkpoints)}"
+            )
+        if isinstance(dist_timeout_s, bool) or not (
+            isinstance(dist_timeout_s, (int, float)) and 0 < dist_timeout_s < math.inf
+        ):
+            raise ValueError(
+                "dist_timeout_s must be a positive number of seconds, found "
+                f"{ckpt.shown_value(dist_timeout_s)}"
+            )
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise ValueError(
                 f"seed must be an integer from 0 to {MAX_SEED} (2**32 - 1), found "
