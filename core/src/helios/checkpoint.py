@@ -15,6 +15,7 @@ import hashlib
 import os
 import pickle
 import re
+import reprlib
 import stat
 import warnings
 import zipfile
@@ -159,14 +160,41 @@ def remove_stale_temporaries(folder: Path, save_name: str) -> list[Path]:
     return sorted(removed)
 
 
+class _Bounded(reprlib.Repr):
+    """A ``repr`` of a few levels and items, whatever the value's depth or size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, 80, 80, 80
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 1000:  # repr would be long, or refuse (sys.get_int_max_str_digits)
+            return f"<an int of {x.bit_length():,} bits>"
+        return super().repr_int(x, level)
+
+
+_REPR = _Bounded()
+
+
 def shown_value(value: object) -> str:
-    """A value read from a checkpoint, as a message shows it: its ``repr``, escaped and cut."""
-    return shown(repr(value))
+    """A value read from a checkpoint, as a message shows it: escaped and cut, and only a few
+    levels of a container (a file may nest lists deeper than ``repr`` can go)."""
+    return shown(repr(value) if isinstance(value, str) else _REPR.repr(value))
 
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[0] if text else 'no detail'}"
+
+
+def _refused(error: pickle.UnpicklingError) -> str:
+    """What torch's weights-only unpickler refused. torch re-raises its unpickler's error with
+    advice around it; that first error, kept as the context, says what it was."""
+    inner = error.__context__ if isinstance(error.__context__, pickle.UnpicklingError) else error
+    found = re.search(r"GLOBAL ([\w.]+)", str(inner))
+    if found:
+        return f"pickled Python objects (GLOBAL {shown(found.group(1))})"
+    return f"a pickle that torch.load(weights_only=True) refuses ({shown(_first_line(inner))})"
 
 
 def _corrupt(path: Path, cause: str) -> CorruptCheckpointError:
@@ -238,14 +266,13 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
         try:
             data = torch.load(handle, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as exc:
-            # The type torch's weights-only unpickler refuses an object with, whatever the
-            # wording; the name of the object is only a detail, when the message gives it.
-            found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            # The type torch's weights-only unpickler refuses a pickle with, whatever the
+            # wording: an intact file that holds something it does not load. The wording only
+            # gives the detail: the object's name, or what else it refused.
             raise CheckpointError(
-                f"{path} holds pickled Python objects "
-                f"({'GLOBAL ' + found.group(1) if found else 'an object'}) and helios loads "
-                "checkpoints with weights_only=True; save only tensors, numbers, strings and "
-                "containers of them in state_dict()"
+                f"{path} holds {_refused(exc)} and helios loads checkpoints with "
+                "weights_only=True; save only tensors, numbers, strings and containers of them "
+                "in state_dict()"
             ) from None
         except Exception as exc:  # every other failure of a parse: the bytes are damaged
             raise _corrupt(path, _first_line(exc)) from None

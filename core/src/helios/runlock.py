@@ -26,6 +26,8 @@ import warnings
 from pathlib import Path
 from types import ModuleType, TracebackType
 
+from helios.plugins._host.echo import escape
+
 try:
     import fcntl as _fcntl
 
@@ -33,7 +35,14 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["RunDirError", "RunLock", "RunLockedError", "check_creatable", "prepare_run_dir"]
+__all__ = [
+    "RunDirError",
+    "RunLock",
+    "RunLockedError",
+    "check_creatable",
+    "prepare_run_dir",
+    "shown_path",
+]
 
 #: The most of a lock file that is read back (it holds "<pid> <host>\n").
 MAX_LOCK_BYTES = 256
@@ -53,6 +62,11 @@ def _close_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_in_child)
+
+
+def shown_path(path: Path) -> str:
+    """A path for a message: every character a terminal would act on (ESC, CR) escaped."""
+    return escape(str(path))
 
 
 class RunDirError(RuntimeError):
@@ -77,33 +91,54 @@ def prepare_run_dir(folder: Path, label: str = "run_dir") -> None:
     check_creatable(folder, label)
     if folder.exists() and not folder.is_dir():
         raise RunDirError(
-            f"{label} {folder} is a file, expected a folder; pass another {label} (or move the "
-            "file away)"
+            f"{label} {shown_path(folder)} is a file, expected a folder; pass another {label} "
+            "(or move the file away)"
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        # A real file, removed again (O_TMPFILE where the system has it: nothing is left behind
-        # even if this process dies here). os.access would trust permission bits only.
-        with tempfile.TemporaryFile(dir=folder, prefix=".helios-probe-"):
-            pass
+        _probe(folder)
     except OSError as exc:
         raise RunDirError(
-            f"{label} {folder} is not writable ({exc.strerror or exc}); make it writable, or "
-            f"pass another {label}"
+            f"{label} {shown_path(folder)} is not writable ({exc.strerror or exc}); make it "
+            f"writable, or pass another {label}"
         ) from None
 
 
 def check_creatable(folder: Path, label: str = "run_dir") -> None:
-    """:class:`RunDirError` if ``folder`` lies under a file (so it can never be made); creates
-    nothing."""
-    for parent in folder.parents:  # the nearest existing one decides
-        if parent.exists() or parent.is_symlink():
-            if parent.is_dir():
-                return
-            raise RunDirError(
-                f"{label} {folder} cannot be created: {parent} is a file, not a folder; pass "
-                f"a {label} that is not under a file (or move {parent} away)"
-            )
+    """:class:`RunDirError` if ``folder`` lies under a file, or if the nearest folder that
+    exists (``folder`` itself, or the one it would be made in) is not writable; leaves nothing
+    behind."""
+    for nearest in (folder, *folder.parents):
+        if nearest.exists() or nearest.is_symlink():
+            break
+    else:  # pragma: no cover - the root always exists
+        return
+    if nearest != folder and not nearest.is_dir():
+        raise RunDirError(
+            f"{label} {shown_path(folder)} cannot be created: {shown_path(nearest)} is a file, "
+            f"not a folder; pass a {label} that is not under a file (or move "
+            f"{shown_path(nearest)} away)"
+        )
+    if not nearest.is_dir():
+        return  # folder is a file: prepare_run_dir says so
+    try:
+        _probe(nearest)
+    except OSError as exc:
+        where = "" if nearest == folder else f"cannot be created: {shown_path(nearest)} "
+        raise RunDirError(
+            f"{label} {shown_path(folder)} {where}is not writable ({exc.strerror or exc}); make it "
+            f"writable, or pass another {label}"
+        ) from None
+
+
+def _probe(folder: Path) -> None:
+    """Create a file in ``folder`` and remove it again: the proof that it is writable.
+
+    A real file (O_TMPFILE where the system has it: nothing is left behind even if this
+    process dies here); ``os.access`` would trust the permission bits only.
+    """
+    with tempfile.TemporaryFile(dir=folder, prefix=".helios-probe-"):
+        pass
 
 
 class RunLock:
@@ -138,8 +173,8 @@ class RunLock:
     def _take(self, label: str) -> None:
         if fcntl is None:  # pragma: no cover - Windows
             warnings.warn(
-                f"no fcntl on this platform: run {self.name!r} in {self.folder} is not locked, "
-                "so a second trainer on it is not detected; run one at a time",
+                f"no fcntl on this platform: run {self.name!r} in {shown_path(self.folder)} is "
+                "not locked, so a second trainer on it is not detected; run one at a time",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -163,9 +198,9 @@ class RunLock:
             _HELD.add(fd)
             return
         raise RunLockedError(  # pragma: no cover - needs MAX_ATTEMPTS releases in a row
-            f"run {self.name!r} in {self.folder}: {self.path} was replaced {MAX_ATTEMPTS} times "
-            "while this process tried to lock it; other processes keep taking this run: stop "
-            f"them, or use another {label} or save_name",
+            f"run {self.name!r} in {shown_path(self.folder)}: {shown_path(self.path)} was "
+            f"replaced {MAX_ATTEMPTS} times while this process tried to lock it; other "
+            f"processes keep taking this run: stop them, or use another {label} or save_name",
             self.path,
         )
 
@@ -175,14 +210,14 @@ class RunLock:
             fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
             raise RunDirError(
-                f"cannot open the lock file {self.path} ({exc.strerror or exc}); it must be a "
-                f"regular file: remove whatever has that name, or pass another {label}"
+                f"cannot open the lock file {shown_path(self.path)} ({exc.strerror or exc}); it "
+                f"must be a regular file: remove whatever has that name, or pass another {label}"
             ) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise RunDirError(
-                f"the lock file {self.path} is not a regular file; remove it, or pass another "
-                f"{label}"
+                f"the lock file {shown_path(self.path)} is not a regular file; remove it, or pass "
+                f"another {label}"
             )
         return fd
 
@@ -204,8 +239,9 @@ class RunLock:
         else:
             who = f"process {pid}"
         return RunLockedError(
-            f"run {self.name!r} in {self.folder} is in use: {who} holds {self.path}; wait for "
-            f"that run to end (or stop it), or use another {label} or save_name",
+            f"run {self.name!r} in {shown_path(self.folder)} is in use: {who} holds "
+            f"{shown_path(self.path)}; wait for that run to end (or stop it), or use another "
+            f"{label} or save_name",
             self.path,
             pid,
         )

@@ -26,6 +26,7 @@ from helios import distributed
 from helios.data import DataModule
 from helios.model import MissingMetricError, Model
 from helios.plugin_state import check_plugin_states, find_refusal
+from helios.plugins._host.echo import shown
 from helios.plugins._host.selection import PluginRequest, parse_plugins, skipped_warning
 from helios.plugins.errors import PluginNotApplicableWarning
 from helios.plugins.plugin import Plugin
@@ -91,7 +92,20 @@ class TrainingState:
                     f"{path}: entry 'state' key {name!r} is {ckpt.shown_value(value)}, expected "
                     f"{field.type}; delete the file to resume from the one before it"
                 )
+            if field.type == "int" and isinstance(value, int) and not 0 <= value <= MAX_COUNT:
+                raise ckpt.CheckpointError(
+                    f"{path}: entry 'state' key {name!r} is {ckpt.shown_value(value)}, expected "
+                    f"a count from 0 to {MAX_COUNT}; delete the file to resume from the one "
+                    "before it"
+                )
         return cls(**data)
+
+
+#: The largest count a training state holds (steps, batches, epochs, cycles): 2**63 - 1.
+MAX_COUNT = 2**63 - 1
+#: The largest seed: NumPy's generator takes 32 bits, and torch's take every seed derived from
+#: one of these (``seed + rank``, the sampler's ``seed * 1_000_003 + epoch``).
+MAX_SEED = 2**32 - 1
 
 
 _STATE_TYPES: dict[str, tuple[type, ...]] = {
@@ -148,6 +162,25 @@ class Trainer:
         dist_timeout_s: float = 300.0,
     ) -> None:
         _positive(total=total, accumulation_steps=accumulation_steps)
+        if isinstance(keep_checkpoints, bool) or not (
+            isinstance(keep_checkpoints, int) and keep_checkpoints >= 0
+        ):
+            raise ValueError(
+                "keep_checkpoints must be a whole number (0 keeps every checkpoint), found "
+                f"{ckpt.shown_value(keep_checkpoints)}"
+            )
+        if isinstance(dist_timeout_s, bool) or not (
+            isinstance(dist_timeout_s, (int, float)) and 0 < dist_timeout_s < math.inf
+        ):
+            raise ValueError(
+                "dist_timeout_s must be a positive number of seconds, found "
+                f"{ckpt.shown_value(dist_timeout_s)}"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(
+                f"seed must be an integer from 0 to {MAX_SEED} (2**32 - 1), found "
+                f"{ckpt.shown_value(seed)}; pass another seed"
+            )
         _positive(valid_every=valid_every, checkpoint_every=checkpoint_every, patience=patience)
         if early_stop_mode not in ("min", "max"):
             raise ValueError(f"early_stop_mode must be 'min' or 'max', found {early_stop_mode!r}")
@@ -675,20 +708,28 @@ class Trainer:
                 "exact resume, or start over in another run_dir"
             )
         metrics = _saved_metrics(path, data)
+        plugins = _saved_plugin_states(path, data)
+        # Every check that can refuse the file comes before anything is restored. The
+        # generators are set here to check them (torch refuses an invalid state), and again
+        # last: nothing restored in between may draw from them.
+        _restore_rng(path, rng[self.rank])
         # Plug-ins first: one may refuse a checkpoint that is not its run's (helios-optuna:
         # another study's trial) before the model meets weights of another shape.
-        self._plugins.load_state_dicts(data["plugins"])
-        model.load_state_dict(data["model"])
+        self._plugins.load_state_dicts(plugins)
+        try:
+            model.load_state_dict(data["model"])
+        except Exception as exc:  # a state of another network, optimiser or scheduler
+            cause = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise ckpt.CheckpointError(
+                f"{path}: entry 'model' does not fit {type(model).__name__} "
+                f"({type(exc).__name__}: {shown(cause or 'no detail', limit=200)}); for a "
+                "changed model pass another run_dir or save_name, else delete the file to "
+                "resume from the one before it"
+            ) from exc
         if metrics is not None:
             model.metrics = dict(metrics[self.rank])
         self.state = state
-        try:
-            set_rng_state(rng[self.rank])
-        except Exception as exc:
-            raise ckpt.CheckpointError(
-                f"{path}: entry 'rng' cannot be restored ({type(exc).__name__}: {exc}); "
-                "delete the file to resume from the one before it"
-            ) from None
+        _restore_rng(path, rng[self.rank])
         log.info("%s: resumed from %s", model.save_name, path)
 
 
@@ -748,7 +789,40 @@ def _saved_metrics(path: Path, data: dict[str, Any]) -> list[dict[str, Any]] | N
             f"metrics (string keys) per process ({data['world_size']}); delete the file to "
             "resume from the one before it"
         )
+    for rank, saved in enumerate(metrics):  # what the next save would refuse (too deep)
+        problem = metrics_refusal(saved, rank if len(metrics) > 1 else None)
+        if problem is not None:
+            raise ckpt.CheckpointError(
+                f"{path}: entry 'metrics' would fail the next save ({problem}); delete the "
+                "file to resume from the one before it"
+            )
     return list(metrics)
+
+
+def _saved_plugin_states(path: Path, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The plug-in states of a checkpoint: a :class:`CheckpointError` naming the file and the
+    key unless each is a dict under a string id (as every save writes them)."""
+    states: dict[Any, Any] = data["plugins"]
+    for key, value in states.items():
+        if not isinstance(key, str) or not isinstance(value, dict):
+            raise ckpt.CheckpointError(
+                f"{path}: entry 'plugins' holds {ckpt.shown_value(value)} under the key "
+                f"{ckpt.shown_value(key)}, expected a dict (a plug-in's state) under a string "
+                "(its id); delete the file to resume from the one before it"
+            )
+    return states
+
+
+def _restore_rng(path: Path, state: dict[str, Any]) -> None:
+    """Set this process's generators from a checkpoint; a :class:`CheckpointError` naming the
+    file if they refuse the state."""
+    try:
+        set_rng_state(state)
+    except Exception as exc:
+        raise ckpt.CheckpointError(
+            f"{path}: entry 'rng' cannot be restored ({type(exc).__name__}: "
+            f"{shown(str(exc), limit=200)}); delete the file to resume from the one before it"
+        ) from None
 
 
 def _exception_list(name: str, value: object) -> list[type[BaseException]]:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from helios.plugins._host import claims
+from helios.plugins._host.echo import quote
 from helios.plugins._host.selection import PluginRequest, check_options, instantiate
 from helios.plugins.errors import PluginConflictError, PluginIdTakenError
 from helios.plugins.hooks import HOOKS, Phase
@@ -153,9 +154,10 @@ class PluginSet:
         for plugin_id, state in states.items():
             plugin = self.by_id.get(plugin_id)
             if plugin is None:
+                name = quote(plugin_id, quote_char="'")  # read from a file: escaped and cut
                 warnings.warn(
-                    f"the checkpoint holds state for plug-in {plugin_id!r}, which this trainer "
-                    "does not have; that state is ignored",
+                    f"the checkpoint holds state for plug-in {name}, which this trainer does "
+                    "not have; that state is ignored",
                     RuntimeWarning,
                     stacklevel=3,
                 )

@@ -345,3 +345,34 @@ def test_the_test_only_pause_hook_is_off_unless_set_and_refuses_a_bad_value(
             f"HELIOS_DEMO_TEST_PAUSE is {shown}, expected <trial>:<epoch> (whole numbers, epoch "
             "from 1); it is a test-only setting: unset it"
         )
+
+
+@pytest.mark.parametrize("kind", ["text", "fifo"])
+def test_a_study_file_that_is_not_a_database_is_one_line_and_fresh_fixes_it(
+    tmp_path: Path, kind: str
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "helios-demo.json").write_text('{"written-by": "helios demo"}\n', encoding="utf-8")
+    study = run_dir / "study.db"
+    if kind == "fifo":
+        os.mkfifo(study)  # SQLite fails on it at once (a hang would fail after 300 s)
+    else:
+        study.write_text("not a database at all, just some text\n", encoding="utf-8")
+    proc = demo(run_dir, "--trials", "1", "--epochs", "1")
+    assert proc.returncode == 1
+    reason = (
+        "(sqlite3.OperationalError) disk I/O error"
+        if kind == "fifo"
+        else "(sqlite3.DatabaseError) file is not a database"
+    )  # SQLite's words, through SQLAlchemy
+    assert proc.stderr == (
+        f"helios: error: the study's database {study} cannot be opened ({reason}): it is not "
+        "one that helios demo wrote; add --fresh to start over (it removes that file), or pass "
+        "another --run-dir\n"
+    )
+
+    fresh = demo(run_dir, "--trials", "1", "--epochs", "1", "--fresh")  # the fix it names
+    assert fresh.returncode == 0, fresh.stderr
+    assert f"--fresh: removed study.db from {run_dir}\n" in fresh.stdout
+    assert [t["state"] for t in trials(run_dir)] == ["COMPLETE"]

@@ -4,6 +4,8 @@ settings, the curves' title."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from helios.atomic import write_atomic
 from helios.demo import DemoError, plots, study
 from helios.demo.run import LOCK, MARKER, _check_run_dir, _locked, _mark
 from helios.runlock import RunLock
+from support.capabilities import held_to_permissions
 
 
 # ---------------------------------------------------------------------- the run folder
@@ -33,6 +36,73 @@ def test_a_run_dir_under_a_file_is_one_line_naming_the_path_and_the_fix(
     )
     assert a_file.read_text(encoding="utf-8") == ""
 
+    # A terminal escape in the argument (here: red text) reaches the screen escaped.
+    assert main(["demo", "--run-dir", str(a_file / "\x1b[31mred")]) == 1
+    assert capsys.readouterr().err == (
+        f"helios: error: --run-dir {a_file}/\\x1b[31mred cannot be created: {a_file} is a file, "
+        f"not a folder; pass a --run-dir that is not under a file (or move {a_file} away)\n"
+    )
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["the folder", "a folder to make in it"])
+def test_a_read_only_run_dir_is_one_line_before_anything_is_printed(
+    tmp_path: Path, below: bool
+) -> None:
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    run_dir = read_only / "run" if below else read_only
+    read_only.chmod(0o555)
+    try:  # as root, only without CAP_DAC_OVERRIDE: root may write into a folder of mode 555
+        proc = subprocess.run(
+            [sys.executable, "-m", "helios", "demo", "--run-dir", str(run_dir)],
+            capture_output=True, text=True, timeout=300, check=False,
+            preexec_fn=held_to_permissions(),
+        )  # fmt: skip
+    finally:
+        read_only.chmod(0o755)
+    assert (proc.returncode, proc.stdout) == (1, "")  # before the report and the slow start
+    where = f"cannot be created: {read_only} " if below else ""
+    assert proc.stderr == (
+        f"helios: error: --run-dir {run_dir} {where}is not writable (Permission denied); make "
+        "it writable, or pass another --run-dir\n"
+    )
+    assert list(read_only.iterdir()) == []
+
+
+def test_a_second_demo_is_refused_before_anything_is_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helios.cli import main
+
+    with RunLock.acquire(tmp_path, "helios-demo"):
+        assert main(["demo", "--run-dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no report: the refusal comes first
+    assert captured.err == (
+        f"helios: error: another helios demo (process {os.getpid()}) is running in {tmp_path} "
+        f"(it holds {tmp_path / '.helios-demo.lock'}); wait for it to end, or pass another "
+        "--run-dir\n"
+    )
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "9" * 30])
+def test_a_seed_out_of_range_is_one_line_before_anything_is_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], seed: str
+) -> None:
+    from helios.cli import main
+    from helios.demo.run import MAX_SEED
+    from helios.trainer import MAX_SEED as TRAINER_MAX_SEED
+
+    assert MAX_SEED == TRAINER_MAX_SEED  # the trainer's range, known without importing torch
+    assert main(["demo", "--seed", seed, "--run-dir", str(tmp_path / "run")]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f"helios: error: --seed must be a whole number from 0 to {MAX_SEED}, found {seed}; "
+        "pass another --seed\n",
+    )
+    assert not (tmp_path / "run").exists()
+
 
 def test_a_folder_with_only_a_stale_lock_counts_as_new(tmp_path: Path) -> None:
     (tmp_path / LOCK).write_text("12345 elsewhere\n", encoding="utf-8")  # a demo killed early
@@ -40,6 +110,35 @@ def test_a_folder_with_only_a_stale_lock_counts_as_new(tmp_path: Path) -> None:
     with _locked(tmp_path):
         assert (tmp_path / LOCK).read_text(encoding="utf-8").split()[0] == str(os.getpid())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_temporary_files_of_a_demo_killed_mid_write_are_removed_by_the_next(
+    tmp_path: Path,
+) -> None:
+    from helios.atomic import temporary_name
+
+    # Killed while writing its marker: the folder holds only that temporary file (and a lock).
+    marker_tmp = temporary_name(tmp_path / MARKER)  # the name helios.atomic gives it
+    marker_tmp.write_text("{", encoding="utf-8")
+    (tmp_path / LOCK).write_text("12345 elsewhere\n", encoding="utf-8")
+    _check_run_dir(tmp_path)  # counts as new: nothing in it is someone else's
+    with _locked(tmp_path):
+        assert not marker_tmp.exists()
+    _mark(tmp_path)
+
+    # Killed while drawing a picture; the other files are not the demo's temporary files.
+    picture_tmp = temporary_name(tmp_path / plots.CURVES)
+    picture_tmp.write_bytes(b"\x89PNG")
+    kept = [tmp_path / ".notes.txt.0123abcd.tmp", tmp_path / f".{MARKER}.tmp"]
+    for path in kept:
+        path.write_text("mine", encoding="utf-8")
+    link = temporary_name(tmp_path / plots.HISTORY)
+    link.symlink_to(tmp_path / ".notes.txt.0123abcd.tmp")
+    with _locked(tmp_path):
+        assert not picture_tmp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [MARKER, link.name, *(p.name for p in kept)]
+    )
 
 
 def test_a_second_demo_in_one_folder_is_refused_naming_the_first(tmp_path: Path) -> None:

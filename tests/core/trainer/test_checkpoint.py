@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import json
 import os
+import pickle
 import re
 import struct
 import zipfile
@@ -251,11 +253,37 @@ def test_a_fifo_named_like_the_newest_checkpoint_is_no_candidate(tmp_path: Path)
 
 
 # ---------------------------------------------------------------------- intact, but unusable
+#: A string that :func:`rewrite` turns into lists nested :data:`DEPTH` deep: deeper than
+#: ``repr`` or ``torch.save`` can go, so only a pickle written by hand holds them.
+DEEP = "helios-test: a deep list here"
+DEPTH = 100_000
+
+
 def rewrite(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     """Change a checkpoint's entries and write it again, digest included."""
     data = torch.load(path, weights_only=True)
     change(data)
     ckpt.save_checkpoint(data, path, keep=0)
+    if DEEP.encode() in path.read_bytes():
+        deepen(path)
+
+
+def deepen(path: Path) -> None:
+    """Replace :data:`DEEP` in the pickle by lists nested :data:`DEPTH` deep (EMPTY_LIST
+    DEPTH times, then APPEND DEPTH - 1 times), as a file made by hand could; digest included."""
+    text = DEEP.encode()
+    string = b"X" + len(text).to_bytes(4, "little") + text  # BINUNICODE
+    with zipfile.ZipFile(path) as source:
+        members = [(info, source.read(info)) for info in source.infolist()]
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w") as target:
+        for info, data in members:
+            if info.filename.endswith("data.pkl"):
+                assert data.count(string) == 1
+                data = data.replace(string, b"]" * DEPTH + b"a" * (DEPTH - 1))
+            target.writestr(info, data)
+    raw = body.getvalue()
+    path.write_bytes(raw + b"helios-sha256 " + hashlib.sha256(raw).hexdigest().encode() + b"\n")
 
 
 def pop(key: str) -> Callable[[dict[str, Any]], None]:
@@ -364,25 +392,116 @@ UNUSABLE = {
         put_state("epoch", True),
         f"entry 'state' key 'epoch' is True, expected int; {DELETE}",
     ),
+    "a negative count": (
+        put_state("batch", -5),
+        f"entry 'state' key 'batch' is -5, expected a count from 0 to {2**63 - 1}; {DELETE}",
+    ),
+    "a count past 2**63 - 1": (
+        put_state("iteration", 10**100),
+        "entry 'state' key 'iteration' is 1" + "0" * 37 + "..." + "0" * 39 + ", expected a "
+        f"count from 0 to {2**63 - 1}; {DELETE}",  # 38 digits, 39 digits: cut in the middle
+    ),
+    "a state value nested deeper than repr goes": (
+        put_state("best_metric", DEEP),
+        f"entry 'state' key 'best_metric' is [[[[...]]]], expected float | None; {DELETE}",
+    ),
+    "metrics nested deeper than repr goes": (
+        put("metrics", DEEP),
+        "entry 'metrics' holds [[[[...]]]], expected one dict of metrics (string keys) per "
+        f"process (1); {DELETE}",
+    ),
+    "a metric nested deeper than a save allows": (
+        put("metrics", [{"deep": DEEP}]),
+        "entry 'metrics' would fail the next save (model.metrics cannot be checkpointed: "
+        f"metrics['deep']{'[0]' * 100} is a list ([[[[...]]]]), which nests containers more "
+        "than 100 levels deep (pickling recurses once per level and would fail); store a "
+        f"float (float(x)), an int or a tensor instead); {DELETE}",
+    ),
+    "a plug-in state that is not a dict": (
+        put("plugins", {"ema": 5}),
+        "entry 'plugins' holds 5 under the key 'ema', expected a dict (a plug-in's state) "
+        f"under a string (its id); {DELETE}",
+    ),
+    "a plug-in state nested deeper than repr goes": (
+        put("plugins", {"ema": DEEP}),
+        "entry 'plugins' holds [[[[...]]]] under the key 'ema', expected a dict (a plug-in's "
+        f"state) under a string (its id); {DELETE}",
+    ),
+    "a plug-in id that is not a string": (
+        put("plugins", {3: {}}),
+        "entry 'plugins' holds {} under the key 3, expected a dict (a plug-in's state) under "
+        f"a string (its id); {DELETE}",
+    ),
+    "a generator state that is not one": (
+        lambda data: data["rng"][0].update(python=DEEP),
+        "entry 'rng' cannot be restored (ValueError: not enough values to unpack (expected 3, "
+        f"got 1)); {DELETE}",
+    ),
+    "a model entry without its network": (
+        put("model", {}),
+        "entry 'model' does not fit LoadRecordingModel (KeyError: 'network'); for a changed model pass "
+        f"another run_dir or save_name, else {DELETE}",
+    ),
+    "a pickle torch refuses (an int of 2326 bits)": (
+        put("format", 10**700),
+        None,  # torch's words: see test_a_pickle_torch_refuses_is_named_with_torchs_words
+    ),
 }
+
+
+class LoadRecordingModel(ToyModel):
+    """Records that its weights were restored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded = 0
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.loaded += 1
+        super().load_state_dict(state_dict)
+
+
+def _torch_words(value: object) -> str:
+    """What torch's weights-only unpickler says, in its own words, about a pickle of value."""
+    buffer = io.BytesIO()
+    torch.save({"x": value}, buffer)
+    buffer.seek(0)
+    with pytest.raises(pickle.UnpicklingError) as caught:
+        torch.load(buffer, weights_only=True)
+    inner = caught.value.__context__
+    assert isinstance(inner, pickle.UnpicklingError)  # torch's own error, re-raised with advice
+    return f"UnpicklingError: {inner}"
 
 
 @pytest.mark.parametrize(("change", "error"), UNUSABLE.values(), ids=UNUSABLE.keys())
 def test_an_intact_file_of_the_wrong_shape_is_a_checkpoint_error_naming_file_and_key(
-    tmp_path: Path, change: Callable[[dict[str, Any]], None], error: str
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], None],
+    error: str | None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fit(tmp_path, total=4)
     newest = tmp_path / "toy_step000000004.pth"
     rewrite(newest, change)
-    model = ToyModel()
+    if error is None:
+        error = (
+            f"holds a pickle that torch.load(weights_only=True) refuses ({_torch_words(10**700)})"
+            " and helios loads checkpoints with weights_only=True; save only tensors, numbers, "
+            "strings and containers of them in state_dict()"
+        )
+    model = LoadRecordingModel()
     trainer = Trainer(
         total=6, unit=TrainingUnit.ITERATION, checkpoint_every=1, run_dir=tmp_path,
         progress=False,
     )  # fmt: skip
     with pytest.raises(ckpt.CheckpointError) as caught:
         trainer.fit(model, ToyData())
-    assert str(caught.value) == f"{newest}: {error}"
+    assert str(caught.value) == f"{newest}{' ' if error.startswith('holds') else ': '}{error}"
     assert model.losses == []
+    # Refused before anything was restored (the model's own entry aside, which is the check).
+    assert model.loaded == (1 if "entry 'model'" in error else 0)
+    assert trainer.state.iteration == 0
+    assert "training failed at epoch 0, iteration 0" in caplog.text
 
 
 @pytest.mark.parametrize("digest", [True, False], ids=["with a digest", "format 1"])
@@ -401,3 +520,15 @@ def test_os_system_in_a_checkpoint_is_refused_by_the_exception_type(
         "helios loads checkpoints with weights_only=True; save only tensors, numbers, strings "
         "and containers of them in state_dict()"
     )
+
+
+def test_an_unknown_plug_in_id_read_from_a_file_is_escaped_and_cut(tmp_path: Path) -> None:
+    fit(tmp_path, total=4)
+    rewrite(tmp_path / "toy_step000000004.pth", put("plugins", {"\x1b[2J" + "x" * 5000: {}}))
+    with pytest.warns(RuntimeWarning) as caught:
+        model = fit(tmp_path, total=5)
+    assert [str(w.message) for w in caught] == [
+        "the checkpoint holds state for plug-in '\\x1b[2J" + "x" * 73 + "'... (5,004 "
+        "characters), which this trainer does not have; that state is ignored"
+    ]
+    assert [batch for batch, _ in model.losses] == [5]

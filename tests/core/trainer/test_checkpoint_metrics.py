@@ -157,3 +157,13 @@ def test_a_metric_named_by_an_int_fails_at_the_save(tmp_path: Path) -> None:
         "model.metrics cannot be checkpointed: its key 3 (int) is not a string; name each "
         "metric with a string"
     )
+
+
+def test_a_metric_key_too_long_to_print_is_named_by_its_size() -> None:
+    from helios.trainer import metrics_refusal
+
+    huge = 10**5000  # repr refuses it (more than sys.get_int_max_str_digits() digits)
+    assert metrics_refusal({huge: 1.0}, None) == (
+        f"model.metrics cannot be checkpointed: its key <an int of {huge.bit_length():,} bits> "
+        "(int) is not a string; name each metric with a string"
+    )

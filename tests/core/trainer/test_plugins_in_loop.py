@@ -380,11 +380,28 @@ def test_auto_device_is_the_cpu_without_cuda() -> None:
         ({"total": 2, "early_stop_mode": "mean"}, "early_stop_mode must be 'min' or 'max', found 'mean'"),
         ({"total": 2, "device": "tpu"}, "device must be 'auto', 'cpu' or 'cuda', found 'tpu'"),
         ({"total": 2, "unit": "weeks"}, "'weeks' is not a valid TrainingUnit"),
+        ({"total": 2, "keep_checkpoints": "3"}, "keep_checkpoints must be a whole number (0 keeps every checkpoint), found '3'"),
+        ({"total": 2, "keep_checkpoints": -1}, "keep_checkpoints must be a whole number (0 keeps every checkpoint), found -1"),
+        ({"total": 2, "dist_timeout_s": 0}, "dist_timeout_s must be a positive number of seconds, found 0"),
+        ({"total": 2, "dist_timeout_s": float("nan")}, "dist_timeout_s must be a positive number of seconds, found nan"),
+        ({"total": 2, "dist_timeout_s": "60"}, "dist_timeout_s must be a positive number of seconds, found '60'"),
+        ({"total": 2, "seed": -1}, f"seed must be an integer from 0 to {2**32 - 1} (2**32 - 1), found -1; pass another seed"),
+        ({"total": 2, "seed": 2**63}, f"seed must be an integer from 0 to {2**32 - 1} (2**32 - 1), found {2**63}; pass another seed"),
+        ({"total": 2, "seed": True}, f"seed must be an integer from 0 to {2**32 - 1} (2**32 - 1), found True; pass another seed"),
+        ({"total": 2, "seed": 1.5}, f"seed must be an integer from 0 to {2**32 - 1} (2**32 - 1), found 1.5; pass another seed"),
     ],
 )  # fmt: skip
 def test_trainer_argument_errors(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         Trainer(**kwargs)
+
+
+def test_the_largest_seed_trains_with_shuffling_over_several_epochs() -> None:
+    from helios.trainer import MAX_SEED
+
+    model = ToyModel()
+    state = Trainer(total=2, seed=MAX_SEED, progress=False).fit(model, ToyData())
+    assert state.epoch == 2 and len(model.losses) == 16  # 2**32 - 1 overflowed nothing
 
 
 # ---------------------------------------------------------------------- installed plug-ins

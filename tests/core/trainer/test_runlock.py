@@ -6,7 +6,6 @@ prints at a known point, never for a while.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from helios.checkpoint import list_checkpoints, load_checkpoint
 from helios.distributed import free_port
 from helios.runlock import RunDirError, RunLock, RunLockedError, prepare_run_dir
 from helios.trainer import Trainer, TrainingUnit
+from support.capabilities import held_to_permissions
 from support.runs import TESTS
 from support.toy import ToyData, ToyModel
 
@@ -195,32 +195,27 @@ def test_a_run_dir_under_a_file_is_refused_before_the_first_step(tmp_path: Path)
     assert model.losses == []
 
 
-def _without_dac_override() -> None:
-    """In the child, before exec: drop CAP_DAC_OVERRIDE from the bounding set, so that even
-    root is held to a folder's permission bits after exec."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(24, 1, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, CAP_DAC_OVERRIDE
-        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE)")
-
-
-def test_a_read_only_run_dir_is_refused_before_the_first_step(tmp_path: Path) -> None:
-    run_dir = tmp_path / "read-only"
-    run_dir.mkdir()
-    run_dir.chmod(0o555)
-    try:
+@pytest.mark.parametrize("below", [False, True], ids=["the folder", "a folder to make in it"])
+def test_a_read_only_run_dir_is_refused_before_the_first_step(tmp_path: Path, below: bool) -> None:
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    run_dir = read_only / "run" if below else read_only
+    read_only.chmod(0o555)
+    try:  # as root, only without CAP_DAC_OVERRIDE: root may write into a folder of mode 555
         proc = subprocess.run(
             [sys.executable, str(HOLDER), "fit-once", str(run_dir)],
             capture_output=True, text=True, env=ENV, timeout=300, check=False,
-            preexec_fn=_without_dac_override if os.geteuid() == 0 else None,
+            preexec_fn=held_to_permissions(),
         )  # fmt: skip
     finally:
-        run_dir.chmod(0o755)
+        read_only.chmod(0o755)
     assert proc.returncode == 0, proc.stderr
+    where = f"cannot be created: {read_only} " if below else ""
     assert proc.stdout == (
-        f"RunDirError: run_dir {run_dir} is not writable (Permission denied); make it "
+        f"RunDirError: run_dir {run_dir} {where}is not writable (Permission denied); make it "
         "writable, or pass another run_dir (0)\n"
     )
-    assert list(run_dir.iterdir()) == []
+    assert list(read_only.iterdir()) == []
 
 
 def test_prepare_run_dir_makes_the_folder_and_leaves_nothing_in_it(tmp_path: Path) -> None:

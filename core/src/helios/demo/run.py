@@ -14,6 +14,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -28,7 +29,7 @@ from helios.plugins._host.echo import shown
 from helios.plugins._host.host import build_report, load_plugins, probe_device
 from helios.plugins._host.report import LoadReport
 from helios.plugins._host.settings import Settings
-from helios.runlock import RunDirError, RunLock, RunLockedError, check_creatable
+from helios.runlock import RunDirError, RunLock, RunLockedError, check_creatable, shown_path
 
 if TYPE_CHECKING:
     from helios.demo.study import DemoSettings, Tuner
@@ -48,6 +49,12 @@ OWNED_FILES = (
     "optimisation-history.png",
 )
 OWNED_DIRS = ("checkpoints",)
+#: The files the demo writes atomically (helios.atomic): a demo killed mid-write leaves
+#: ``.<name>.<8 hex digits>.tmp``, which the next demo removes while it holds the lock.
+ATOMIC_FILES = (MARKER, "validation-curves.png", "optimisation-history.png")
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.tmp$")
+#: The largest --seed: helios.trainer.MAX_SEED, which this torch-free module cannot import.
+MAX_SEED = 2**32 - 1
 EXTRAS = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "optuna": "optuna"}
 INSTALL = "pip install 'helios-trainer[demo]' (from a checkout: pip install './core[demo]')"
 
@@ -59,6 +66,11 @@ def main(args: argparse.Namespace) -> int:
     workers: int = getattr(args, "workers", 1)
     storage: str | None = getattr(args, "storage", None)
     _check_run_dir(run_dir)
+    if not 0 <= args.seed <= MAX_SEED:
+        raise DemoError(
+            f"--seed must be a whole number from 0 to {MAX_SEED}, found {shown(str(args.seed))}; "
+            "pass another --seed"
+        )
     if storage is not None:
         check_storage(storage, workers)
     _check_extras()
@@ -118,19 +130,24 @@ def _check_run_dir(run_dir: Path) -> None:
         raise DemoError(str(exc)) from None
     if run_dir.exists() and not run_dir.is_dir():
         raise DemoError(
-            f"--run-dir {run_dir} is a file, expected a folder (new, empty, or one an earlier "
-            "helios demo wrote); pass another --run-dir"
+            f"--run-dir {shown_path(run_dir)} is a file, expected a folder (new, empty, or one "
+            "an earlier helios demo wrote); pass another --run-dir"
         )
     if run_dir.is_dir() and not (run_dir / MARKER).exists():
-        others = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK)
+        others = sorted(
+            p.name for p in run_dir.iterdir() if p.name != LOCK and not _stale_temporary(p)
+        )
         if others:
             # names from the folder: escaped and cut, so no terminal escape reaches the screen
             listed = ", ".join(map(shown, others[:3])) + (", ..." if len(others) > 3 else "")
             raise DemoError(
-                f"--run-dir {run_dir} holds files that helios demo did not write ({listed}) and "
-                f"no {MARKER}; pass a new or empty folder, or the folder of an earlier "
-                "helios demo"
+                f"--run-dir {shown_path(run_dir)} holds files that helios demo did not write "
+                f"({listed}) and no {MARKER}; pass a new or empty folder, or the folder of an "
+                "earlier helios demo"
             )
+    if run_dir.is_dir():  # a demo running there is named now, not after the slow start
+        with _locked(run_dir):
+            pass
 
 
 def _check_extras() -> None:
@@ -188,11 +205,25 @@ def _locked(run_dir: Path) -> Iterator[None]:
     except RunLockedError as exc:
         who = f" (process {exc.holder})" if exc.holder is not None else ""
         raise DemoError(
-            f"another helios demo{who} is running in {run_dir} (it holds {run_dir / LOCK}); "
-            "wait for it to end, or pass another --run-dir"
+            f"another helios demo{who} is running in {shown_path(run_dir)} (it holds "
+            f"{shown_path(run_dir / LOCK)}); wait for it to end, or pass another --run-dir"
         ) from None
     with lock:
+        for entry in run_dir.iterdir():  # no other demo writes here now: they are stale
+            if _stale_temporary(entry):
+                entry.unlink(missing_ok=True)
         yield
+
+
+def _stale_temporary(path: Path) -> bool:
+    """Whether ``path`` is the temporary file of an atomic write of the demo (a regular file)."""
+    found = _TEMPORARY.fullmatch(path.name)
+    return (
+        found is not None
+        and found["name"] in ATOMIC_FILES
+        and path.is_file()
+        and not path.is_symlink()
+    )
 
 
 def _mark(run_dir: Path) -> None:

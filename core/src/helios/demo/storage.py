@@ -11,10 +11,12 @@ Importing this module is cheap: Optuna and SQLAlchemy are imported by :func:`ope
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from helios.demo import DemoError
 from helios.plugins._host.echo import quote, shown
+from helios.runlock import shown_path
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
@@ -97,11 +99,12 @@ def check_storage(url: str, workers: int) -> str:
     return url
 
 
-def open_storage(url: str) -> RDBStorage:
+def open_storage(url: str, own: Path | None = None) -> RDBStorage:
     """Optuna's RDB storage for ``url`` (checked), creating its tables if they are missing.
 
     SQLite writers wait up to :data:`SQLITE_TIMEOUT` s for each other. A missing driver or a
-    database that cannot be reached is a :class:`DemoError` naming the URL (password hidden).
+    database that cannot be reached is a :class:`DemoError` naming the URL (password hidden),
+    or, for the demo's own file ``own`` (no ``--storage``), that file.
     """
     from optuna.storages import RDBStorage
     from sqlalchemy.exc import SQLAlchemyError
@@ -125,6 +128,12 @@ def open_storage(url: str) -> RDBStorage:
         secret = password[0].split(":", 1)[1][:-1] if password else ""
         if secret:
             reason = reason.replace(secret, "***")
+        if own is not None:  # the run folder's own file, made by the demo (or not)
+            raise DemoError(
+                f"the study's database {shown_path(own)} cannot be opened "
+                f"({shown(reason, limit=200)}): it is not one that helios demo wrote; add "
+                "--fresh to start over (it removes that file), or pass another --run-dir"
+            ) from None
         fix = (
             "check that the file's folder exists and is writable"
             if url.startswith("sqlite")

@@ -161,7 +161,8 @@ class Tuner:
 
     def _open(self) -> optuna.Study:
         settings = self.settings
-        storage = open_storage(settings.storage)
+        own = settings.run_dir / DB_NAME if settings.storage_url is None else None
+        storage = open_storage(settings.storage, own)
         if self.worker is not None:  # created and checked by the command before it started us
             study = optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=_pruner())
             study.sampler = _sampler(settings, len(study.get_trials(deepcopy=False)), self.worker)
