@@ -92,7 +92,7 @@ def test_a_manifest_of_thousands_of_problems_lists_fifty(plugin_env: PluginEnv) 
     assert verdict.reason is Reason.MANIFEST_INVALID
     assert verdict.message == str(caught.value)
     assert verdict.found == f"{count} problem(s)"
-    assert len(verdict.message) < 20_000
+    assert len(verdict.message.replace(str(path), "")) < 20_000  # whatever the path's length
 
 
 def test_many_distributions_claiming_one_id_make_a_report_linear_in_them(
