@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 
 from helios.plugins._host.bounded_read import (
     FileRefused,
@@ -113,7 +113,7 @@ def ranges_on(distribution: str, lines: Iterable[str]) -> list[SpecifierSet]:
             continue
         try:
             spec = SpecifierSet(rest.removeprefix("(").removesuffix(")"))
-        except InvalidSpecifier:
+        except ValueError:  # InvalidSpecifier, or packaging 22's int() refusing a huge version
             continue
         if unparsable_clause(spec) is None:  # one that cannot be compared is no plain range
             found.append(spec)

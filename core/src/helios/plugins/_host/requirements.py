@@ -14,7 +14,13 @@ from typing import NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-__all__ = ["InvalidRequirement", "PackageRequirement", "parse_requirement", "unparsable_clause"]
+__all__ = [
+    "InvalidRequirement",
+    "PackageRequirement",
+    "comparable_specifier",
+    "parse_requirement",
+    "unparsable_clause",
+]
 
 _PLAIN = re.compile(
     r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
@@ -37,6 +43,46 @@ def unparsable_clause(spec: SpecifierSet) -> str | None:
         except ValueError:
             return str(clause)
     return None
+
+
+_CLAUSE = re.compile(r"(~=|===|==|!=|<=|>=|<|>)\s*([^\s,;()]+)")
+
+
+def _huge_clause(text: str) -> str | None:
+    """The first clause written in ``text`` whose version cannot be turned into a
+    :class:`~packaging.version.Version` (for when ``text`` could not even be parsed)."""
+    from packaging.version import Version
+
+    for operator, version in _CLAUSE.findall(text):
+        if operator == "===":
+            continue
+        try:
+            Version(version.removesuffix(".*"))
+        except ValueError:
+            return f"{operator}{version}"
+    return None
+
+
+def comparable_specifier(text: str) -> SpecifierSet:
+    """``SpecifierSet(text)`` whose every version can be compared, else
+    :class:`~packaging.specifiers.InvalidSpecifier` naming the clause that cannot.
+
+    A version of 5,000 digits is refused by ``int()``: packaging 22 raises ``ValueError``
+    while building the set, newer releases at the first comparison; both end here.
+    """
+    try:
+        spec = SpecifierSet(text)
+    except InvalidSpecifier:
+        raise
+    except ValueError as exc:
+        huge = _huge_clause(text)
+        raise InvalidSpecifier(
+            f"the version of {huge[:40]!r} cannot be compared" if huge else str(exc)
+        ) from None
+    huge = unparsable_clause(spec)
+    if huge is not None:
+        raise InvalidSpecifier(f"the version of {huge[:40]!r} cannot be compared")
+    return spec
 
 
 class InvalidRequirement(ValueError):
@@ -74,7 +120,7 @@ def parse_plain(text: str) -> PackageRequirement | None:
         return None
     try:
         specifier = SpecifierSet(match.group("spec") or "")
-    except InvalidSpecifier:
+    except ValueError:  # InvalidSpecifier, or packaging 22's int() refusing a huge version
         return None
     extras = tuple(sorted(set(match.group("extras").split(",")))) if match.group("extras") else ()
     return PackageRequirement(match.group("name"), specifier, extras)
@@ -92,6 +138,11 @@ def parse_requirement(text: str) -> PackageRequirement:
     except (requirements.InvalidRequirement, specifiers.InvalidSpecifier) as exc:
         # packaging 22 to 24 (at least) let InvalidSpecifier out for "optuna===,optuna"
         raise InvalidRequirement(str(exc)) from None
+    except ValueError as exc:  # packaging 22: a version int() refuses, while parsing
+        huge = _huge_clause(text)
+        raise InvalidRequirement(
+            f"the version of {huge[:40]!r} cannot be compared" if huge else str(exc)
+        ) from None
     marker = str(req.marker) if req.marker is not None else None
     parsed = PackageRequirement(req.name, req.specifier, tuple(sorted(req.extras)), marker)
     try:
