@@ -17,6 +17,7 @@ from helios.plugins._host.settings import Settings
 from helios.plugins._host.verdicts import Kind, Reason
 from support.devices import NO_GPU
 from support.distfactory import manifest_text, plugin_source, write_dist_info
+from support.intlimit import needs_int_limit
 from support.plugin_env import PluginEnv
 
 NONE = Settings()
@@ -322,6 +323,7 @@ def test_the_installed_version_of_a_required_package_is_cut(plugin_env: PluginEn
     assert verdict.message == f"requires weird<2,>=1, found weird {cut(version)}"
 
 
+@needs_int_limit
 def test_versions_too_long_to_compare_in_metadata_are_verdicts_not_crashes(
     plugin_env: PluginEnv,
 ) -> None:

@@ -16,6 +16,7 @@ from helios.plugins._host.manifest import parse_manifest as parse
 from helios.plugins._host.toml_limits import MAX_DEPTH, MAX_DIGITS, MAX_KEY_PARTS, check_limits
 from helios.plugins._host.toml_source import KeyLines, TOMLLimitError, parse_toml
 from helios.plugins.errors import ManifestError, ManifestIssue
+from support.intlimit import needs_int_limit
 
 MINIMAL = """\
 manifest-version = 1
@@ -335,6 +336,7 @@ def test_a_string_cut_off_after_a_backslash_is_an_issue_not_a_crash(opener: str,
 BIG_VERSION = "1" + "0" * 5_000  # int() refuses it: comparing with it raises ValueError
 
 
+@needs_int_limit
 @pytest.mark.parametrize(
     ("line", "key", "expected"),
     [

@@ -15,6 +15,7 @@ from helios.plugins._host.requirements import (
     parse_plain,
     parse_requirement,
 )
+from support.intlimit import needs_int_limit
 
 PIECES = st.sampled_from(
     ["optuna", "a", "A.b-c_d", "-x", "x-", "[", "]", "extra", ",", " ", ">=", "<", "==", "~=",
@@ -71,3 +72,25 @@ def test_plain_and_full_forms() -> None:
     with pytest.raises(InvalidRequirement) as info:
         parse_requirement("optuna >= 4 junk")
     assert str(info.value) == str(packaging_says.value)
+
+
+def test_a_marker_is_judged_by_its_own_versions_not_this_machines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kernel release like Ubuntu's ``-aws`` ones is no PEP 440 version: packaging 22 cannot
+    compare it, and a valid manifest must not turn invalid on such a machine."""
+    import platform
+
+    monkeypatch.setattr(platform, "release", lambda: "6.18.44-fc-v857")
+    monkeypatch.setattr(platform, "python_version", lambda: "3.11.7+local")
+    req = parse_requirement("x; platform_release >= '5.4' and python_full_version >= '3.10'")
+    assert (req.name, req.marker) == (
+        "x",
+        'platform_release >= "5.4" and python_full_version >= "3.10"',
+    )
+
+
+@needs_int_limit
+def test_a_marker_version_too_long_to_compare_is_refused() -> None:
+    with pytest.raises(InvalidRequirement, match="its marker names a version that cannot be"):
+        parse_requirement(f"x; platform_release >= '{'1' * 5001}'")

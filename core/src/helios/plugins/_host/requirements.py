@@ -126,6 +126,18 @@ def parse_plain(text: str) -> PackageRequirement | None:
     return PackageRequirement(match.group("name"), specifier, extras)
 
 
+#: Marker variables that are compared as versions, each set to a valid one: a marker is judged
+#: by its own versions, not by this machine's (a kernel release such as ``6.1-aws`` is no PEP 440
+#: version, and packaging 22 refuses to compare it).
+_NEUTRAL = {
+    "python_version": "3.0",
+    "python_full_version": "3.0.0",
+    "implementation_version": "3.0.0",
+    "platform_release": "0",
+    "platform_version": "0",
+}
+
+
 def parse_requirement(text: str) -> PackageRequirement:
     """Parse a PEP 508 string; :class:`InvalidRequirement` if it is not one."""
     plain = parse_plain(text)
@@ -145,8 +157,8 @@ def parse_requirement(text: str) -> PackageRequirement:
         ) from None
     marker = str(req.marker) if req.marker is not None else None
     parsed = PackageRequirement(req.name, req.specifier, tuple(sorted(req.extras)), marker)
-    try:
-        parsed.applies()  # a version in the marker that cannot be compared raises here, once
+    try:  # a version in the marker that cannot be compared raises here, once
+        parsed.applies(_NEUTRAL)
     except ValueError:
         raise InvalidRequirement("its marker names a version that cannot be compared") from None
     return _comparable(parsed)
