@@ -10,6 +10,8 @@ import enum
 import io
 import logging
 import math
+import numbers
+import operator
 import os
 import warnings
 import weakref
@@ -103,8 +105,8 @@ class TrainingState:
 
 #: The largest count a training state holds (steps, batches, epochs, cycles): 2**63 - 1.
 MAX_COUNT = 2**63 - 1
-#: The largest seed: NumPy's generator takes 32 bits, and torch's take every seed derived from
-#: one of these (``seed + rank``, the sampler's ``seed * 1_000_003 + epoch``).
+#: The largest seed: every seed derived from one of these (``seed + rank``, the sampler's
+#: ``seed * 1_000_003 + epoch``) still fits torch's 64-bit generator seed; 2**63 failed mid-fit.
 MAX_SEED = 2**32 - 1
 
 
@@ -162,25 +164,21 @@ class Trainer:
         dist_timeout_s: float = 300.0,
     ) -> None:
         _positive(total=total, accumulation_steps=accumulation_steps)
-        if isinstance(keep_checkpoints, bool) or not (
-            isinstance(keep_checkpoints, int) and keep_checkpoints >= 0
-        ):
-            raise ValueError(
-                "keep_checkpoints must be a whole number (0 keeps every checkpoint), found "
-                f"{ckpt.shown_value(keep_checkpoints)}"
-            )
-        if isinstance(dist_timeout_s, bool) or not (
-            isinstance(dist_timeout_s, (int, float)) and 0 < dist_timeout_s < math.inf
-        ):
-            raise ValueError(
-                "dist_timeout_s must be a positive number of seconds, found "
-                f"{ckpt.shown_value(dist_timeout_s)}"
-            )
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise ValueError(
-                f"seed must be an integer from 0 to {MAX_SEED} (2**32 - 1), found "
-                f"{ckpt.shown_value(seed)}; pass another seed"
-            )
+        keep_checkpoints = _whole(
+            "keep_checkpoints",
+            keep_checkpoints,
+            MAX_COUNT,
+            "a whole number (0 keeps every checkpoint)",
+            "pass e.g. keep_checkpoints=3",
+        )
+        seed = _whole(
+            "seed",
+            seed,
+            MAX_SEED,
+            f"an integer from 0 to {MAX_SEED} (2**32 - 1)",
+            "pass another seed",
+        )
+        dist_timeout_s = _seconds(dist_timeout_s)
         _positive(valid_every=valid_every, checkpoint_every=checkpoint_every, patience=patience)
         if early_stop_mode not in ("min", "max"):
             raise ValueError(f"early_stop_mode must be 'min' or 'max', found {early_stop_mode!r}")
@@ -712,12 +710,16 @@ class Trainer:
         # Every check that can refuse the file comes before anything is restored. The
         # generators are set here to check them (torch refuses an invalid state), and again
         # last: nothing restored in between may draw from them.
+        before = get_rng_state()
         _restore_rng(path, rng[self.rank])
+        set_rng_state(before)  # a refusal below leaves the generators as they were
         # Plug-ins first: one may refuse a checkpoint that is not its run's (helios-optuna:
         # another study's trial) before the model meets weights of another shape.
         self._plugins.load_state_dicts(plugins)
         try:
             model.load_state_dict(data["model"])
+        except torch.OutOfMemoryError:
+            raise  # no fault of the file
         except Exception as exc:  # a state of another network, optimiser or scheduler
             cause = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             raise ckpt.CheckpointError(
@@ -731,6 +733,38 @@ class Trainer:
         self.state = state
         _restore_rng(path, rng[self.rank])
         log.info("%s: resumed from %s", model.save_name, path)
+
+
+def _whole(name: str, value: Any, high: int, rule: str, fix: str) -> int:
+    """``value`` as a Python int from 0 to ``high`` (NumPy integers too, bools not)."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or not 0 <= number <= high:
+        raise ValueError(f"{name} must be {rule}, found {ckpt.shown_value(value)}; {fix}")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    """``dist_timeout_s`` as a float: positive and at most :data:`_MAX_SECONDS`."""
+    number = math.nan
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
+        try:
+            number = float(value)
+        except OverflowError:  # an int of 400 digits
+            number = math.inf
+    if not 0 < number <= _MAX_SECONDS:
+        raise ValueError(
+            "dist_timeout_s must be a positive number of seconds of at most "
+            f"{_MAX_SECONDS:,.0f}, found {ckpt.shown_value(value)}; pass e.g. 300.0"
+        )
+    return number
+
+
+#: The longest ``dist_timeout_s``: about 31 years (``datetime.timedelta`` and torch's
+#: milliseconds hold it; a larger number is a mistake).
+_MAX_SECONDS = 1e9
 
 
 def storable_metric(value: Any) -> Any:

@@ -504,6 +504,28 @@ def test_an_intact_file_of_the_wrong_shape_is_a_checkpoint_error_naming_file_and
     assert "training failed at epoch 0, iteration 0" in caplog.text
 
 
+def test_a_file_refused_after_its_generators_were_checked_leaves_them_as_they_were(
+    tmp_path: Path,
+) -> None:
+    """The generators are set from the file to check them; a refusal that comes later (the
+    model's entry here) must leave them as one that comes first (format 99) does."""
+
+    def rng_after_refusal(change: Callable[[dict[str, Any]], None], run_dir: Path) -> Any:
+        fit(run_dir, total=4)
+        rewrite(run_dir / "toy_step000000004.pth", change)
+        trainer = Trainer(
+            total=6, unit=TrainingUnit.ITERATION, checkpoint_every=1, run_dir=run_dir,
+            progress=False,
+        )  # fmt: skip
+        with pytest.raises(ckpt.CheckpointError):
+            trainer.fit(ToyModel(), ToyData())
+        return torch.get_rng_state()
+
+    first = rng_after_refusal(put("format", 99), tmp_path / "first")
+    later = rng_after_refusal(put("model", {}), tmp_path / "later")
+    assert torch.equal(first, later)
+
+
 @pytest.mark.parametrize("digest", [True, False], ids=["with a digest", "format 1"])
 def test_os_system_in_a_checkpoint_is_refused_by_the_exception_type(
     tmp_path: Path, digest: bool

@@ -367,6 +367,9 @@ def test_auto_device_is_the_cpu_without_cuda() -> None:
     assert Trainer(total=1, progress=False).device.type == expected
 
 
+MAX_WAIT = "1,000,000,000"  # seconds, about 31 years
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -380,20 +383,36 @@ def test_auto_device_is_the_cpu_without_cuda() -> None:
         ({"total": 2, "early_stop_mode": "mean"}, "early_stop_mode must be 'min' or 'max', found 'mean'"),
         ({"total": 2, "device": "tpu"}, "device must be 'auto', 'cpu' or 'cuda', found 'tpu'"),
         ({"total": 2, "unit": "weeks"}, "'weeks' is not a valid TrainingUnit"),
-        ({"total": 2, "keep_checkpoints": "3"}, "keep_checkpoints must be a whole number (0 keeps every checkpoint), found '3'"),
-        ({"total": 2, "keep_checkpoints": -1}, "keep_checkpoints must be a whole number (0 keeps every checkpoint), found -1"),
-        ({"total": 2, "dist_timeout_s": 0}, "dist_timeout_s must be a positive number of seconds, found 0"),
-        ({"total": 2, "dist_timeout_s": float("nan")}, "dist_timeout_s must be a positive number of seconds, found nan"),
-        ({"total": 2, "dist_timeout_s": "60"}, "dist_timeout_s must be a positive number of seconds, found '60'"),
+        ({"total": 2, "keep_checkpoints": "3"}, "keep_checkpoints must be a whole number (0 keeps every checkpoint), found '3'; pass e.g. keep_checkpoints=3"),
+        ({"total": 2, "keep_checkpoints": -1}, "keep_checkpoints must be a whole number (0 keeps every checkpoint), found -1; pass e.g. keep_checkpoints=3"),
+        ({"total": 2, "dist_timeout_s": 0}, f"dist_timeout_s must be a positive number of seconds of at most {MAX_WAIT}, found 0; pass e.g. 300.0"),
+        ({"total": 2, "dist_timeout_s": float("nan")}, f"dist_timeout_s must be a positive number of seconds of at most {MAX_WAIT}, found nan; pass e.g. 300.0"),
+        ({"total": 2, "dist_timeout_s": "60"}, f"dist_timeout_s must be a positive number of seconds of at most {MAX_WAIT}, found '60'; pass e.g. 300.0"),
         ({"total": 2, "seed": -1}, f"seed must be an integer from 0 to {2**32 - 1} (2**32 - 1), found -1; pass another seed"),
         ({"total": 2, "seed": 2**63}, f"seed must be an integer from 0 to {2**32 - 1} (2**32 - 1), found {2**63}; pass another seed"),
         ({"total": 2, "seed": True}, f"seed must be an integer from 0 to {2**32 - 1} (2**32 - 1), found True; pass another seed"),
         ({"total": 2, "seed": 1.5}, f"seed must be an integer from 0 to {2**32 - 1} (2**32 - 1), found 1.5; pass another seed"),
+        ({"total": 2, "dist_timeout_s": 10**400}, f"dist_timeout_s must be a positive number of seconds of at most {MAX_WAIT}, found <an int of 1,329 bits>; pass e.g. 300.0"),
+        ({"total": 2, "dist_timeout_s": 1e15}, f"dist_timeout_s must be a positive number of seconds of at most {MAX_WAIT}, found 1000000000000000.0; pass e.g. 300.0"),
     ],
 )  # fmt: skip
 def test_trainer_argument_errors(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         Trainer(**kwargs)
+
+
+def test_numpy_integers_and_floats_are_taken_as_python_numbers() -> None:
+    import numpy as np
+
+    trainer = Trainer(
+        total=2, seed=np.int64(7), keep_checkpoints=np.uint8(2), dist_timeout_s=np.float32(5)
+    )
+    assert (trainer.seed, trainer.keep_checkpoints, trainer.dist_timeout_s) == (7, 2, 5.0)
+    assert [type(v) for v in (trainer.seed, trainer.keep_checkpoints, trainer.dist_timeout_s)] == [
+        int,
+        int,
+        float,
+    ]
 
 
 def test_the_largest_seed_trains_with_shuffling_over_several_epochs() -> None:
