@@ -376,3 +376,21 @@ def test_a_study_file_that_is_not_a_database_is_one_line_and_fresh_fixes_it(
     assert fresh.returncode == 0, fresh.stderr
     assert f"--fresh: removed study.db from {run_dir}\n" in fresh.stdout
     assert [t["state"] for t in trials(run_dir)] == ["COMPLETE"]
+
+
+def test_a_damaged_sqlite_study_file_is_not_called_foreign(tmp_path: Path) -> None:
+    """A SQLite file the demo may have written (its header is SQLite's) gets both causes: the
+    disk or folder, which --fresh would not fix, and damage, which it does."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "helios-demo.json").write_text('{"written-by": "helios demo"}\n', encoding="utf-8")
+    study = run_dir / "study.db"
+    study.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
+    proc = demo(run_dir, "--trials", "1", "--epochs", "1")
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"helios: error: the study's database {study} cannot be opened ((sqlite3.DatabaseError) "
+        "file is not a database); if its disk is full or its folder read-only, fix that and run "
+        "the same command again; if the file is damaged, add --fresh to start over (it removes "
+        "that file and its trials)\n"
+    )

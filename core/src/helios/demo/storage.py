@@ -10,6 +10,7 @@ Importing this module is cheap: Optuna and SQLAlchemy are imported by :func:`ope
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,11 +129,18 @@ def open_storage(url: str, own: Path | None = None) -> RDBStorage:
         secret = password[0].split(":", 1)[1][:-1] if password else ""
         if secret:
             reason = reason.replace(secret, "***")
-        if own is not None:  # the run folder's own file, made by the demo (or not)
+        if own is not None and not _sqlite_file(own):  # not a database the demo wrote
             raise DemoError(
                 f"the study's database {shown_path(own)} cannot be opened "
                 f"({shown(reason, limit=200)}): it is not one that helios demo wrote; add "
                 "--fresh to start over (it removes that file), or pass another --run-dir"
+            ) from None
+        if own is not None:  # a SQLite file: the disk, the folder or the file itself
+            raise DemoError(
+                f"the study's database {shown_path(own)} cannot be opened "
+                f"({shown(reason, limit=200)}); if its disk is full or its folder read-only, "
+                "fix that and run the same command again; if the file is damaged, add --fresh "
+                "to start over (it removes that file and its trials)"
             ) from None
         fix = (
             "check that the file's folder exists and is writable"
@@ -144,6 +152,26 @@ def open_storage(url: str, own: Path | None = None) -> RDBStorage:
             f"--storage {shown_url(url)}: cannot open the study's database "
             f"({shown(reason, limit=200)}); {fix}"
         ) from None
+
+
+def _sqlite_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file that starts as every SQLite database does."""
+    from helios.plugins._host.bounded_read import FileRefused, open_regular
+
+    try:
+        fd = open_regular(path)
+    except (FileRefused, OSError):
+        return False
+    try:
+        return os.read(fd, len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+#: The first bytes of every SQLite 3 database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _missing_module(exc: BaseException) -> str:
