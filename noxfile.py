@@ -248,7 +248,7 @@ def floors_session(session: nox.Session) -> None:
         session.install(*pins, *group("floors"))
     session.run("python", "-m", "pip", "freeze", "--all")  # the versions pip chose, in the log
     session.run("python", "-m", "tools.floors", "check", *scope)  # installed = pinned
-    session.run("pytest", *tests, *session.posargs)
+    session.run("pytest", deep_basetemp(session), *tests, *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON, tags=["fast"])

@@ -124,4 +124,4 @@ def test_many_distributions_claiming_one_id_make_a_report_linear_in_them(
     )
     assert first.found == f"{who(first)}, {', '.join(map(who, others))} and 196 more"
     assert dups[1].message.startswith(f"the plug-in id 'dup' is also provided by {who(first)}, ")
-    assert len(report.render()) < 200 * 1_500
+    assert len(report.render().replace(str(plugin_env.site), "")) < 200 * 1_500  # any path
