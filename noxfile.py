@@ -155,7 +155,7 @@ def floor(session: nox.Session) -> None:
         "-c",
         "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is not None)",
     )
-    session.run("pytest", "tests/core", "-m", "not torch", *session.posargs)
+    session.run("pytest", deep_basetemp(session), "tests/core", "-m", "not torch", *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON, tags=["full"])
