@@ -33,6 +33,7 @@ from packaging.version import Version
 from helios.plugins._host.bounded_read import FileRefused, read_regular_file
 from helios.plugins._host.echo import literal, shown
 from helios.plugins._host.findings import Finding
+from helios.plugins._host.requirements import comparable_specifier
 
 if TYPE_CHECKING:
     from helios.plugins._host.manifest import Manifest
@@ -242,13 +243,9 @@ def _spec(text: str) -> SpecifierSet | None:
     """The range ``text``; None when it is not one, or when a version in it cannot be compared
     (``==1000…`` of 5,000 digits: comparing would raise ``ValueError``)."""
     try:
-        spec = SpecifierSet(text.removeprefix("(").removesuffix(")"))
-        for clause in spec:
-            if clause.operator != "===":
-                Version(clause.version.removesuffix(".*"))
-    except (InvalidSpecifier, ValueError):
+        return comparable_specifier(text.removeprefix("(").removesuffix(")"))
+    except InvalidSpecifier:
         return None
-    return spec
 
 
 def entry_point(

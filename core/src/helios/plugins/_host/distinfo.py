@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from helios.plugins._host.bounded_read import (
     FileRefused,
@@ -30,7 +30,7 @@ from helios.plugins._host.bounded_read import (
     utf8_text,
 )
 from helios.plugins._host.echo import escape, quote, shown
-from helios.plugins._host.requirements import unparsable_clause
+from helios.plugins._host.requirements import comparable_specifier
 from helios.plugins.errors import PluginError
 
 __all__ = [
@@ -111,12 +111,10 @@ def ranges_on(distribution: str, lines: Iterable[str]) -> list[SpecifierSet]:
         rest = match.group(2).strip()
         if ";" in rest or "@" in rest:
             continue
-        try:
-            spec = SpecifierSet(rest.removeprefix("(").removesuffix(")"))
-        except ValueError:  # InvalidSpecifier, or packaging 22's int() refusing a huge version
+        try:  # one that cannot be compared is no plain range
+            found.append(comparable_specifier(rest.removeprefix("(").removesuffix(")")))
+        except InvalidSpecifier:
             continue
-        if unparsable_clause(spec) is None:  # one that cannot be compared is no plain range
-            found.append(spec)
     return found
 
 
