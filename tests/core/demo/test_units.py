@@ -4,7 +4,6 @@ settings, the curves' title."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from helios.atomic import write_atomic
 from helios.demo import DemoError, plots, study
 from helios.demo.run import LOCK, MARKER, _check_run_dir, _locked, _mark
 from helios.runlock import RunLock
-from support.capabilities import held_to_permissions
+from support.capabilities import run_in_read_only
 
 
 # ---------------------------------------------------------------------- the run folder
@@ -48,18 +47,11 @@ def test_a_run_dir_under_a_file_is_one_line_naming_the_path_and_the_fix(
 def test_a_read_only_run_dir_is_one_line_before_anything_is_printed(
     tmp_path: Path, below: bool
 ) -> None:
-    read_only = tmp_path / "read-only"
-    read_only.mkdir()
-    run_dir = read_only / "run" if below else read_only
-    read_only.chmod(0o555)
-    try:  # as root, only without CAP_DAC_OVERRIDE: root may write into a folder of mode 555
-        proc = subprocess.run(
-            [sys.executable, "-m", "helios", "demo", "--run-dir", str(run_dir)],
-            capture_output=True, text=True, timeout=300, check=False,
-            preexec_fn=held_to_permissions(),
-        )  # fmt: skip
-    finally:
-        read_only.chmod(0o755)
+    proc, read_only, run_dir = run_in_read_only(
+        tmp_path,
+        below,
+        lambda run_dir: [sys.executable, "-m", "helios", "demo", "--run-dir", str(run_dir)],
+    )
     assert (proc.returncode, proc.stdout) == (1, "")  # before the report and the slow start
     where = f"cannot be created: {read_only} " if below else ""
     assert proc.stderr == (

@@ -19,7 +19,7 @@ from helios.checkpoint import list_checkpoints, load_checkpoint
 from helios.distributed import free_port
 from helios.runlock import RunDirError, RunLock, RunLockedError, prepare_run_dir
 from helios.trainer import Trainer, TrainingUnit
-from support.capabilities import held_to_permissions
+from support.capabilities import run_in_read_only
 from support.runs import TESTS
 from support.toy import ToyData, ToyModel
 
@@ -197,18 +197,12 @@ def test_a_run_dir_under_a_file_is_refused_before_the_first_step(tmp_path: Path)
 
 @pytest.mark.parametrize("below", [False, True], ids=["the folder", "a folder to make in it"])
 def test_a_read_only_run_dir_is_refused_before_the_first_step(tmp_path: Path, below: bool) -> None:
-    read_only = tmp_path / "read-only"
-    read_only.mkdir()
-    run_dir = read_only / "run" if below else read_only
-    read_only.chmod(0o555)
-    try:  # as root, only without CAP_DAC_OVERRIDE: root may write into a folder of mode 555
-        proc = subprocess.run(
-            [sys.executable, str(HOLDER), "fit-once", str(run_dir)],
-            capture_output=True, text=True, env=ENV, timeout=300, check=False,
-            preexec_fn=held_to_permissions(),
-        )  # fmt: skip
-    finally:
-        read_only.chmod(0o755)
+    proc, read_only, run_dir = run_in_read_only(
+        tmp_path,
+        below,
+        lambda run_dir: [sys.executable, str(HOLDER), "fit-once", str(run_dir)],
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr
     where = f"cannot be created: {read_only} " if below else ""
     assert proc.stdout == (
